@@ -1,0 +1,104 @@
+// `make run`: run against the current kubeconfig when it reaches a cluster; otherwise start a
+// local sandbox control plane with its state in .ovim-sandbox/. Stays up until Ctrl-C/SIGTERM
+// and then stops everything it started.
+import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { homedir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { KubeConfig, VersionApi } from '@kubernetes/client-node';
+import { installCrds } from '../src/kube/crds.js';
+import { createLogger } from '../src/log.js';
+import { ControlPlane } from '../test/support/controlplane.js';
+
+const log = createLogger(process.env.LOG_LEVEL ?? 'info', false).child({ component: 'make-run' });
+const sandboxDir = resolve('.ovim-sandbox');
+const sandboxKubeconfig = join(sandboxDir, 'kubeconfig');
+
+async function reachable(kc: KubeConfig): Promise<string | undefined> {
+  const version = kc.makeApiClient(VersionApi).getCode();
+  const timeout = new Promise<undefined>((r) => setTimeout(() => r(undefined), 5_000).unref());
+  return Promise.race([version.then((v) => v.gitVersion).catch(() => undefined), timeout]);
+}
+
+/** The user's cluster, if a kubeconfig (or in-cluster config) points at a reachable one. */
+async function existingCluster(): Promise<KubeConfig | undefined> {
+  if (process.env.OVIM_SANDBOX === '1') return undefined;
+  const explicit = process.env.KUBECONFIG;
+  const inCluster = existsSync('/var/run/secrets/kubernetes.io/serviceaccount/token');
+  const defaultFile = join(homedir(), '.kube', 'config');
+  if (!explicit && !inCluster && !existsSync(defaultFile)) return undefined;
+  // A KUBECONFIG pointing at the sandbox's own kubeconfig means "the sandbox".
+  if (explicit && resolve(explicit) === sandboxKubeconfig) return undefined;
+
+  const kc = new KubeConfig();
+  kc.loadFromDefault();
+  const server = kc.getCurrentCluster()?.server ?? '(none)';
+  const version = await reachable(kc);
+  if (version) {
+    log.info(`using the cluster of the current kubeconfig: ${server} (Kubernetes ${version})`);
+    return kc;
+  }
+  if (explicit) {
+    throw new Error(
+      `KUBECONFIG=${explicit} points at ${server}, which does not answer. ` +
+        'Fix it, or unset KUBECONFIG (or set OVIM_SANDBOX=1) to run a local sandbox control plane.',
+    );
+  }
+  log.warn(`the default kubeconfig's cluster ${server} does not answer; starting a local sandbox instead`);
+  return undefined;
+}
+
+function claimSandbox(): void {
+  mkdirSync(sandboxDir, { recursive: true });
+  const pidFile = join(sandboxDir, 'sandbox.pid');
+  if (existsSync(pidFile)) {
+    const pid = Number.parseInt(readFileSync(pidFile, 'utf8'), 10);
+    try {
+      process.kill(pid, 0);
+      throw new Error(`a sandbox is already running (pid ${pid}); stop it first`);
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'ESRCH') throw err;
+    }
+  }
+  writeFileSync(pidFile, String(process.pid));
+}
+
+async function main(): Promise<void> {
+  let kc = await existingCluster();
+  let sandbox: ControlPlane | undefined;
+  if (!kc) {
+    claimSandbox();
+    log.info('starting the sandbox control plane (etcd, kube-apiserver, kube-controller-manager)');
+    const started = Date.now();
+    sandbox = await ControlPlane.start({ stateDir: sandboxDir, kubeconfigPath: sandboxKubeconfig });
+    kc = sandbox.kubeConfig;
+    log.info(`sandbox ready in ${((Date.now() - started) / 1000).toFixed(1)} s at ${sandbox.apiServerUrl}`);
+  }
+
+  const crds = await installCrds(kc);
+  log.info(`CRDs installed and established: ${crds.join(', ')}`);
+
+  if (sandbox) {
+    process.stdout.write(
+      `\nThe sandbox is up. In another shell:\n\n  export KUBECONFIG=${sandboxKubeconfig}\n  kubectl get org,vdc -A\n\nCtrl-C stops it.\n\n`,
+    );
+  }
+
+  let stopping = false;
+  const stop = async (signal: string) => {
+    if (stopping) return;
+    stopping = true;
+    log.info(`${signal}: stopping`);
+    await sandbox?.stop();
+    rmSync(join(sandboxDir, 'sandbox.pid'), { force: true });
+    process.exit(0);
+  };
+  process.on('SIGINT', () => void stop('SIGINT'));
+  process.on('SIGTERM', () => void stop('SIGTERM'));
+  // Keep the process alive until a signal arrives.
+  setInterval(() => undefined, 1 << 30);
+}
+
+main().catch((err: unknown) => {
+  log.error(err instanceof Error ? err.message : String(err));
+  process.exit(1);
+});

@@ -1,0 +1,58 @@
+// Installs or updates the operator's CRDs (server-side apply) and waits until they are served.
+import { readdirSync, readFileSync, existsSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import {
+  ApiextensionsV1Api,
+  KubernetesObjectApi,
+  PatchStrategy,
+  loadAllYaml,
+  type KubeConfig,
+  type V1CustomResourceDefinition,
+} from '@kubernetes/client-node';
+
+export const FIELD_MANAGER = 'ovim-operator';
+
+/** The `crds/` folder of the package, found from this module (works from src/ and dist/). */
+export function crdsDir(): string {
+  let dir = dirname(fileURLToPath(import.meta.url));
+  for (;;) {
+    if (existsSync(join(dir, 'package.json')) && existsSync(join(dir, 'crds'))) return join(dir, 'crds');
+    const parent = dirname(dir);
+    if (parent === dir) throw new Error('cannot find the crds/ folder of ovim-operator');
+    dir = parent;
+  }
+}
+
+/**
+ * The CRDs as client-node models. They must go through client-node's deserializer: its
+ * serializer maps model attributes (`xKubernetesValidations`, `_default`, `_enum`) back to
+ * JSON keys and silently drops raw keys such as `x-kubernetes-validations`, `default`, `enum`.
+ */
+export function loadCrds(dir = crdsDir()): V1CustomResourceDefinition[] {
+  return readdirSync(dir)
+    .filter((f) => f.endsWith('.yaml'))
+    .sort()
+    .flatMap((f) => loadAllYaml(readFileSync(join(dir, f), 'utf8')) as V1CustomResourceDefinition[]);
+}
+
+export async function installCrds(kc: KubeConfig, timeoutMs = 30_000): Promise<string[]> {
+  const objects = KubernetesObjectApi.makeApiClient(kc);
+  const crds = loadCrds();
+  for (const crd of crds) {
+    await objects.patch(crd, undefined, undefined, FIELD_MANAGER, true, PatchStrategy.ServerSideApply);
+  }
+  const api = kc.makeApiClient(ApiextensionsV1Api);
+  const names = crds.map((c) => c.metadata?.name as string);
+  const deadline = Date.now() + timeoutMs;
+  for (const name of names) {
+    for (;;) {
+      const crd = await api.readCustomResourceDefinition({ name });
+      const established = crd.status?.conditions?.some((c) => c.type === 'Established' && c.status === 'True');
+      if (established) break;
+      if (Date.now() > deadline) throw new Error(`CRD ${name} not Established after ${timeoutMs} ms`);
+      await new Promise((r) => setTimeout(r, 100));
+    }
+  }
+  return names;
+}

@@ -1,0 +1,30 @@
+// Reading HTTP status codes out of @kubernetes/client-node 1.x errors.
+import { ApiException } from '@kubernetes/client-node';
+
+/** The HTTP status of a failed API call, or undefined for network-level failures. */
+export function apiStatusCode(err: unknown): number | undefined {
+  if (err instanceof ApiException) return err.code;
+  const code = (err as { code?: unknown; statusCode?: unknown } | null)?.code;
+  return typeof code === 'number' ? code : undefined;
+}
+
+/** The API server's human message (metav1.Status.message) when there is one. */
+export function apiErrorMessage(err: unknown): string {
+  if (err instanceof ApiException) {
+    const body: unknown = err.body;
+    if (typeof body === 'string') {
+      try {
+        const parsed = JSON.parse(body) as { message?: unknown };
+        if (typeof parsed.message === 'string') return parsed.message;
+      } catch {
+        return body;
+      }
+    } else if (body && typeof (body as { message?: unknown }).message === 'string') {
+      return (body as { message: string }).message;
+    }
+  }
+  return err instanceof Error ? err.message : String(err);
+}
+
+export const isNotFound = (err: unknown): boolean => apiStatusCode(err) === 404;
+export const isConflict = (err: unknown): boolean => apiStatusCode(err) === 409;

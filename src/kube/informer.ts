@@ -1,0 +1,261 @@
+// A list-watch cache that keeps going. client-node's informer stops on any error but 410 and
+// never backs off; this one relists or rewatches on every failure with exponential backoff and
+// jitter, asks the server to end each watch after `watchTimeoutSeconds` (so a dead connection
+// cannot hang forever), and relists when nothing at all arrived for too long.
+import { Watch, type KubeConfig, type KubernetesListObject, type KubernetesObject } from '@kubernetes/client-node';
+import type { Logger } from 'winston';
+import { Backoff, sleep } from './backoff.js';
+import { apiStatusCode } from './errors.js';
+
+export type InformerEvent = 'add' | 'update' | 'delete';
+
+export interface ListOptions {
+  resourceVersion?: string;
+  limit?: number;
+  _continue?: string;
+}
+
+export interface ResilientInformerOptions<T extends KubernetesObject> {
+  /** Watch path, e.g. `/api/v1/events` or `/apis/ovim.io/v1/organizations`. */
+  path: string;
+  /** One page of the list call for the same path and selectors. */
+  list: (options: ListOptions) => Promise<KubernetesListObject<T>>;
+  labelSelector?: string;
+  fieldSelector?: string;
+  /** Server-side watch timeout (default 300 s, spread by up to 20% so watches don't align). */
+  watchTimeoutSeconds?: number;
+  /** Relist when nothing (not even a bookmark) arrived for this long (default 2 x watch timeout). */
+  staleAfterMs?: number;
+  /** Page size of the list call (default 500). */
+  pageSize?: number;
+  backoff?: { initialMs: number; maxMs: number };
+  logger?: Logger;
+}
+
+type Handler<T> = (obj: T, old?: T) => void;
+
+export function objectKey(obj: KubernetesObject): string {
+  const ns = obj.metadata?.namespace;
+  return ns ? `${ns}/${obj.metadata?.name}` : (obj.metadata?.name ?? '');
+}
+
+export class ResilientInformer<T extends KubernetesObject> {
+  private readonly cache = new Map<string, T>();
+  private readonly handlers: Record<InformerEvent, Handler<T>[]> = { add: [], update: [], delete: [] };
+  private readonly syncWaiters: (() => void)[] = [];
+  private readonly watch: Watch;
+  private readonly backoff: Backoff;
+  private abort: AbortController | undefined;
+  private currentWatch: AbortController | undefined;
+  private resourceVersion = '';
+  private synced = false;
+  private lastActivity = Date.now();
+  /** Counted for metrics and tests. */
+  readonly stats = { lists: 0, watches: 0, restarts: 0, relistsOn410: 0, staleRelists: 0 };
+
+  constructor(
+    kc: KubeConfig,
+    private readonly options: ResilientInformerOptions<T>,
+  ) {
+    this.watch = new Watch(kc);
+    this.backoff = new Backoff(options.backoff ?? { initialMs: 1_000, maxMs: 30_000 });
+  }
+
+  on(event: InformerEvent, handler: Handler<T>): this {
+    this.handlers[event].push(handler);
+    return this;
+  }
+
+  hasSynced(): boolean {
+    return this.synced;
+  }
+
+  /** Resolves once the first list has been delivered to the handlers. */
+  waitForSync(): Promise<void> {
+    if (this.synced) return Promise.resolve();
+    return new Promise((resolve) => this.syncWaiters.push(resolve));
+  }
+
+  list(): T[] {
+    return [...this.cache.values()];
+  }
+
+  get(name: string, namespace?: string): T | undefined {
+    return this.cache.get(namespace ? `${namespace}/${name}` : name);
+  }
+
+  start(): void {
+    if (this.abort) return;
+    const abort = new AbortController();
+    this.abort = abort;
+    void this.run(abort.signal);
+  }
+
+  stop(): void {
+    this.abort?.abort();
+    this.abort = undefined;
+    this.currentWatch?.abort();
+  }
+
+  private log(level: 'debug' | 'info' | 'warn', message: string): void {
+    this.options.logger?.log(level, message, { path: this.options.path });
+  }
+
+  private async run(signal: AbortSignal): Promise<void> {
+    let needList = true;
+    while (!signal.aborted) {
+      try {
+        if (needList) {
+          await this.relist();
+          needList = false;
+        }
+        const outcome = await this.watchOnce(signal);
+        if (outcome === 'gone') {
+          this.stats.relistsOn410++;
+          this.log('info', 'watch expired (410); relisting');
+          needList = true;
+        } else if (outcome === 'stale') {
+          this.stats.staleRelists++;
+          this.log('warn', 'no watch activity for too long; relisting');
+          needList = true;
+        }
+        // 'closed': the server ended the watch (its timeout); watch again from where we were.
+      } catch (err) {
+        if (signal.aborted) break;
+        this.stats.restarts++;
+        const status = apiStatusCode(err) ?? (err as { statusCode?: number }).statusCode;
+        if (status === 410) {
+          needList = true;
+          continue;
+        }
+        const delay = this.backoff.next();
+        this.log('warn', `list/watch failed (${status ?? (err as Error).message}); retrying in ${Math.round(delay)} ms`);
+        needList = true;
+        await sleep(delay, signal);
+      }
+    }
+  }
+
+  private async relist(): Promise<void> {
+    this.stats.lists++;
+    const fresh = new Map<string, T>();
+    let cont: string | undefined;
+    let rv = '';
+    do {
+      const page = await this.options.list({ limit: this.options.pageSize ?? 500, _continue: cont });
+      for (const item of page.items) fresh.set(objectKey(item), item);
+      cont = page.metadata?._continue || undefined;
+      rv = page.metadata?.resourceVersion ?? rv;
+    } while (cont);
+
+    for (const [key, old] of this.cache) {
+      if (!fresh.has(key)) {
+        this.cache.delete(key);
+        this.emit('delete', old);
+      }
+    }
+    for (const [key, obj] of fresh) {
+      const old = this.cache.get(key);
+      this.cache.set(key, obj);
+      if (!old) this.emit('add', obj);
+      else if (old.metadata?.resourceVersion !== obj.metadata?.resourceVersion) this.emit('update', obj, old);
+    }
+    this.resourceVersion = rv;
+    this.lastActivity = Date.now();
+    this.backoff.reset();
+    if (!this.synced) {
+      this.synced = true;
+      for (const w of this.syncWaiters.splice(0)) w();
+    }
+  }
+
+  private watchOnce(signal: AbortSignal): Promise<'closed' | 'gone' | 'stale'> {
+    this.stats.watches++;
+    const base = this.options.watchTimeoutSeconds ?? 300;
+    const timeoutSeconds = Math.max(1, Math.round(base * (1 + 0.2 * Math.random())));
+    const staleAfterMs = this.options.staleAfterMs ?? base * 2_000;
+    return new Promise((resolve, reject) => {
+      let settled = false;
+      let gone = false;
+      const finish = (fn: () => void) => {
+        if (settled) return;
+        settled = true;
+        clearInterval(staleTimer);
+        signal.removeEventListener('abort', onAbort);
+        fn();
+      };
+      const onAbort = () => finish(() => resolve('closed'));
+      signal.addEventListener('abort', onAbort, { once: true });
+      this.lastActivity = Date.now();
+      const staleTimer: NodeJS.Timeout = setInterval(() => {
+        if (Date.now() - this.lastActivity > staleAfterMs) {
+          this.currentWatch?.abort();
+          finish(() => resolve('stale'));
+        }
+      }, Math.min(staleAfterMs, 5_000));
+      staleTimer.unref();
+
+      this.watch
+        .watch(
+          this.options.path,
+          {
+            resourceVersion: this.resourceVersion,
+            allowWatchBookmarks: true,
+            timeoutSeconds,
+            labelSelector: this.options.labelSelector,
+            fieldSelector: this.options.fieldSelector,
+          },
+          (phase: string, obj: T) => {
+            this.lastActivity = Date.now();
+            if (phase === 'ERROR') {
+              const code = (obj as unknown as { code?: number }).code;
+              if (code === 410) gone = true;
+              else this.log('warn', `watch error event: ${JSON.stringify(obj).slice(0, 200)}`);
+              return;
+            }
+            this.handleWatchEvent(phase, obj);
+          },
+          (err: unknown) => {
+            if (err && !signal.aborted && !(err instanceof Error && err.name === 'AbortError')) {
+              finish(() => reject(err));
+            } else {
+              finish(() => resolve(gone ? 'gone' : 'closed'));
+            }
+          },
+        )
+        .then((controller) => {
+          this.currentWatch = controller;
+          if (settled) controller.abort();
+        })
+        .catch((err: unknown) => finish(() => reject(err)));
+    });
+  }
+
+  private handleWatchEvent(phase: string, obj: T): void {
+    const rv = obj.metadata?.resourceVersion;
+    if (rv) this.resourceVersion = rv;
+    if (phase === 'BOOKMARK') return;
+    this.backoff.reset();
+    const key = objectKey(obj);
+    const old = this.cache.get(key);
+    if (phase === 'DELETED') {
+      this.cache.delete(key);
+      this.emit('delete', old ?? obj);
+    } else if (phase === 'ADDED' || phase === 'MODIFIED') {
+      this.cache.set(key, obj);
+      if (old) this.emit('update', obj, old);
+      else this.emit('add', obj);
+    }
+  }
+
+  private emit(event: InformerEvent, obj: T, old?: T): void {
+    for (const h of this.handlers[event]) {
+      try {
+        h(obj, old);
+      } catch (err) {
+        // A handler bug must not stop the cache from following the server.
+        this.log('warn', `informer ${event} handler threw: ${(err as Error).message}`);
+      }
+    }
+  }
+}

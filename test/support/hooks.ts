@@ -1,0 +1,31 @@
+// Mocha root hooks: one control plane per test run, started by the first suite that asks
+// for it (unit-only runs start none) and stopped after the last test, pass or fail.
+import { ControlPlane } from './controlplane.js';
+
+let started: Promise<ControlPlane> | undefined;
+
+/** The run's shared control plane; starts it on first use. */
+export function controlPlane(): Promise<ControlPlane> {
+  started ??= ControlPlane.start();
+  return started;
+}
+
+async function stopControlPlane(): Promise<void> {
+  const pending = started;
+  started = undefined;
+  if (pending) await (await pending.catch(() => undefined))?.stop();
+}
+
+// An interrupted run (Ctrl-C, SIGTERM from CI) still stops what it started.
+for (const signal of ['SIGINT', 'SIGTERM'] as const) {
+  process.once(signal, () => {
+    void stopControlPlane().finally(() => process.exit(130));
+  });
+}
+
+export const mochaHooks = {
+  async afterAll(this: Mocha.Context): Promise<void> {
+    this.timeout(60_000);
+    await stopControlPlane();
+  },
+};
