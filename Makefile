@@ -9,7 +9,7 @@ NPM_STAMP := node_modules/.package-lock.json
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-18s %s\n", $$1, $$2}'
 
-$(NPM_STAMP): package.json package-lock.json
+$(NPM_STAMP): package-lock.json
 	npm ci --no-audit --no-fund
 	@touch $@
 
@@ -29,13 +29,13 @@ browser: ## Install Debian's chromium for the panel's browser test when missing
 	@bash hack/ensure-chromium.sh
 
 test: deps controlplane browser lint ## Run all tests (unit and integration, against a real control plane)
-	npx mocha
+	npm test
 
 test-unit: deps ## Unit tests only (no control plane)
-	npx mocha --spec 'test/unit/**/*.test.ts'
+	npm run test:unit
 
 test-integration: deps controlplane ## Integration tests only
-	npx mocha --spec 'test/integration/**/*.test.ts'
+	npm run test:integration
 
 run: deps controlplane ## Run the operator against the current kubeconfig, or a local sandbox control plane
 	node --import tsx hack/run.ts

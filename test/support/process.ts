@@ -11,7 +11,8 @@ const GUARD = [
   'exec 3<&0 </dev/null',
   '"$0" "$@" &',
   'child=$!',
-  '( read -r _ <&3; kill -TERM "$child" 2>/dev/null ) &',
+  // SIGTERM first for a clean shutdown, SIGKILL if it takes more than 10 s.
+  '( read -r _ <&3; kill -TERM "$child" 2>/dev/null; sleep 10; kill -KILL "$child" 2>/dev/null ) &',
   'watcher=$!',
   'exec 3<&-',
   'wait "$child"; rc=$?',
