@@ -11,7 +11,8 @@ binaries=(etcd kube-apiserver kube-controller-manager)
 
 have_all() {
   local dir=$1 b
-  for b in "$@"; do [ "$b" = "$dir" ] && continue; [ -x "$dir/$b" ] || return 1; done
+  shift
+  for b in "$@"; do [ -x "$dir/$b" ] || return 1; done
 }
 
 if [ -n "${KUBEBUILDER_ASSETS:-}" ]; then
