@@ -1,6 +1,9 @@
 // The recorder's public surface, shared by the controllers (which record) and the metrics
 // endpoint (which reads the counters). The implementation is src/events/recorder.ts.
 import type { KubernetesObject } from '@kubernetes/client-node';
+import type { EventReason, ReasonType } from './catalog.js';
+
+export type { EventReason, ReasonType } from './catalog.js';
 
 export type EventType = 'Normal' | 'Warning';
 
@@ -12,6 +15,8 @@ export interface RecordOptions {
   organization?: string;
   /** VDC name, when known. */
   vdc?: string;
+  /** Owner of the object (otherwise the object's `ovim.io/owner` annotation). */
+  owner?: string;
 }
 
 /** Why an event did not become a write. */
@@ -35,14 +40,23 @@ export interface RecorderStats {
   writeFailures: number;
   /** Events waiting in the queue now. */
   queueDepth: number;
+  /**
+   * Records whose occurrence reached the API server (in a create or a count patch). Optional
+   * only so that hand-written snapshots stay valid; the recorder always fills it.
+   */
+  delivered?: number;
 }
 
-/** What the controllers need from the recorder. */
+/**
+ * What the controllers need from the recorder. `reason` is one of the catalog's reasons
+ * (src/events/catalog.ts) and `type` must be that reason's type: recording
+ * `Reasons.DeletionBlocked` as 'Normal' does not compile.
+ */
 export interface EventRecording {
-  record(
+  record<R extends EventReason>(
     object: KubernetesObject | null | undefined,
-    type: EventType,
-    reason: string,
+    type: ReasonType<R>,
+    reason: R,
     message: string,
     options?: RecordOptions,
   ): void;

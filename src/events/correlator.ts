@@ -1,0 +1,410 @@
+// Event correlation with client-go's `tools/record` defaults as the reference, as plain data in
+// and out with an injectable clock (no I/O):
+//  - aggregation: 10 distinct messages of one object+type+reason, each within 10 minutes of the
+//    previous one, turn into one "(combined from similar events): <latest>" Event;
+//  - dedup: the same object, type, reason, message, source (and annotations) within the window
+//    is one Event whose count and lastTimestamp grow (a patch, not a new object);
+//  - spam filter: a token bucket per object+type (burst 25, one token per 5 minutes) that every
+//    API write must pass;
+//  - all three caches are LRUs of 4096 entries, so memory does not grow with the objects seen.
+//
+// One difference from client-go, on purpose: the token bucket is charged per API write, not per
+// record. Records that arrive while a write of the same Event is pending fold into that write,
+// so a burst costs fewer requests than in client-go and the count still counts every record.
+import type { EventType } from './types.js';
+import { MAX_MESSAGE_LENGTH, truncateMessage } from './redact.js';
+
+export const AGGREGATE_PREFIX = '(combined from similar events): ';
+
+/** What an Event says about the object it concerns (core/v1 ObjectReference). */
+export interface InvolvedObject {
+  apiVersion?: string;
+  kind?: string;
+  name: string;
+  namespace?: string;
+  uid?: string;
+  resourceVersion?: string;
+}
+
+/** One record, ready to correlate: the message is already redacted and cut. */
+export interface EventInput {
+  /** Namespace of the Event object (the object's, or `default` for cluster-scoped objects). */
+  namespace: string;
+  involvedObject: InvolvedObject;
+  type: EventType;
+  reason: string;
+  message: string;
+  /** source.component and reportingComponent. */
+  component: string;
+  /** source.host, usually empty for controllers. */
+  host?: string;
+  reportingInstance: string;
+  /** Annotations of the Event (organization, vdc, actor, owner), in a fixed key order. */
+  annotations: Readonly<Record<string, string>>;
+}
+
+export interface CorrelatorOptions {
+  /** Milliseconds since the epoch; injectable for tests. */
+  clock?: () => number;
+  /** Entries per LRU cache (default 4096, as client-go). */
+  cacheSize?: number;
+  /** Identical records closer than this to the previous one patch the same Event (default 10 min). */
+  dedupWindowMs?: number;
+  /** Distinct messages per object+type+reason that trigger aggregation (default 10). */
+  aggregateMaxEvents?: number;
+  /** Aggregation forgets the distinct messages after this long without one (default 10 min). */
+  aggregateWindowMs?: number;
+  /** Token bucket size per object+type (default 25). */
+  spamBurst?: number;
+  /** One token comes back every this many milliseconds (default 5 min). */
+  spamRefillMs?: number;
+  /** The random part of new Event names; injectable for tests. */
+  random?: () => number;
+}
+
+export const CORRELATOR_DEFAULTS = {
+  cacheSize: 4096,
+  dedupWindowMs: 10 * 60_000,
+  aggregateMaxEvents: 10,
+  aggregateWindowMs: 10 * 60_000,
+  spamBurst: 25,
+  spamRefillMs: 5 * 60_000,
+} as const;
+
+/**
+ * One Event object on the API server: the correlator decides what it says, the sink keeps the
+ * delivery bookkeeping (what the server has, what is still to be written).
+ */
+export class EventSeries {
+  message: string;
+  count = 1;
+  lastTimestamp: number;
+  annotations: Readonly<Record<string, string>>;
+  /** The count the API server has; 0 while the Event was never created. */
+  deliveredCount = 0;
+  /** Records folded into this series since its last successful write. */
+  unsentRecords = 1;
+
+  constructor(
+    readonly key: string,
+    readonly spamKey: string,
+    /** Name of the Event object, chosen here so that a retried create is recognizable. */
+    public name: string,
+    readonly input: EventInput,
+    message: string,
+    readonly firstTimestamp: number,
+    readonly aggregated: boolean,
+  ) {
+    this.message = message;
+    this.lastTimestamp = firstTimestamp;
+    this.annotations = input.annotations;
+  }
+
+  get namespace(): string {
+    return this.input.namespace;
+  }
+}
+
+export interface Observation {
+  series: EventSeries;
+  /** A new Event (create); otherwise a count bump of an existing one (patch). */
+  isNew: boolean;
+  /** The record went into a "(combined from similar events)" Event. */
+  aggregated: boolean;
+}
+
+interface LruNode<K, V> {
+  key: K;
+  value: V;
+  newer: LruNode<K, V> | undefined;
+  older: LruNode<K, V> | undefined;
+}
+
+/**
+ * A least-recently-used cache: a Map for lookups and a linked list for the order. (A Map's own
+ * insertion order is no substitute: evicting its first key scans past every deleted slot.)
+ */
+export class LruCache<K, V> {
+  private readonly map = new Map<K, LruNode<K, V>>();
+  private newest: LruNode<K, V> | undefined;
+  private oldest: LruNode<K, V> | undefined;
+
+  constructor(readonly maxEntries: number) {
+    if (!(maxEntries >= 1)) throw new Error('LRU cache needs at least one entry');
+  }
+
+  get size(): number {
+    return this.map.size;
+  }
+
+  get(key: K): V | undefined {
+    const node = this.map.get(key);
+    if (!node) return undefined;
+    this.touch(node);
+    return node.value;
+  }
+
+  /** Reads without refreshing the entry's age. */
+  peek(key: K): V | undefined {
+    return this.map.get(key)?.value;
+  }
+
+  set(key: K, value: V): void {
+    const existing = this.map.get(key);
+    if (existing) {
+      existing.value = value;
+      this.touch(existing);
+      return;
+    }
+    const node: LruNode<K, V> = { key, value, newer: undefined, older: this.newest };
+    if (this.newest) this.newest.newer = node;
+    this.newest = node;
+    this.oldest ??= node;
+    this.map.set(key, node);
+    if (this.map.size > this.maxEntries && this.oldest) this.remove(this.oldest);
+  }
+
+  delete(key: K): boolean {
+    const node = this.map.get(key);
+    if (!node) return false;
+    this.remove(node);
+    return true;
+  }
+
+  has(key: K): boolean {
+    return this.map.has(key);
+  }
+
+  private touch(node: LruNode<K, V>): void {
+    if (node === this.newest) return;
+    this.unlink(node);
+    node.older = this.newest;
+    node.newer = undefined;
+    if (this.newest) this.newest.newer = node;
+    this.newest = node;
+    this.oldest ??= node;
+  }
+
+  private remove(node: LruNode<K, V>): void {
+    this.unlink(node);
+    this.map.delete(node.key);
+  }
+
+  private unlink(node: LruNode<K, V>): void {
+    if (node.newer) node.newer.older = node.older;
+    else this.newest = node.older;
+    if (node.older) node.older.newer = node.newer;
+    else this.oldest = node.newer;
+    node.newer = undefined;
+    node.older = undefined;
+  }
+}
+
+interface AggregateRecord {
+  /** The first distinct message; a Set only from the second one (most reasons never get one). */
+  first: string;
+  others: Set<string> | undefined;
+  /** Distinct messages seen, never more than the aggregation threshold. */
+  distinct: number;
+  lastTimestamp: number;
+  aggregated: boolean;
+}
+
+/** client-go's token bucket: `burst` tokens, refilled continuously at one per `refillMs`. */
+export class TokenBucket {
+  private tokens: number;
+  private last: number;
+
+  constructor(
+    private readonly burst: number,
+    private readonly refillMs: number,
+    now: number,
+  ) {
+    this.tokens = burst;
+    this.last = now;
+  }
+
+  tryTake(now: number): boolean {
+    this.refill(now);
+    if (this.tokens < 1) return false;
+    this.tokens -= 1;
+    return true;
+  }
+
+  available(now: number): number {
+    this.refill(now);
+    return Math.floor(this.tokens);
+  }
+
+  private refill(now: number): void {
+    if (now > this.last) {
+      this.tokens = Math.min(this.burst, this.tokens + (now - this.last) / this.refillMs);
+      this.last = now;
+    }
+  }
+}
+
+const SEP = '\u001f';
+
+/**
+ * Source and object. client-go joins every field of the reference but resourceVersion (which
+ * changes on every write); a uid alone already names one object, so when there is one the key
+ * is that much shorter (cheaper to hash on every record).
+ */
+export function objectKey(input: EventInput): string {
+  const o = input.involvedObject;
+  const source = input.host ? input.component + SEP + input.host : input.component;
+  if (o.uid) return source + SEP + o.uid;
+  return source + SEP + (o.kind ?? '') + SEP + (o.namespace ?? '') + SEP + o.name + SEP + (o.apiVersion ?? '');
+}
+
+function annotationsKey(annotations: Readonly<Record<string, string>>): string {
+  let key = '';
+  for (const name in annotations) key += name + '=' + annotations[name] + SEP;
+  return key;
+}
+
+/** A valid Event name for the object: `<object name>.<hex>` as client-go makes them. */
+export function eventName(objectName: string, nowMs: number, random: () => number): string {
+  const suffix = nowMs.toString(16) + Math.floor(random() * 0x1000000).toString(16).padStart(6, '0');
+  let base = (objectName || 'event').toLowerCase();
+  if (base.length > 253 - suffix.length - 1) base = base.slice(0, 253 - suffix.length - 1).replace(/[^a-z0-9]+$/, '') || 'event';
+  return `${base}.${suffix}`;
+}
+
+export class EventCorrelator {
+  private readonly clock: () => number;
+  private readonly random: () => number;
+  private readonly options: Required<Omit<CorrelatorOptions, 'clock' | 'random'>>;
+  private readonly aggregates: LruCache<string, AggregateRecord>;
+  private readonly series: LruCache<string, EventSeries>;
+  private readonly buckets: LruCache<string, TokenBucket>;
+
+  constructor(options: CorrelatorOptions = {}) {
+    this.clock = options.clock ?? Date.now;
+    this.random = options.random ?? Math.random;
+    this.options = {
+      cacheSize: options.cacheSize ?? CORRELATOR_DEFAULTS.cacheSize,
+      dedupWindowMs: options.dedupWindowMs ?? CORRELATOR_DEFAULTS.dedupWindowMs,
+      aggregateMaxEvents: options.aggregateMaxEvents ?? CORRELATOR_DEFAULTS.aggregateMaxEvents,
+      aggregateWindowMs: options.aggregateWindowMs ?? CORRELATOR_DEFAULTS.aggregateWindowMs,
+      spamBurst: options.spamBurst ?? CORRELATOR_DEFAULTS.spamBurst,
+      spamRefillMs: options.spamRefillMs ?? CORRELATOR_DEFAULTS.spamRefillMs,
+    };
+    this.aggregates = new LruCache(this.options.cacheSize);
+    this.series = new LruCache(this.options.cacheSize);
+    this.buckets = new LruCache(this.options.cacheSize);
+  }
+
+  now(): number {
+    return this.clock();
+  }
+
+  /** Sizes of the three caches (bounded by `cacheSize`). */
+  cacheSizes(): { aggregates: number; series: number; buckets: number } {
+    return { aggregates: this.aggregates.size, series: this.series.size, buckets: this.buckets.size };
+  }
+
+  /**
+   * Correlates one record: finds or starts the Event it belongs to and updates what that Event
+   * says (count, lastTimestamp, message).
+   */
+  observe(input: EventInput): Observation {
+    const now = this.clock();
+    const objKey = objectKey(input);
+    const aggregated = this.aggregate(objKey, input, now, true);
+    const key = this.seriesKey(objKey, input, aggregated);
+    const message = aggregated ? truncateMessage(AGGREGATE_PREFIX + input.message, MAX_MESSAGE_LENGTH) : input.message;
+
+    const existing = this.series.get(key);
+    if (existing && now - existing.lastTimestamp <= this.options.dedupWindowMs) {
+      existing.count += 1;
+      existing.unsentRecords += 1;
+      existing.lastTimestamp = Math.max(existing.lastTimestamp, now);
+      existing.message = message;
+      existing.annotations = input.annotations;
+      return { series: existing, isNew: false, aggregated };
+    }
+    const series = new EventSeries(
+      key,
+      objKey + SEP + input.type,
+      eventName(input.involvedObject.name, now, this.random),
+      input,
+      message,
+      now,
+      aggregated,
+    );
+    this.series.set(key, series);
+    return { series, isNew: true, aggregated };
+  }
+
+  /**
+   * The key of the Event a record would go to, changing nothing: the recorder asks when its
+   * queue is full, to accept records that fold into an Event already queued.
+   */
+  peekKey(input: EventInput): string {
+    const objKey = objectKey(input);
+    return this.seriesKey(objKey, input, this.aggregate(objKey, input, this.clock(), false));
+  }
+
+  /** The series a key currently maps to, if any (without refreshing its age). */
+  peekSeries(key: string): EventSeries | undefined {
+    return this.series.peek(key);
+  }
+
+  /** Whether a record arriving now would bump this series (rather than start a new one). */
+  wouldFold(series: EventSeries): boolean {
+    return this.series.peek(series.key) === series && this.clock() - series.lastTimestamp <= this.options.dedupWindowMs;
+  }
+
+  /** Takes a token for one API write about the series' object and type; false = spam. */
+  admitWrite(series: EventSeries): boolean {
+    const now = this.clock();
+    let bucket = this.buckets.get(series.spamKey);
+    if (!bucket) {
+      bucket = new TokenBucket(this.options.spamBurst, this.options.spamRefillMs, now);
+      this.buckets.set(series.spamKey, bucket);
+    }
+    return bucket.tryTake(now);
+  }
+
+  /** Tokens left for the series' object and type (for tests and diagnostics). */
+  tokensLeft(series: EventSeries): number {
+    return this.buckets.peek(series.spamKey)?.available(this.clock()) ?? this.options.spamBurst;
+  }
+
+  /** Forgets a series (its Event was rejected): the next identical record starts a new one. */
+  forget(series: EventSeries): void {
+    if (this.series.peek(series.key) === series) this.series.delete(series.key);
+  }
+
+  private seriesKey(objKey: string, input: EventInput, aggregated: boolean): string {
+    const base = objKey + SEP + input.type + SEP + input.reason;
+    // The combined Event is one per object+type+reason; others are one per message and context.
+    return aggregated ? base + SEP + '(aggregate)' : base + SEP + input.message + SEP + annotationsKey(input.annotations);
+  }
+
+  private aggregate(objKey: string, input: EventInput, now: number, mutate: boolean): boolean {
+    const max = this.options.aggregateMaxEvents;
+    const aggKey = objKey + SEP + input.type + SEP + input.reason;
+    let record = mutate ? this.aggregates.get(aggKey) : this.aggregates.peek(aggKey);
+    if (record && now - record.lastTimestamp > this.options.aggregateWindowMs) record = undefined;
+    const seen = record !== undefined && (record.first === input.message || record.others?.has(input.message) === true);
+    if (!mutate) return record?.aggregated === true || (record?.distinct ?? 0) + (seen ? 0 : 1) >= max;
+    if (!record) {
+      record = { first: input.message, others: undefined, distinct: 1, lastTimestamp: now, aggregated: false };
+      this.aggregates.set(aggKey, record);
+    } else {
+      record.lastTimestamp = Math.max(record.lastTimestamp, now);
+      if (!record.aggregated && !seen) {
+        (record.others ??= new Set()).add(input.message);
+        record.distinct += 1;
+      }
+    }
+    if (!record.aggregated && record.distinct >= max) {
+      record.aggregated = true;
+      record.others = undefined; // no longer needed: everything of this reason is combined now
+    }
+    return record.aggregated;
+  }
+}
