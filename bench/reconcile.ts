@@ -1,0 +1,249 @@
+// npm run bench:reconcile [-- --orgs N --vdcs M --concurrency C]
+// (or BENCH_ORGS, BENCH_VDCS, BENCH_CONCURRENCY)
+//
+// On its own control plane: N organizations x M VDCs from creation to all Active through the
+// operator, beside a raw baseline that creates the same child objects (namespaces, role
+// bindings, quotas, limit ranges, network policies) directly with the same client and the same
+// concurrency; then one full resync of everything and the writes it issued (target 0).
+import { ControlPlane } from '../test/support/controlplane.js';
+import { DEFAULT_CONFIG, type OperatorConfig } from '../src/config.js';
+import { installCrds } from '../src/kube/crds.js';
+import { applyObject, type PlainObject } from '../src/kube/apply.js';
+import { KubeClient } from '../src/kube/rest.js';
+import { createLogger } from '../src/log.js';
+import { startOperator } from '../src/operator.js';
+import type { EventRecorder } from '../src/events/recorder.js';
+import { desiredLimitRange } from '../src/resources/limitrange.js';
+import { desiredOrganizationNamespace, desiredVdcNamespace } from '../src/resources/namespace.js';
+import { desiredNetworkPolicy } from '../src/resources/networkpolicy.js';
+import { desiredResourceQuota } from '../src/resources/quota.js';
+import { desiredOrganizationRoleBindings, desiredVdcRoleBindings } from '../src/resources/rbac.js';
+import type { Organization, VirtualDataCenter, VdcQuota } from '../src/resources/types.js';
+
+function option(flag: string, env: string, fallback: number): number {
+  const i = process.argv.indexOf(flag);
+  const text = i >= 0 ? process.argv[i + 1] : process.env[env];
+  if (text === undefined) return fallback;
+  const n = Number.parseInt(text, 10);
+  if (!Number.isInteger(n) || n < 1) throw new Error(`${flag} / ${env} must be a positive integer, got '${text}'`);
+  return n;
+}
+
+const ORGS = option('--orgs', 'BENCH_ORGS', 100);
+const VDCS = option('--vdcs', 'BENCH_VDCS', 5);
+const CONCURRENCY = option('--concurrency', 'BENCH_CONCURRENCY', DEFAULT_CONFIG.workers.vdc);
+const QUOTA: VdcQuota = { cpu: '4', memory: '8Gi', storage: '100Gi', pods: 100, virtualMachines: 50 };
+
+/** Runs `work` over the items with at most `concurrency` at once. */
+async function pool<T>(items: T[], concurrency: number, work: (item: T) => Promise<void>): Promise<void> {
+  let next = 0;
+  await Promise.all(
+    Array.from({ length: Math.min(concurrency, items.length) }, async () => {
+      while (next < items.length) await work(items[next++]);
+    }),
+  );
+}
+
+/** A queue fed while it runs: VDC work becomes available as each organization is done. */
+class FeedPool<T> {
+  private readonly items: T[] = [];
+  private readonly waiters: (() => void)[] = [];
+  private closed = false;
+  constructor(private readonly concurrency: number, private readonly work: (item: T) => Promise<void>) {}
+  push(item: T): void {
+    this.items.push(item);
+    this.waiters.shift()?.();
+  }
+  close(): void {
+    this.closed = true;
+    for (const w of this.waiters.splice(0)) w();
+  }
+  run(): Promise<void> {
+    return Promise.all(
+      Array.from({ length: this.concurrency }, async () => {
+        for (;;) {
+          const item = this.items.shift();
+          if (item !== undefined) {
+            await this.work(item);
+            continue;
+          }
+          if (this.closed) return;
+          await new Promise<void>((r) => this.waiters.push(r));
+        }
+      }),
+    ).then(() => undefined);
+  }
+}
+
+const names = (prefix: string) =>
+  Array.from({ length: ORGS }, (_, i) => ({
+    org: `${prefix}${String(i).padStart(3, '0')}`,
+    vdcs: Array.from({ length: VDCS }, (_, j) => `v${j}`),
+  }));
+
+/** The raw baseline: the same children, created directly (namespace first, the rest in parallel). */
+async function baseline(client: KubeClient, prefix: string): Promise<{ ms: number; writes: number }> {
+  const writes0 = client.writes;
+  const started = performance.now();
+  const vdcPool = new FeedPool<{ org: string; vdc: string }>(CONCURRENCY, async ({ org, vdc }) => {
+    await applyObject(client, desiredVdcNamespace(org, vdc) as PlainObject);
+    await Promise.all(
+      [
+        desiredResourceQuota(org, vdc, QUOTA),
+        desiredLimitRange(org, vdc, undefined),
+        desiredNetworkPolicy(org, vdc, 'default'),
+        ...desiredVdcRoleBindings(org, vdc, [`${org}-admins`]),
+      ].map((o) => applyObject(client, o as PlainObject)),
+    );
+  });
+  const vdcsDone = vdcPool.run();
+  await pool(names(prefix), CONCURRENCY, async ({ org, vdcs }) => {
+    await applyObject(client, desiredOrganizationNamespace(org) as PlainObject);
+    await Promise.all(desiredOrganizationRoleBindings(org, [`${org}-admins`]).map((o) => applyObject(client, o as PlainObject)));
+    for (const vdc of vdcs) vdcPool.push({ org, vdc });
+  });
+  vdcPool.close();
+  await vdcsDone;
+  return { ms: performance.now() - started, writes: client.writes - writes0 };
+}
+
+async function main(): Promise<void> {
+  process.stderr.write(`starting a control plane for ${ORGS} organizations x ${VDCS} VDCs, concurrency ${CONCURRENCY}...\n`);
+  const cp = await ControlPlane.start();
+  try {
+    await installCrds(cp.kubeConfig);
+    const client = await KubeClient.create(cp.kubeConfig);
+
+    // Warm-up (TLS session, discovery caches, admission plugins) so neither run pays for it.
+    await applyObject(client, desiredOrganizationNamespace('warmup') as PlainObject);
+
+    // The machine may be shared: the baseline runs before and after the operator, and the
+    // ratio is taken against their mean, so that a load change during the run shows.
+    process.stderr.write('baseline (before)...\n');
+    const base1 = await baseline(client, 'pre');
+
+    process.stderr.write('operator...\n');
+    const config: OperatorConfig = {
+      ...DEFAULT_CONFIG,
+      resyncPeriodMs: 0,
+      workers: { organization: CONCURRENCY, vdc: CONCURRENCY, quota: Math.max(1, Math.ceil(CONCURRENCY / 2)) },
+    };
+    const op = await startOperator(cp.kubeConfig, config, createLogger('error', true));
+    const driver = await KubeClient.create(cp.kubeConfig);
+    const items = names('op');
+    const total = ORGS * (1 + VDCS);
+
+    // Completion is read from the operator's own caches (no extra load on the API server).
+    let active = 0;
+    const activeKeys = new Set<string>();
+    let allActive!: () => void;
+    const done = new Promise<void>((r) => (allActive = r));
+    const nsWaiters = new Map<string, () => void>();
+    const onObject = (o: Organization | VirtualDataCenter) => {
+      const key = `${o.kind}/${o.metadata.namespace ?? ''}/${o.metadata.name}`;
+      if (o.status?.phase === 'Active' && !activeKeys.has(key)) {
+        activeKeys.add(key);
+        if (++active === total) allActive();
+      }
+    };
+    op.informers.organizations.on('update', onObject);
+    op.informers.vdcs.on('update', onObject);
+    op.informers.namespaces.on('add', (ns) => nsWaiters.get(ns.metadata.name)?.());
+    const namespaceReady = (name: string) =>
+      op.informers.namespaces.get(name) ? Promise.resolve() : new Promise<void>((r) => nsWaiters.set(name, r));
+
+    let orgsReady = 0;
+    const started = performance.now();
+    const vdcPool = new FeedPool<{ org: string; vdc: string }>(CONCURRENCY, async ({ org, vdc }) => {
+      await driver.create(`/apis/ovim.io/v1/namespaces/org-${org}/virtualdatacenters`, {
+        apiVersion: 'ovim.io/v1',
+        kind: 'VirtualDataCenter',
+        metadata: { name: vdc, namespace: `org-${org}` },
+        spec: { organizationRef: org, displayName: vdc, quota: QUOTA },
+      });
+    });
+    const vdcsDone = vdcPool.run();
+    await pool(items, CONCURRENCY, async ({ org, vdcs }) => {
+      await driver.create('/apis/ovim.io/v1/organizations', {
+        apiVersion: 'ovim.io/v1',
+        kind: 'Organization',
+        metadata: { name: org },
+        spec: { displayName: org, admins: [`${org}-admins`] },
+      });
+      // A VDC lives in org-<org>, which the operator creates: queue its VDCs when it exists.
+      void namespaceReady(`org-${org}`).then(() => {
+        for (const vdc of vdcs) vdcPool.push({ org, vdc });
+        if (++orgsReady === ORGS) vdcPool.close();
+      });
+    });
+    await vdcsDone;
+    await done;
+    const opMs = performance.now() - started;
+    await op.waitIdle(120_000);
+    const recorder = op.recorder as EventRecorder;
+    await recorder.flush(60_000);
+    const stats = recorder.stats();
+    const eventWrites = stats.written + stats.patched;
+    const operatorWrites = op.client.writes - Object.entries(op.client.stats.writesByResource).filter(([k]) => k.endsWith(' clusterroles')).reduce((n, [, v]) => n + v, 0);
+    const crWrites = driver.writes;
+    const byResource = { ...op.client.stats.writesByResource };
+
+    // One full resync of everything.
+    const writesBefore = op.client.writes;
+    const eventsBefore = eventWrites;
+    const resyncStarted = performance.now();
+    op.resync();
+    await op.waitIdle(120_000);
+    const resyncMs = performance.now() - resyncStarted;
+    await recorder.flush(30_000);
+    const after = recorder.stats();
+    const resyncWrites = op.client.writes - writesBefore;
+    const resyncEvents = after.written + after.patched - eventsBefore;
+
+    await op.stop();
+    driver.close();
+
+    process.stderr.write('baseline (after)...\n');
+    const base2 = await baseline(client, 'post');
+    client.close();
+    const base = { ms: (base1.ms + base2.ms) / 2, writes: base1.writes };
+
+    const row = (cells: (string | number)[]) => `| ${cells.map(String).join(' | ')} |`;
+    const s = (ms: number) => (ms / 1000).toFixed(2);
+    const per = (n: number) => (n / total).toFixed(2);
+    const opTotal = operatorWrites + crWrites + eventWrites;
+    const lines = [
+      '',
+      `reconcile benchmark: ${ORGS} organizations x ${VDCS} VDCs = ${total} objects, concurrency ${CONCURRENCY} (operator workers per controller, baseline parallel tasks)`,
+      '',
+      row(['run', 'wall time (s)', 'objects/s', 'API writes', 'writes per object']),
+      row(['---', '---:', '---:', '---:', '---:']),
+      row(['raw baseline, before (children only)', s(base1.ms), (total / (base1.ms / 1000)).toFixed(1), base1.writes, per(base1.writes)]),
+      row(['raw baseline, after (children only)', s(base2.ms), (total / (base2.ms / 1000)).toFixed(1), base2.writes, per(base2.writes)]),
+      row(['operator: creation to all Active', s(opMs), (total / (opMs / 1000)).toFixed(1), opTotal, per(opTotal)]),
+      row(['  of which: custom resources (client)', '', '', crWrites, per(crWrites)]),
+      row(['  of which: operator (children, finalizers, status)', '', '', operatorWrites, per(operatorWrites)]),
+      row(['  of which: events', '', '', eventWrites, per(eventWrites)]),
+      '',
+      `wall-time ratio operator / baseline (mean of before and after, ${s(base.ms)} s): ${(opMs / base.ms).toFixed(2)} (target <= 1.3)`,
+      `write ratio operator / baseline: ${(opTotal / base.writes).toFixed(2)}`,
+      '',
+      row(['full resync', 'objects', 'time (s)', 'writes issued', 'events written']),
+      row(['---', '---:', '---:', '---:', '---:']),
+      row(['operator (organization, VDC and quota controllers)', total, s(resyncMs), resyncWrites, resyncEvents]),
+      '',
+      `resync writes: ${resyncWrites} (target 0)`,
+      '',
+      `operator writes by request: ${Object.entries(byResource).map(([k, v]) => `${k}=${v}`).join(', ')}`,
+      '',
+    ];
+    process.stdout.write(lines.join('\n'));
+  } finally {
+    await cp.stop();
+  }
+}
+
+main().catch((err: unknown) => {
+  process.stderr.write(`bench:reconcile failed: ${err instanceof Error ? err.stack ?? err.message : String(err)}\n`);
+  process.exit(1);
+});

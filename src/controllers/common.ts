@@ -1,0 +1,160 @@
+// What the reconcilers share: read-only views of the informer caches, the narrow event
+// interface, and keeping a set of child objects in line with their desired state.
+import type { KubernetesObject } from '@kubernetes/client-node';
+import type { Logger } from 'winston';
+import type { EventRecording } from '../events/types.js';
+import { applyObject, createObject, deleteObject, needsApply, type PlainObject } from '../kube/apply.js';
+import { isNotFound } from '../kube/errors.js';
+import type { WriteExpectations } from '../kube/expectations.js';
+import type { KubeClient } from '../kube/rest.js';
+import { ANNOTATIONS, type Organization, type VirtualDataCenter } from '../resources/types.js';
+
+/** A read-only cache (ResilientInformer satisfies it; unit tests pass maps). */
+export interface Store<T> {
+  get(name: string, namespace?: string): T | undefined;
+  list(): T[];
+}
+
+/**
+ * The recorder surface the controllers use (src/events/recorder.ts implements it): record()
+ * for warnings, the domain helpers for the lifecycle events so that their messages are the
+ * same wherever they are recorded.
+ */
+export interface EventSink extends EventRecording {
+  recordOrganizationCreated(org: Organization, actor?: string): void;
+  recordOrganizationUpdated(org: Organization, actor?: string): void;
+  recordOrganizationDeleted(org: Organization, actor?: string): void;
+  recordOrganizationReconcileForced(org: Organization, actor?: string): void;
+  recordVdcCreated(vdc: VirtualDataCenter, org: Organization | string | undefined, actor?: string): void;
+  recordVdcUpdated(vdc: VirtualDataCenter, org: Organization | string | undefined, actor?: string): void;
+  recordVdcDeleted(vdc: VirtualDataCenter, org: Organization | string | undefined, actor?: string): void;
+  recordVdcReconcileForced(vdc: VirtualDataCenter, actor?: string): void;
+  /** Waits until the recorded events are written (true) or the timeout passed (false). */
+  flush?(timeoutMs: number): Promise<boolean>;
+}
+
+export interface ReconcilerBase {
+  client: KubeClient;
+  events: EventSink;
+  logger?: Logger;
+  now?: () => Date;
+  /** Our writes the informer cache has not shown yet (shared by every writer of a kind). */
+  expectations?: WriteExpectations;
+}
+
+/** What a reconcile answers while the cache is behind our own last write of the key. */
+export const CACHE_BEHIND = { requeueAfter: 2_000 } as const;
+
+/** The key of an object as the work queues spell it. */
+export function keyOf(obj: KubernetesObject): string {
+  const ns = obj.metadata?.namespace;
+  return ns ? `${ns}/${obj.metadata?.name}` : (obj.metadata?.name ?? '');
+}
+
+/** Notes the resourceVersion a write of `obj` produced. */
+export function expectWrite(base: ReconcilerBase, obj: KubernetesObject, written: KubernetesObject | undefined): void {
+  base.expectations?.expect(keyOf(obj), written?.metadata?.resourceVersion);
+}
+
+/** Who asked for the object: its `ovim.io/requested-by` annotation. */
+export function requestedBy(obj: KubernetesObject): string | undefined {
+  return obj.metadata?.annotations?.[ANNOTATIONS.requestedBy] || undefined;
+}
+
+/** Who triggered a forced reconcile: `ovim.io/force-reconcile-by`, when set. */
+export function forcedBy(obj: KubernetesObject): string | undefined {
+  return obj.metadata?.annotations?.[ANNOTATIONS.forceReconcileBy] || undefined;
+}
+
+/** The force-reconcile value to handle now, or undefined when there is none or it was handled. */
+export function pendingForceReconcile(obj: KubernetesObject & { status?: { lastForcedReconcile?: string } }): string | undefined {
+  const value = obj.metadata?.annotations?.[ANNOTATIONS.forceReconcile];
+  if (!value) return undefined;
+  return value === obj.status?.lastForcedReconcile ? undefined : value;
+}
+
+export function isDeleting(obj: KubernetesObject): boolean {
+  return Boolean(obj.metadata?.deletionTimestamp);
+}
+
+/** Splits a queue key `namespace/name` or `name`. */
+export function splitKey(key: string): { namespace?: string; name: string } {
+  const i = key.indexOf('/');
+  return i < 0 ? { name: key } : { namespace: key.slice(0, i), name: key.slice(i + 1) };
+}
+
+/**
+ * Brings a set of children in line: applies the desired ones that are missing or differ (all of
+ * them when `force`), deletes the observed ones that are no longer desired. Returns the writes.
+ */
+export async function syncChildren(
+  client: KubeClient,
+  type: { apiVersion: string; kind: string },
+  desired: readonly PlainObject[],
+  observed: readonly PlainObject[],
+  force: boolean,
+): Promise<number> {
+  const byName = new Map(observed.map((o) => [o.metadata.name, o]));
+  const wanted = new Set(desired.map((d) => d.metadata.name));
+  const writes: Promise<unknown>[] = [];
+  for (const d of desired) {
+    if (force || needsApply(d, byName.get(d.metadata.name))) writes.push(applyObject(client, d));
+  }
+  for (const o of observed) {
+    if (!wanted.has(o.metadata.name)) writes.push(deleteObject(client, { ...type, metadata: o.metadata }));
+  }
+  await Promise.all(writes);
+  return writes.length;
+}
+
+/** Runs a recording call; a failing recorder is logged and never fails the reconcile. */
+export function safely(logger: Logger | undefined, what: string, record: () => void): void {
+  try {
+    record();
+  } catch (err) {
+    logger?.warn(`recording ${what} failed: ${errorMessage(err)}`);
+  }
+}
+
+export function errorMessage(err: unknown): string {
+  return err instanceof Error ? err.message : String(err);
+}
+
+export type NamespaceOutcome = 'created' | 'ready' | 'conflict' | 'terminating';
+
+/**
+ * Makes sure the namespace exists and is ours. `cached` comes from the informer of managed
+ * namespaces (label-selected), so a namespace made by someone else is not in it: it is then
+ * created, and a name already taken is read to see whose it is. When the last reconcile found
+ * a conflict (`suspectConflict`), it is read first instead, so that a resync of a failed object
+ * issues no write.
+ */
+export async function ensureNamespace(
+  client: KubeClient,
+  desired: PlainObject,
+  cached: PlainObject | undefined,
+  owns: (ns: PlainObject) => boolean,
+  options: { force: boolean; suspectConflict: boolean },
+): Promise<NamespaceOutcome> {
+  const path = `/api/v1/namespaces/${encodeURIComponent(desired.metadata.name)}`;
+  const read = async (): Promise<PlainObject | undefined> => {
+    try {
+      return await client.get<PlainObject>(path);
+    } catch (err) {
+      if (isNotFound(err)) return undefined;
+      throw err;
+    }
+  };
+  let observed = cached;
+  if (!observed && options.suspectConflict) observed = await read();
+  if (!observed) {
+    const outcome = await createObject(client, desired);
+    if ('created' in outcome) return 'created';
+    observed = await read();
+    if (!observed) throw new Error(`namespace ${desired.metadata.name} exists and vanished; retrying`);
+  }
+  if (!owns(observed)) return 'conflict';
+  if (isDeleting(observed)) return 'terminating';
+  if (options.force || needsApply(desired, observed)) await applyObject(client, desired);
+  return 'ready';
+}

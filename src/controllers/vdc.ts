@@ -1,0 +1,415 @@
+// VdcReconciler: namespace vdc-<org>-<vdc> with ResourceQuota vdc-quota, LimitRange vdc-limits,
+// a NetworkPolicy and RoleBindings to ovim:vdc-admin for the organization's admin groups;
+// preconditions (DESIGN.md section 3) that turn into phase Failed with one Warning; Suspended
+// while the organization is disabled; finalizer that deletes the namespace and waits for it.
+import type { ReconcileResult } from '../kube/controller.js';
+import { deleteObject, patchFinalizers, patchStatus, semanticEqual, type PlainObject } from '../kube/apply.js';
+import { isNotFound } from '../kube/errors.js';
+import { resourcePath } from '../kube/rest.js';
+import { findCondition, rfc3339, setCondition, type ConditionInput } from '../resources/conditions.js';
+import { desiredLimitRange } from '../resources/limitrange.js';
+import { desiredVdcNamespace, ownsNamespace } from '../resources/namespace.js';
+import {
+  LIMIT_RANGE_NAME,
+  MAX_NAMESPACE_LENGTH,
+  NETWORK_POLICY_NAME,
+  QUOTA_NAME,
+  ROLE_LABEL,
+  VDC_FINALIZER,
+  organizationNamespace,
+  vdcNamespace,
+} from '../resources/naming.js';
+import { desiredNetworkPolicy } from '../resources/networkpolicy.js';
+import { desiredResourceQuota, hardAmounts, organizationCeiling, vdcQuotaAmounts, type QuotaField } from '../resources/quota.js';
+import { desiredVdcRoleBindings } from '../resources/rbac.js';
+import {
+  LABELS,
+  OVIM_API_VERSION,
+  VDC_PLURAL,
+  type Organization,
+  type VdcPhase,
+  type VirtualDataCenter,
+  type VirtualDataCenterStatus,
+} from '../resources/types.js';
+import { ceilingVerdict, type CeilingCandidate, type CeilingExcess } from './ceiling.js';
+import {
+  CACHE_BEHIND,
+  ensureNamespace,
+  expectWrite,
+  forcedBy,
+  isDeleting,
+  pendingForceReconcile,
+  requestedBy,
+  safely,
+  syncChildren,
+  type ReconcilerBase,
+  type Store,
+} from './common.js';
+
+export const READY = 'Ready';
+
+/** Reasons of the VDC's Ready condition. */
+export const VdcReasons = {
+  Provisioned: 'Provisioned',
+  Suspended: 'OrganizationSuspended',
+  WrongNamespace: 'WrongNamespace',
+  OrganizationNotFound: 'OrganizationNotFound',
+  OrganizationDisabled: 'OrganizationDisabled',
+  NamespaceNameTooLong: 'NamespaceNameTooLong',
+  NamespaceConflict: 'NamespaceConflict',
+  QuotaExceeded: 'QuotaExceeded',
+  NamespaceTerminating: 'NamespaceTerminating',
+  Deleting: 'Deleting',
+} as const;
+
+/** Ready reasons that mean "provisioning impossible" and the Warning each one records. */
+export const FAILURE_EVENTS: Readonly<Record<string, 'CreationFailed' | 'QuotaExceeded'>> = {
+  [VdcReasons.WrongNamespace]: 'CreationFailed',
+  [VdcReasons.OrganizationNotFound]: 'CreationFailed',
+  [VdcReasons.OrganizationDisabled]: 'CreationFailed',
+  [VdcReasons.NamespaceNameTooLong]: 'CreationFailed',
+  [VdcReasons.NamespaceConflict]: 'CreationFailed',
+  [VdcReasons.QuotaExceeded]: 'QuotaExceeded',
+};
+
+export interface VdcReconcilerDeps extends ReconcilerBase {
+  organizations: Store<Organization>;
+  vdcs: Store<VirtualDataCenter>;
+  namespaces: Store<PlainObject>;
+  roleBindings: Store<PlainObject>;
+  quotas: Store<PlainObject>;
+  limitRanges: Store<PlainObject>;
+  networkPolicies: Store<PlainObject>;
+}
+
+export type Precondition =
+  | { kind: 'ok' }
+  | { kind: 'suspended'; message: string }
+  | { kind: 'failed'; reason: string; message: string };
+
+function describeExcess(excess: readonly CeilingExcess[]): string {
+  const fmt = (f: QuotaField, v: number) =>
+    f === 'memory' || f === 'storage' ? `${Math.round((v / 2 ** 30) * 100) / 100}Gi` : String(Math.round(v * 1000) / 1000);
+  return excess.map((e) => `${e.field} requested ${fmt(e.field, e.requested)}, remaining ${fmt(e.field, e.remaining)} of ${fmt(e.field, e.ceiling)}`).join('; ');
+}
+
+/** The organization's VDCs as ceiling candidates (deleting ones hold nothing). */
+export function ceilingCandidates(
+  org: string,
+  vdcs: Store<VirtualDataCenter>,
+  quotas: Store<PlainObject>,
+): CeilingCandidate[] {
+  const ns = organizationNamespace(org);
+  return vdcs
+    .list()
+    .filter((v) => v.metadata.namespace === ns && v.spec?.organizationRef === org && !isDeleting(v))
+    .filter((v) => vdcNamespace(org, v.metadata.name ?? '').length <= MAX_NAMESPACE_LENGTH)
+    .map((v) => {
+      const name = v.metadata.name as string;
+      const quota = quotas.get(QUOTA_NAME, vdcNamespace(org, name));
+      const owned = quota?.metadata.labels?.[LABELS.vdc] === name && quota?.metadata.labels?.[LABELS.organization] === org;
+      const spec = (owned ? (quota as { spec?: { hard?: Record<string, string> } }).spec : undefined) ?? undefined;
+      return {
+        key: `${ns}/${name}`,
+        createdAt: String(v.metadata.creationTimestamp ?? ''),
+        name,
+        requested: v.spec?.quota ? vdcQuotaAmounts(v.spec.quota) : {},
+        applied: spec?.hard ? hardAmounts(spec.hard) : undefined,
+      };
+    });
+}
+
+/** Whether a VDC may be provisioned (pure; the namespace ownership check comes later). */
+export function vdcPrecondition(
+  vdc: VirtualDataCenter,
+  org: Organization | undefined,
+  context: { provisioned: boolean; candidates: readonly CeilingCandidate[] },
+): Precondition {
+  const name = vdc.metadata.name as string;
+  const ref = vdc.spec?.organizationRef ?? '';
+  const expectedNs = organizationNamespace(ref);
+  if (vdc.metadata.namespace !== expectedNs) {
+    return {
+      kind: 'failed',
+      reason: VdcReasons.WrongNamespace,
+      message: `VDC '${name}' must be created in namespace ${expectedNs} (the namespace of organization '${ref}'), not ${vdc.metadata.namespace}`,
+    };
+  }
+  if (!org) {
+    return { kind: 'failed', reason: VdcReasons.OrganizationNotFound, message: `Organization '${ref}' does not exist` };
+  }
+  const ws = vdcNamespace(ref, name);
+  if (ws.length > MAX_NAMESPACE_LENGTH) {
+    return {
+      kind: 'failed',
+      reason: VdcReasons.NamespaceNameTooLong,
+      message: `Namespace name ${ws} is ${ws.length} characters, over the limit of ${MAX_NAMESPACE_LENGTH}; use a shorter VDC name`,
+    };
+  }
+  if (org.spec?.isEnabled === false) {
+    if (context.provisioned) return { kind: 'suspended', message: `Organization '${ref}' is disabled; the VDC is suspended` };
+    return { kind: 'failed', reason: VdcReasons.OrganizationDisabled, message: `Organization '${ref}' is disabled` };
+  }
+  const verdict = ceilingVerdict(organizationCeiling(org.spec?.quota), context.candidates, `${vdc.metadata.namespace}/${name}`);
+  if (!verdict.fits) {
+    return {
+      kind: 'failed',
+      reason: VdcReasons.QuotaExceeded,
+      message: `Requested quota exceeds the remaining quota of organization '${ref}': ${describeExcess(verdict.excess)}`.slice(0, 1024),
+    };
+  }
+  return { kind: 'ok' };
+}
+
+export type PlannedVdcEvent =
+  | { type: 'Normal'; reason: 'VDCCreated' | 'VDCUpdated' | 'ReconcileForced'; actor?: string }
+  | { type: 'Warning'; reason: 'CreationFailed' | 'QuotaExceeded'; message: string; actor?: string };
+
+/** The events a status transition stands for (pure). */
+export function vdcEvents(vdc: VirtualDataCenter, prev: VirtualDataCenterStatus | undefined, next: VirtualDataCenterStatus): PlannedVdcEvent[] {
+  const generation = vdc.metadata.generation ?? 0;
+  const actor = requestedBy(vdc);
+  const out: PlannedVdcEvent[] = [];
+  if (next.phase === 'Active' && next.namespace && !prev?.namespace) {
+    out.push({ type: 'Normal', reason: 'VDCCreated', actor });
+  } else if (next.phase === 'Active' && prev?.namespace && prev.observedGeneration !== undefined && prev.observedGeneration < generation) {
+    out.push({ type: 'Normal', reason: 'VDCUpdated', actor });
+  }
+  if (next.lastForcedReconcile && next.lastForcedReconcile !== prev?.lastForcedReconcile) {
+    out.push({ type: 'Normal', reason: 'ReconcileForced', actor: forcedBy(vdc) });
+  }
+  const ready = findCondition(next.conditions, READY);
+  const before = findCondition(prev?.conditions, READY);
+  const warning = next.phase === 'Failed' && ready?.status === 'False' ? FAILURE_EVENTS[ready.reason] : undefined;
+  if (warning && (before?.reason !== ready?.reason || before?.observedGeneration !== ready?.observedGeneration || prev?.phase !== 'Failed')) {
+    out.push({ type: 'Warning', reason: warning, message: ready?.message ?? '', actor });
+  }
+  return out;
+}
+
+const STATUS_KEYS: (keyof VirtualDataCenterStatus)[] = ['namespace', 'phase', 'conditions', 'observedGeneration', 'lastForcedReconcile'];
+
+function sameStatus(prev: VirtualDataCenterStatus | undefined, next: VirtualDataCenterStatus): boolean {
+  return STATUS_KEYS.every((k) => semanticEqual(prev?.[k], next[k]));
+}
+
+export class VdcReconciler {
+  /** Keys whose finalizer patch was sent but has not succeeded (see removeOrphan). */
+  private readonly unguarded = new Set<string>();
+
+  constructor(private readonly deps: VdcReconcilerDeps) {}
+
+  private now(): Date {
+    return this.deps.now?.() ?? new Date();
+  }
+
+  async reconcile(key: string): Promise<ReconcileResult | void> {
+    const [namespace, name] = key.split('/');
+    const vdc = this.deps.vdcs.get(name, namespace);
+    if (!vdc) return this.unguarded.has(key) ? this.removeOrphan(key, namespace, name) : undefined;
+    if (this.deps.expectations?.isPending(key)) return CACHE_BEHIND;
+    if (isDeleting(vdc)) return this.finalize(vdc);
+
+    const finalizers = vdc.metadata.finalizers ?? [];
+    const withFinalizer = async (): Promise<VirtualDataCenter> => {
+      if (finalizers.includes(VDC_FINALIZER)) return vdc;
+      this.unguarded.add(key);
+      const patched = await patchFinalizers<VirtualDataCenter>(this.deps.client, vdc, [...finalizers, VDC_FINALIZER]);
+      expectWrite(this.deps, vdc, patched);
+      this.unguarded.delete(key);
+      return patched;
+    };
+    const orgName = vdc.spec?.organizationRef ?? '';
+    const org = this.deps.organizations.get(orgName);
+    const forced = pendingForceReconcile(vdc);
+    const ws = vdcNamespace(orgName, name);
+    const inOrgNamespace = namespace === organizationNamespace(orgName);
+    const cachedNs = inOrgNamespace ? this.deps.namespaces.get(ws) : undefined;
+    const provisioned = ownsNamespace(cachedNs, orgName, name);
+
+    const pre = vdcPrecondition(vdc, org, {
+      provisioned,
+      candidates: inOrgNamespace ? ceilingCandidates(orgName, this.deps.vdcs, this.deps.quotas) : [],
+    });
+    if (pre.kind === 'failed') {
+      await this.writeStatus(await withFinalizer(), { phase: 'Failed', ready: { reason: pre.reason, message: pre.message }, forced });
+      return;
+    }
+    if (pre.kind === 'suspended') {
+      await this.writeStatus(await withFinalizer(), { phase: 'Suspended', ready: { reason: VdcReasons.Suspended, message: pre.message }, forced });
+      return;
+    }
+
+    const prevReady = findCondition(vdc.status?.conditions, READY);
+    // The finalizer and the namespace in parallel (one round trip less per VDC): should the VDC
+    // vanish before its finalizer lands, removeOrphan() deletes the namespace instead.
+    const [current, outcome] = await Promise.all([
+      withFinalizer(),
+      ensureNamespace(
+        this.deps.client,
+        desiredVdcNamespace(orgName, name),
+        cachedNs,
+        (ns) => ownsNamespace(ns, orgName, name),
+        { force: forced !== undefined, suspectConflict: prevReady?.reason === VdcReasons.NamespaceConflict },
+      ),
+    ]);
+    if (outcome === 'conflict') {
+      await this.writeStatus(current, {
+        phase: 'Failed',
+        ready: {
+          reason: VdcReasons.NamespaceConflict,
+          message: `Namespace ${ws} already exists and belongs to someone else; rename the VDC or remove the namespace`,
+        },
+        forced,
+      });
+      // A namespace of someone else sends no event to our (label-selected) informer when it
+      // goes away: look again now and then (a read, not a write).
+      return { requeueAfter: 30_000 };
+    }
+    if (outcome === 'terminating') {
+      await this.writeStatus(current, {
+        phase: 'Pending',
+        ready: { reason: VdcReasons.NamespaceTerminating, message: `Namespace ${ws} is being deleted; waiting to recreate it` },
+        forced,
+      });
+      return { requeueAfter: 2_000 };
+    }
+
+    await this.syncWorkloadChildren(current, org as Organization, forced !== undefined);
+
+    const status: VirtualDataCenterStatus = {};
+    if (outcome === 'created' && !current.status?.resourceUsage) {
+      // A namespace we just created holds nothing: report zero usage with the first status
+      // write (the QuotaWatcher keeps it current from then on).
+      Object.assign(status, initialUsage(this.now()));
+    }
+    await this.writeStatus(current, {
+      phase: 'Active',
+      ready: { status: 'True', reason: VdcReasons.Provisioned, message: `Namespace ${ws} with quota, limits, network policy and RBAC is in place` },
+      namespace: ws,
+      forced,
+      extra: status,
+    });
+  }
+
+  private async syncWorkloadChildren(vdc: VirtualDataCenter, org: Organization, force: boolean): Promise<void> {
+    const name = vdc.metadata.name as string;
+    const orgName = vdc.spec.organizationRef;
+    const ws = vdcNamespace(orgName, name);
+    const mine = (o: PlainObject | undefined) =>
+      o && o.metadata.labels?.[LABELS.organization] === orgName && o.metadata.labels?.[LABELS.vdc] === name ? [o] : [];
+    const np = desiredNetworkPolicy(orgName, name, vdc.spec.networkPolicy);
+    const rbs = desiredVdcRoleBindings(orgName, name, org.spec?.admins ?? []);
+    const observedRbs = this.deps.roleBindings
+      .list()
+      .filter((rb) => rb.metadata.namespace === ws && rb.metadata.labels?.[ROLE_LABEL] === 'vdc-admin');
+    const { client } = this.deps;
+    await Promise.all([
+      syncChildren(client, { apiVersion: 'v1', kind: 'ResourceQuota' }, [desiredResourceQuota(orgName, name, vdc.spec.quota)], mine(this.deps.quotas.get(QUOTA_NAME, ws)), force),
+      syncChildren(client, { apiVersion: 'v1', kind: 'LimitRange' }, [desiredLimitRange(orgName, name, vdc.spec.limitRange)], mine(this.deps.limitRanges.get(LIMIT_RANGE_NAME, ws)), force),
+      syncChildren(client, { apiVersion: 'networking.k8s.io/v1', kind: 'NetworkPolicy' }, np ? [np] : [], mine(this.deps.networkPolicies.get(NETWORK_POLICY_NAME, ws)), force),
+      syncChildren(client, { apiVersion: 'rbac.authorization.k8s.io/v1', kind: 'RoleBinding' }, rbs, observedRbs, force),
+    ]);
+  }
+
+  /**
+   * The VDC vanished while its finalizer was being added in parallel with its namespace (so
+   * the finalizer never landed): delete the namespace, once the API server confirms the VDC
+   * really is gone. Only keys this process was provisioning qualify; nothing else labelled as
+   * ours is ever collected.
+   */
+  private async removeOrphan(key: string, namespace: string, name: string): Promise<void> {
+    if (!namespace?.startsWith('org-')) return;
+    const orgName = namespace.slice('org-'.length);
+    const ws = vdcNamespace(orgName, name);
+    const ns = this.deps.namespaces.get(ws);
+    if (!ns || !ownsNamespace(ns, orgName, name) || isDeleting(ns)) return;
+    try {
+      await this.deps.client.get(resourcePath({ apiVersion: OVIM_API_VERSION, plural: VDC_PLURAL, namespace, name }));
+      return; // it exists: the cache is behind, the next event brings it
+    } catch (err) {
+      if (!isNotFound(err)) throw err;
+    }
+    this.deps.logger?.info(`deleting namespace ${ws} of the deleted VDC ${namespace}/${name}`);
+    await deleteObject(this.deps.client, { apiVersion: 'v1', kind: 'Namespace', metadata: { name: ws } });
+    this.unguarded.delete(key);
+  }
+
+  /** Deletion: delete the workload namespace, wait until it is gone, remove the finalizer. */
+  private async finalize(vdc: VirtualDataCenter): Promise<ReconcileResult | void> {
+    const finalizers = vdc.metadata.finalizers ?? [];
+    if (!finalizers.includes(VDC_FINALIZER)) return;
+    const name = vdc.metadata.name as string;
+    const orgName = vdc.spec?.organizationRef ?? '';
+    const ws = vdcNamespace(orgName, name);
+    // Only a VDC in its organization's namespace can own the workload namespace: a misplaced
+    // twin with the same names must not delete the real one's.
+    if (vdc.metadata.namespace === organizationNamespace(orgName)) {
+      const ns = this.deps.namespaces.get(ws);
+      if (ns && ownsNamespace(ns, orgName, name)) {
+        if (!isDeleting(ns)) await deleteObject(this.deps.client, { apiVersion: 'v1', kind: 'Namespace', metadata: { name: ws } });
+        await this.writeStatus(vdc, {
+          phase: 'Terminating',
+          ready: { reason: VdcReasons.Deleting, message: `Waiting for namespace ${ws} to be deleted` },
+        });
+        return { requeueAfter: 5_000 };
+      }
+    }
+    try {
+      await patchFinalizers(this.deps.client, vdc, finalizers.filter((f) => f !== VDC_FINALIZER));
+    } catch (err) {
+      if (isNotFound(err)) return;
+      throw err;
+    }
+    safely(this.deps.logger, 'VDCDeleted', () => this.deps.events.recordVdcDeleted(vdc, orgName, requestedBy(vdc)));
+  }
+
+  private async writeStatus(
+    vdc: VirtualDataCenter,
+    s: {
+      phase: VdcPhase;
+      ready: Omit<ConditionInput, 'type' | 'status'> & { status?: ConditionInput['status'] };
+      namespace?: string;
+      forced?: string;
+      extra?: VirtualDataCenterStatus;
+    },
+  ): Promise<void> {
+    const prev = vdc.status;
+    const generation = vdc.metadata.generation ?? 0;
+    const next: VirtualDataCenterStatus = {
+      namespace: s.namespace ?? prev?.namespace,
+      phase: s.phase,
+      conditions: setCondition(
+        prev?.conditions,
+        { type: READY, status: s.ready.status ?? 'False', reason: s.ready.reason, message: s.ready.message, observedGeneration: generation },
+        this.now(),
+      ),
+      // The generation whose spec is in place: it moves only when the spec was applied.
+      observedGeneration: s.phase === 'Active' ? generation : prev?.observedGeneration,
+      lastForcedReconcile: s.forced ?? prev?.lastForcedReconcile,
+    };
+    if (sameStatus(prev, next)) return;
+    const body: Record<string, unknown> = { ...next, ...(s.extra ?? {}) };
+    for (const [k, v] of Object.entries(body)) if (v === undefined) delete body[k];
+    expectWrite(this.deps, vdc, await patchStatus<VirtualDataCenter>(this.deps.client, vdc, body));
+    const org = vdc.spec?.organizationRef;
+    const { events } = this.deps;
+    for (const e of vdcEvents(vdc, prev, next)) {
+      safely(this.deps.logger, e.reason, () => {
+        if (e.reason === 'VDCCreated') events.recordVdcCreated(vdc, org, e.actor);
+        else if (e.reason === 'VDCUpdated') events.recordVdcUpdated(vdc, org, e.actor);
+        else if (e.reason === 'ReconcileForced') events.recordVdcReconcileForced(vdc, e.actor);
+        else if (e.type === 'Warning') events.record(vdc, 'Warning', e.reason, e.message, { actor: e.actor, organization: org, vdc: vdc.metadata.name });
+      });
+    }
+  }
+}
+
+/** Zero usage for a namespace that was just created. */
+export function initialUsage(now: Date): VirtualDataCenterStatus {
+  return {
+    resourceUsage: { cpuUsed: '0', memoryUsed: '0', storageUsed: '0', cpuPercentage: 0, memoryPercentage: 0, storagePercentage: 0 },
+    workloadCounts: { totalPods: 0, totalVMs: 0 },
+    lastMetricsUpdate: rfc3339(now),
+  };
+}

@@ -1,0 +1,195 @@
+// The controller loop: informer events → keys in a work queue → N workers calling reconcile.
+// A key is never reconciled by two workers at once (the queue guarantees it); errors requeue
+// with per-key backoff; results may ask for a requeue after a delay. Reconcile counts, errors,
+// durations and active workers go to the controller-runtime metrics.
+import type { KubernetesObject } from '@kubernetes/client-node';
+import type { Logger } from 'winston';
+import type { Metrics } from '../metrics.js';
+import { objectKey, type InformerEvent } from './informer.js';
+import { WorkQueue, type RateLimiter } from './workqueue.js';
+
+export interface ReconcileResult {
+  /** Reconcile again after this many ms (the key is forgotten by the rate limiter first). */
+  requeueAfter?: number;
+  /** Reconcile again with rate-limited backoff, without counting an error. */
+  requeue?: boolean;
+}
+
+export type Reconciler = (key: string) => Promise<ReconcileResult | void>;
+
+/** Maps an object of a watched kind to the keys of the controller's primary objects. */
+export type KeyMapper<T> = (obj: T, old?: T) => string[] | string | undefined;
+
+/** What the controller needs of an informer (ResilientInformer has it). */
+export interface EventSource<T> {
+  on(event: InformerEvent, handler: (obj: T, old?: T) => void): unknown;
+  list(): T[];
+}
+
+export interface ControllerOptions {
+  name: string;
+  reconcile: Reconciler;
+  workers?: number;
+  metrics?: Metrics;
+  logger?: Logger;
+  rateLimiter?: RateLimiter;
+  /**
+   * Called once when a key has failed `failureThreshold` times in a row (the count resets on
+   * success): the place to report a persistent error, e.g. as a Warning event.
+   */
+  onPersistentError?: (key: string, err: unknown, failures: number) => void;
+  failureThreshold?: number;
+  /** Period of the full resync (re-enqueues every primary key); 0 disables it. */
+  resyncPeriodMs?: number;
+}
+
+export interface ControllerStats {
+  reconciles: number;
+  errors: number;
+  requeues: number;
+}
+
+export class Controller {
+  readonly name: string;
+  readonly queue: WorkQueue;
+  readonly stats: ControllerStats = { reconciles: 0, errors: 0, requeues: 0 };
+  private readonly workers: number;
+  private readonly running: Promise<void>[] = [];
+  private primaryKeys: (() => string[]) | undefined;
+  private resyncTimer: NodeJS.Timeout | undefined;
+  private active = 0;
+  private started = false;
+
+  constructor(private readonly options: ControllerOptions) {
+    this.name = options.name;
+    this.workers = Math.max(1, options.workers ?? 1);
+    this.queue = new WorkQueue({ name: options.name, rateLimiter: options.rateLimiter, metrics: options.metrics });
+  }
+
+  /** The primary kind: every add/update/delete enqueues the object's own key; resyncs list it. */
+  watchPrimary<T extends KubernetesObject>(informer: EventSource<T>): this {
+    this.primaryKeys = () => informer.list().map(objectKey);
+    return this.watch(informer, (obj) => objectKey(obj));
+  }
+
+  /**
+   * A related kind: `map` turns each event into the keys to reconcile (e.g. owner lookups).
+   * With `delayMs`, the keys are added after that delay, so that a burst of related events
+   * collapses into one reconcile.
+   */
+  watch<T extends KubernetesObject>(informer: EventSource<T>, map: KeyMapper<T>, options: { delayMs?: number } = {}): this {
+    const enqueue = (obj: T, old?: T) => {
+      let keys: string[] | string | undefined;
+      try {
+        keys = map(obj, old);
+      } catch (err) {
+        this.options.logger?.warn(`key mapping failed: ${(err as Error).message}`, { controller: this.name });
+        return;
+      }
+      for (const key of typeof keys === 'string' ? [keys] : (keys ?? [])) {
+        if (!key) continue;
+        if (options.delayMs) this.queue.addAfter(key, options.delayMs);
+        else this.queue.add(key);
+      }
+    };
+    informer.on('add', (obj) => enqueue(obj));
+    informer.on('update', (obj, old) => enqueue(obj, old));
+    informer.on('delete', (obj) => enqueue(obj));
+    return this;
+  }
+
+  enqueue(key: string): void {
+    this.queue.add(key);
+  }
+
+  /** Enqueues every primary key (what a periodic resync does). */
+  resyncAll(): number {
+    const keys = this.primaryKeys?.() ?? [];
+    for (const key of keys) this.queue.add(key);
+    return keys.length;
+  }
+
+  start(): void {
+    if (this.started) return;
+    this.started = true;
+    for (let i = 0; i < this.workers; i++) this.running.push(this.worker());
+    const period = this.options.resyncPeriodMs ?? 0;
+    if (period > 0) {
+      this.resyncTimer = setInterval(() => this.resyncAll(), period);
+      this.resyncTimer.unref();
+    }
+  }
+
+  /** Resolves when the queue is empty and no worker is busy. */
+  waitIdle(timeoutMs = 30_000): Promise<boolean> {
+    return this.queue.waitIdle(timeoutMs);
+  }
+
+  /** Stops taking new work, lets running reconciles finish (up to timeoutMs), then returns. */
+  async stop(timeoutMs = 30_000): Promise<boolean> {
+    if (this.resyncTimer) clearInterval(this.resyncTimer);
+    if (!this.started) {
+      // Never started (a follower under leader election): nothing runs, nothing to drain.
+      this.queue.shutDown();
+      return true;
+    }
+    const drained = await this.queue.shutDownWithDrain(timeoutMs);
+    if (drained) await Promise.all(this.running);
+    return drained;
+  }
+
+  private async worker(): Promise<void> {
+    for (;;) {
+      const key = await this.queue.get();
+      if (key === undefined) return;
+      await this.process(key);
+    }
+  }
+
+  private async process(key: string): Promise<void> {
+    const { metrics, logger } = this.options;
+    const labels = { controller: this.name };
+    this.active++;
+    metrics?.activeWorkers.set(labels, this.active);
+    const started = performance.now();
+    let result: 'success' | 'error' | 'requeue' | 'requeue_after' = 'success';
+    try {
+      const outcome = await this.options.reconcile(key);
+      if (outcome?.requeueAfter && outcome.requeueAfter > 0) {
+        result = 'requeue_after';
+        this.queue.forget(key);
+        this.queue.addAfter(key, outcome.requeueAfter);
+      } else if (outcome?.requeue) {
+        result = 'requeue';
+        this.stats.requeues++;
+        this.queue.addRateLimited(key);
+      } else {
+        this.queue.forget(key);
+      }
+    } catch (err) {
+      result = 'error';
+      this.stats.errors++;
+      metrics?.reconcileErrors.inc(labels);
+      const failures = this.queue.numRequeues(key) + 1;
+      this.queue.addRateLimited(key);
+      const threshold = this.options.failureThreshold ?? 5;
+      logger?.log(failures >= threshold ? 'warn' : 'debug', `reconcile of ${key} failed (attempt ${failures}): ${(err as Error)?.message ?? String(err)}`, {
+        controller: this.name,
+      });
+      if (failures === threshold) {
+        try {
+          this.options.onPersistentError?.(key, err, failures);
+        } catch {
+          // Reporting must never break the loop.
+        }
+      }
+    } finally {
+      this.stats.reconciles++;
+      metrics?.reconcileTotal.inc({ controller: this.name, result });
+      metrics?.reconcileTime.observe(labels, (performance.now() - started) / 1000);
+      this.active--;
+      metrics?.activeWorkers.set(labels, this.active);
+      this.queue.done(key);
+    }
+  }
+}

@@ -1,0 +1,241 @@
+// A thin raw-JSON REST client for the Kubernetes API on one keep-alive connection pool.
+//
+// Why not client-node's typed APIs: they build a new https.Agent (a new TLS handshake) for
+// every call, and their ObjectSerializer renames or drops keys (`default` → `_default`,
+// timestamps → Date) so that what a list returns differs from what a watch delivers. This client
+// sends and returns plain JSON, exactly what the API server speaks, and counts every request by
+// verb so that tests and benchmarks can prove "a resync writes nothing".
+import { Agent as HttpAgent, request as httpRequest, type IncomingMessage } from 'node:http';
+import { Agent as HttpsAgent, request as httpsRequest, type RequestOptions } from 'node:https';
+import type { KubeConfig, KubernetesObject } from '@kubernetes/client-node';
+
+export type PatchType = 'merge' | 'json' | 'strategic' | 'apply';
+
+const PATCH_CONTENT_TYPES: Record<PatchType, string> = {
+  merge: 'application/merge-patch+json',
+  json: 'application/json-patch+json',
+  strategic: 'application/strategic-merge-patch+json',
+  apply: 'application/apply-patch+yaml',
+};
+
+/** A failed API call; `code` is the HTTP status (read by src/kube/errors.ts). */
+export class KubeApiError extends Error {
+  constructor(
+    readonly code: number,
+    message: string,
+    readonly body: unknown,
+    readonly reason?: string,
+  ) {
+    super(message);
+    this.name = 'KubeApiError';
+  }
+}
+
+export type Verb = 'get' | 'list' | 'create' | 'patch' | 'apply' | 'update' | 'delete';
+export const WRITE_VERBS: readonly Verb[] = ['create', 'patch', 'apply', 'update', 'delete'];
+
+export interface RequestStats {
+  /** Requests by verb. */
+  byVerb: Record<Verb, number>;
+  /** Writes (create, patch, apply, update, delete) by `<verb> <resource>`, e.g. `create namespaces`. */
+  writesByResource: Record<string, number>;
+}
+
+export interface ListResult<T> {
+  apiVersion?: string;
+  kind?: string;
+  metadata?: { resourceVersion?: string; continue?: string };
+  items: T[];
+}
+
+export type Query = Record<string, string | number | boolean | undefined>;
+
+export interface KubeClientOptions {
+  /** Sockets per host of the shared pool (default 32). */
+  maxSockets?: number;
+  /** Per-request timeout in ms (default 30 s). */
+  timeoutMs?: number;
+  userAgent?: string;
+}
+
+/** The REST path of a resource: `/api/v1/namespaces/x/pods/y` or `/apis/g/v/...`. */
+export function resourcePath(parts: {
+  apiVersion: string;
+  plural: string;
+  namespace?: string;
+  name?: string;
+  subresource?: string;
+}): string {
+  const base = parts.apiVersion.includes('/') ? `/apis/${parts.apiVersion}` : `/api/${parts.apiVersion}`;
+  const ns = parts.namespace ? `/namespaces/${encodeURIComponent(parts.namespace)}` : '';
+  const name = parts.name ? `/${encodeURIComponent(parts.name)}` : '';
+  const sub = parts.subresource ? `/${parts.subresource}` : '';
+  return `${base}${ns}/${parts.plural}${name}${sub}`;
+}
+
+function resourceOfPath(path: string): string {
+  // /api/v1/namespaces/ns/rolebindings/x → rolebindings; /api/v1/namespaces/x → namespaces
+  const segments = path.split('?')[0].split('/').filter(Boolean);
+  const start = segments[0] === 'api' ? 2 : 3;
+  const rest = segments.slice(start);
+  if (rest[0] === 'namespaces' && rest.length > 2) rest.splice(0, 2);
+  const sub = rest.length > 2 ? `/${rest[2]}` : '';
+  return `${rest[0] ?? ''}${sub}`;
+}
+
+export class KubeClient {
+  readonly server: string;
+  private readonly agent: HttpsAgent | HttpAgent;
+  private readonly isHttps: boolean;
+  private readonly timeoutMs: number;
+  private readonly userAgent: string;
+  private stopped = false;
+  readonly stats: RequestStats = {
+    byVerb: { get: 0, list: 0, create: 0, patch: 0, apply: 0, update: 0, delete: 0 },
+    writesByResource: {},
+  };
+
+  private constructor(
+    private readonly kc: KubeConfig,
+    tls: RequestOptions,
+    options: KubeClientOptions,
+  ) {
+    const cluster = kc.getCurrentCluster();
+    if (!cluster) throw new Error('the kubeconfig has no current cluster');
+    this.server = cluster.server.replace(/\/+$/, '');
+    this.isHttps = this.server.startsWith('https:');
+    this.timeoutMs = options.timeoutMs ?? 30_000;
+    this.userAgent = options.userAgent ?? 'ovim-operator';
+    const agentOptions = {
+      keepAlive: true,
+      maxSockets: options.maxSockets ?? 32,
+      ca: tls.ca,
+      cert: tls.cert,
+      key: tls.key,
+      pfx: tls.pfx,
+      passphrase: tls.passphrase,
+      servername: tls.servername,
+      rejectUnauthorized: cluster.skipTLSVerify ? false : tls.rejectUnauthorized,
+    };
+    this.agent = this.isHttps ? new HttpsAgent(agentOptions) : new HttpAgent({ keepAlive: true, maxSockets: agentOptions.maxSockets });
+  }
+
+  static async create(kc: KubeConfig, options: KubeClientOptions = {}): Promise<KubeClient> {
+    const tls: RequestOptions = {};
+    await kc.applyToHTTPSOptions(tls);
+    return new KubeClient(kc, tls, options);
+  }
+
+  /** Writes issued so far (create + patch + apply + update + delete). */
+  get writes(): number {
+    return WRITE_VERBS.reduce((n, v) => n + this.stats.byVerb[v], 0);
+  }
+
+  /** Closes the idle sockets of the pool; later calls fail. */
+  close(): void {
+    this.stopped = true;
+    this.agent.destroy();
+  }
+
+  async get<T = KubernetesObject>(path: string, query?: Query, signal?: AbortSignal): Promise<T> {
+    return this.request<T>('GET', path, { query, verb: 'get', signal });
+  }
+
+  async list<T = KubernetesObject>(path: string, query?: Query): Promise<ListResult<T>> {
+    return this.request<ListResult<T>>('GET', path, { query, verb: 'list' });
+  }
+
+  async create<T = KubernetesObject>(path: string, body: unknown, query?: Query, signal?: AbortSignal): Promise<T> {
+    return this.request<T>('POST', path, { body, query, verb: 'create', signal });
+  }
+
+  async patch<T = KubernetesObject>(path: string, body: unknown, type: PatchType, query?: Query, signal?: AbortSignal): Promise<T> {
+    return this.request<T>('PATCH', path, {
+      body,
+      query,
+      contentType: PATCH_CONTENT_TYPES[type],
+      verb: type === 'apply' ? 'apply' : 'patch',
+      signal,
+    });
+  }
+
+  async delete<T = unknown>(path: string, body?: unknown, query?: Query): Promise<T> {
+    return this.request<T>('DELETE', path, { body, query, verb: 'delete' });
+  }
+
+  async request<T>(
+    method: string,
+    path: string,
+    options: { body?: unknown; query?: Query; contentType?: string; verb: Verb; signal?: AbortSignal },
+  ): Promise<T> {
+    if (this.stopped) throw new Error('the Kubernetes client is closed');
+    const url = new URL(this.server + path);
+    for (const [k, v] of Object.entries(options.query ?? {})) {
+      if (v !== undefined) url.searchParams.set(k, String(v));
+    }
+    // Credentials (bearer tokens of exec/OIDC users may rotate) come from the kubeconfig on
+    // every call; the TLS material is fixed in the shared agent.
+    const auth: RequestOptions = {};
+    await this.kc.applyToHTTPSOptions(auth);
+    const headers: Record<string, string> = {
+      Accept: 'application/json',
+      'User-Agent': this.userAgent,
+    };
+    for (const [k, v] of Object.entries(auth.headers ?? {})) {
+      if (typeof v === 'string' || typeof v === 'number') headers[k] = String(v);
+    }
+    if (auth.auth) headers.Authorization = `Basic ${Buffer.from(auth.auth).toString('base64')}`;
+    let payload: string | undefined;
+    if (options.body !== undefined) {
+      payload = JSON.stringify(options.body);
+      headers['Content-Type'] = options.contentType ?? 'application/json';
+      headers['Content-Length'] = String(Buffer.byteLength(payload));
+    }
+
+    this.stats.byVerb[options.verb]++;
+    if (WRITE_VERBS.includes(options.verb)) {
+      const key = `${options.verb} ${resourceOfPath(path)}`;
+      this.stats.writesByResource[key] = (this.stats.writesByResource[key] ?? 0) + 1;
+    }
+
+    const send = this.isHttps ? httpsRequest : httpRequest;
+    const { status, text } = await new Promise<{ status: number; text: string }>((resolve, reject) => {
+      const req = send(url, { method, headers, agent: this.agent, timeout: this.timeoutMs }, (res: IncomingMessage) => {
+        const chunks: Buffer[] = [];
+        res.on('data', (c: Buffer) => chunks.push(c));
+        res.on('end', () => resolve({ status: res.statusCode ?? 0, text: Buffer.concat(chunks).toString('utf8') }));
+        res.on('error', reject);
+      });
+      req.on('timeout', () => req.destroy(new Error(`${method} ${url.pathname} timed out after ${this.timeoutMs} ms`)));
+      req.on('error', reject);
+      const signal = options.signal;
+      if (signal) {
+        const abort = () => req.destroy(Object.assign(new Error(`${method} ${url.pathname} aborted`), { name: 'AbortError' }));
+        if (signal.aborted) abort();
+        else {
+          signal.addEventListener('abort', abort, { once: true });
+          req.on('close', () => signal.removeEventListener('abort', abort));
+        }
+      }
+      req.end(payload);
+    });
+
+    let parsed: unknown = undefined;
+    if (text) {
+      try {
+        parsed = JSON.parse(text);
+      } catch {
+        parsed = text;
+      }
+    }
+    if (status < 200 || status >= 300) {
+      const statusBody = parsed as { message?: string; reason?: string } | undefined;
+      const message =
+        typeof statusBody === 'object' && statusBody?.message
+          ? statusBody.message
+          : `${method} ${url.pathname}: HTTP ${status}`;
+      throw new KubeApiError(status, message, parsed, typeof statusBody === 'object' ? statusBody?.reason : undefined);
+    }
+    return parsed as T;
+  }
+}

@@ -1,0 +1,172 @@
+// The controller loop with a hand-driven event source: key mapping, one reconcile per key at a
+// time, retries with backoff, requeueAfter, persistent-error reporting, metrics, draining stop.
+import { expect } from 'chai';
+import type { KubernetesObject } from '@kubernetes/client-node';
+import { Controller, type EventSource } from '../../../src/kube/controller.js';
+import { ItemExponentialFailureRateLimiter } from '../../../src/kube/workqueue.js';
+import { createMetrics } from '../../../src/metrics.js';
+
+class FakeSource<T extends KubernetesObject> implements EventSource<T> {
+  private handlers: Record<string, ((obj: T, old?: T) => void)[]> = { add: [], update: [], delete: [] };
+  items: T[] = [];
+  on(event: 'add' | 'update' | 'delete', handler: (obj: T, old?: T) => void): this {
+    this.handlers[event].push(handler);
+    return this;
+  }
+  list(): T[] {
+    return this.items;
+  }
+  emit(event: 'add' | 'update' | 'delete', obj: T, old?: T): void {
+    for (const h of this.handlers[event]) h(obj, old);
+  }
+}
+
+const obj = (name: string, namespace?: string, labels?: Record<string, string>): KubernetesObject => ({
+  metadata: { name, namespace, labels },
+});
+
+const until = async (cond: () => boolean, ms = 2_000) => {
+  const deadline = Date.now() + ms;
+  while (!cond()) {
+    if (Date.now() > deadline) throw new Error('condition not reached');
+    await new Promise((r) => setTimeout(r, 2));
+  }
+};
+
+describe('Controller', () => {
+  it('maps primary and related events to keys', async () => {
+    const seen: string[] = [];
+    const c = new Controller({ name: 'map', reconcile: async (k) => void seen.push(k) });
+    const primary = new FakeSource();
+    const related = new FakeSource();
+    c.watchPrimary(primary).watch(related, (o) => o.metadata?.labels?.owner);
+    c.start();
+    primary.emit('add', obj('a', 'ns'));
+    related.emit('update', obj('child', 'x', { owner: 'ns/b' }), obj('child', 'x'));
+    related.emit('add', obj('orphan', 'x'));
+    await until(() => seen.length >= 2);
+    await c.stop();
+    expect(seen.sort()).to.deep.equal(['ns/a', 'ns/b']);
+  });
+
+  it('never runs two reconciles of one key at once, and collapses the adds meanwhile', async () => {
+    let running = 0;
+    let maxRunning = 0;
+    let calls = 0;
+    const c = new Controller({
+      name: 'serial',
+      workers: 4,
+      reconcile: async () => {
+        calls++;
+        running++;
+        maxRunning = Math.max(maxRunning, running);
+        await new Promise((r) => setTimeout(r, 20));
+        running--;
+      },
+    });
+    c.start();
+    c.enqueue('k');
+    await until(() => calls === 1);
+    for (let i = 0; i < 10; i++) c.enqueue('k');
+    await c.waitIdle();
+    await c.stop();
+    expect(maxRunning).to.equal(1);
+    expect(calls, 'the ten adds during the first run collapse into one more run').to.equal(2);
+  });
+
+  it('retries a failing key with backoff, reports it once at the threshold, and forgets it on success', async () => {
+    const times: number[] = [];
+    const reported: number[] = [];
+    const c = new Controller({
+      name: 'retry',
+      rateLimiter: new ItemExponentialFailureRateLimiter(5, 1_000),
+      failureThreshold: 3,
+      onPersistentError: (_k, _e, n) => reported.push(n),
+      reconcile: async () => {
+        times.push(Date.now());
+        if (times.length < 5) throw new Error('boom');
+      },
+    });
+    c.start();
+    c.enqueue('k');
+    await until(() => times.length === 5);
+    await c.waitIdle();
+    await c.stop();
+    const gaps = times.slice(1).map((t, i) => t - times[i]);
+    // 5, 10, 20, 40 ms: each gap at least the backoff (timers may fire a little late).
+    expect(gaps[3]).to.be.at.least(35);
+    expect(gaps[3]).to.be.greaterThan(gaps[0]);
+    expect(reported).to.deep.equal([3]);
+    expect(c.stats.errors).to.equal(4);
+    expect(c.queue.numRequeues('k')).to.equal(0);
+  });
+
+  it('requeueAfter reconciles the key again after the delay', async () => {
+    const times: number[] = [];
+    const c = new Controller({
+      name: 'after',
+      reconcile: async () => {
+        times.push(Date.now());
+        return times.length === 1 ? { requeueAfter: 50 } : undefined;
+      },
+    });
+    c.start();
+    c.enqueue('k');
+    await until(() => times.length === 2);
+    await c.stop();
+    expect(times[1] - times[0]).to.be.at.least(45);
+  });
+
+  it('records reconcile totals by result, errors and durations', async () => {
+    const metrics = createMetrics();
+    let n = 0;
+    const c = new Controller({
+      name: 'metered',
+      metrics,
+      rateLimiter: new ItemExponentialFailureRateLimiter(1, 10),
+      reconcile: async () => {
+        if (++n === 1) throw new Error('first fails');
+      },
+    });
+    c.start();
+    c.enqueue('k');
+    await until(() => n === 2);
+    await c.waitIdle();
+    await c.stop();
+    const text = await metrics.registry.metrics();
+    expect(text).to.match(/controller_runtime_reconcile_total\{controller="metered",result="error"\} 1/);
+    expect(text).to.match(/controller_runtime_reconcile_total\{controller="metered",result="success"\} 1/);
+    expect(text).to.match(/controller_runtime_reconcile_errors_total\{controller="metered"\} 1/);
+    expect(text).to.match(/controller_runtime_reconcile_time_seconds_count\{controller="metered"\} 2/);
+    expect(text).to.match(/controller_runtime_active_workers\{controller="metered"\} 0/);
+  });
+
+  it('resyncAll enqueues every primary object', async () => {
+    const seen = new Set<string>();
+    const c = new Controller({ name: 'resync', reconcile: async (k) => void seen.add(k) });
+    const primary = new FakeSource();
+    primary.items = [obj('a'), obj('b', 'ns')];
+    c.watchPrimary(primary);
+    c.start();
+    expect(c.resyncAll()).to.equal(2);
+    await c.waitIdle();
+    await c.stop();
+    expect([...seen].sort()).to.deep.equal(['a', 'ns/b']);
+  });
+
+  it('stop() lets a running reconcile finish before it resolves', async () => {
+    let finished = false;
+    const c = new Controller({
+      name: 'drain',
+      reconcile: async () => {
+        await new Promise((r) => setTimeout(r, 50));
+        finished = true;
+      },
+    });
+    c.start();
+    c.enqueue('k');
+    await until(() => c.queue.pending > 0 && c.queue.length === 0);
+    await c.stop();
+    expect(finished).to.equal(true);
+  });
+});
