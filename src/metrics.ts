@@ -1,6 +1,7 @@
 // Prometheus metrics of the whole process, one registry. Names follow controller-runtime
 // (controller_runtime_*, workqueue_*) so existing dashboards and alerts work unchanged.
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import type { RecorderStats } from './events/types.js';
 
 export interface Metrics {
   registry: Registry;
@@ -99,4 +100,150 @@ export function createMetrics(options: { processMetrics?: boolean } = {}): Metri
       registers,
     }),
   };
+}
+
+/** What the event store reports (src/events/store.ts `EventStore.stats()`). */
+export interface EventStoreStatsSource {
+  size: number;
+  maxEvents: number;
+  evictions: number;
+}
+
+/**
+ * Providers read at scrape time, one slot per registry, so registering again (a new store or
+ * recorder, e.g. in tests) replaces the provider instead of failing on a duplicate name.
+ */
+interface Providers {
+  recorder?: () => RecorderStats;
+  store?: () => EventStoreStatsSource;
+}
+const providers = new WeakMap<Registry, Providers>();
+
+function slot(registry: Registry): Providers {
+  let p = providers.get(registry);
+  if (!p) {
+    p = {};
+    providers.set(registry, p);
+  }
+  return p;
+}
+
+/** Sets a counter to an externally kept monotonic total (the recorder and store count themselves). */
+function setTotal<L extends string>(counter: Counter<L>, value: number, labels?: Partial<Record<L, string>>): void {
+  if (!(value > 0)) return;
+  if (labels) counter.inc(labels, value);
+  else counter.inc(value);
+}
+
+/** A provider call that cannot break a scrape. */
+function read<T>(provider: (() => T) | undefined): T | undefined {
+  try {
+    return provider?.();
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * The event recorder's counters (src/events/types.ts RecorderStats), read from `stats` at each
+ * scrape: ovim_events_recorded_total{type,reason}, ovim_events_dropped_total{cause},
+ * ovim_events_written_total, ovim_events_patched_total, ovim_events_aggregated_total,
+ * ovim_events_spam_filtered_total, ovim_events_delivered_total, ovim_events_write_failures_total,
+ * ovim_events_queue_depth.
+ */
+export function registerRecorderMetrics(metrics: Metrics, stats: () => RecorderStats): void {
+  const p = slot(metrics.registry);
+  const first = p.recorder === undefined;
+  p.recorder = stats;
+  if (!first) return;
+  const registers = [metrics.registry];
+  const current = () => read(p.recorder);
+  const plain = (name: string, help: string, pick: (s: RecorderStats) => number) =>
+    new Counter({
+      name,
+      help,
+      registers,
+      collect() {
+        const s = current();
+        this.reset();
+        if (s) setTotal(this, pick(s));
+      },
+    });
+  new Counter({
+    name: 'ovim_events_recorded_total',
+    help: 'Events accepted by the recorder, by event type and reason',
+    labelNames: ['type', 'reason'] as const,
+    registers,
+    collect() {
+      const s = current();
+      this.reset();
+      for (const r of s?.recorded ?? []) setTotal(this, r.count, { type: r.type, reason: r.reason });
+    },
+  });
+  new Counter({
+    name: 'ovim_events_dropped_total',
+    help: 'Events that were not written, by cause',
+    labelNames: ['cause'] as const,
+    registers,
+    collect() {
+      const s = current();
+      this.reset();
+      for (const d of s?.dropped ?? []) setTotal(this, d.count, { cause: d.cause });
+    },
+  });
+  plain('ovim_events_written_total', 'Event objects created on the API server', (s) => s.written);
+  plain('ovim_events_patched_total', 'Count bumps patched onto existing Event objects', (s) => s.patched);
+  plain('ovim_events_aggregated_total', 'Records folded into a "(combined from similar events)" event', (s) => s.aggregated);
+  plain('ovim_events_spam_filtered_total', 'Records stopped by the per-object rate limit', (s) => s.spamFiltered);
+  plain('ovim_events_delivered_total', 'Records whose occurrence reached the API server (in a create or a count patch)', (s) => s.delivered ?? 0);
+  plain('ovim_events_write_failures_total', 'Failed event write attempts (each retry counts)', (s) => s.writeFailures);
+  new Gauge({
+    name: 'ovim_events_queue_depth',
+    help: 'Events waiting in the recorder queue',
+    registers,
+    collect() {
+      const s = current();
+      this.set(s?.queueDepth ?? 0);
+    },
+  });
+}
+
+/**
+ * The event store's size and evictions, read from `stats` at each scrape:
+ * ovim_event_store_events (events cached), ovim_event_store_max_events,
+ * ovim_event_store_evictions_total.
+ */
+export function registerEventStoreMetrics(metrics: Metrics, stats: () => EventStoreStatsSource): void {
+  const p = slot(metrics.registry);
+  const first = p.store === undefined;
+  p.store = stats;
+  if (!first) return;
+  const registers = [metrics.registry];
+  const current = () => read(p.store);
+  new Gauge({
+    name: 'ovim_event_store_events',
+    help: 'Events cached in the in-memory event store',
+    registers,
+    collect() {
+      this.set(current()?.size ?? 0);
+    },
+  });
+  new Gauge({
+    name: 'ovim_event_store_max_events',
+    help: 'Capacity of the event store; the oldest events are evicted beyond it',
+    registers,
+    collect() {
+      this.set(current()?.maxEvents ?? 0);
+    },
+  });
+  new Counter({
+    name: 'ovim_event_store_evictions_total',
+    help: 'Events evicted from the event store because it was full',
+    registers,
+    collect() {
+      const s = current();
+      this.reset();
+      if (s) setTotal(this, s.evictions);
+    },
+  });
 }

@@ -1,0 +1,140 @@
+// The OpenAPI 3 document of the events API, built from the schemas the server validates with.
+import {
+  errorSchema,
+  eventSchema,
+  eventsQuerySchema,
+  eventsResponseSchema,
+  healthResponseSchema,
+  recentQuerySchema,
+  recentResponseSchema,
+  statusResponseSchema,
+} from './schemas.js';
+
+type JsonObject = Record<string, unknown>;
+
+/** A JSON Schema object with `$ref`s to the components where the document has one. */
+function refs(schema: unknown): unknown {
+  if (schema === eventSchema) return { $ref: '#/components/schemas/Event' };
+  if (schema === errorSchema) return { $ref: '#/components/schemas/Error' };
+  if (Array.isArray(schema)) return schema.map(refs);
+  if (schema && typeof schema === 'object') {
+    return Object.fromEntries(Object.entries(schema).map(([k, v]) => [k, refs(v)]));
+  }
+  return schema;
+}
+
+function queryParameters(schema: { properties: Record<string, JsonObject> }): JsonObject[] {
+  return Object.entries(schema.properties).map(([name, property]) => {
+    const { description, ...rest } = property;
+    return { name, in: 'query', required: false, description, schema: rest };
+  });
+}
+
+const json = (schema: unknown, description: string) => ({
+  description,
+  content: { 'application/json': { schema: refs(schema) } },
+});
+
+const errors = {
+  400: json(errorSchema, 'A malformed parameter (e.g. a non-integer limit, a page below 1, an unknown type).'),
+  401: json(errorSchema, 'Missing, malformed, expired or wrongly signed token.'),
+  403: json(errorSchema, "A namespace outside the caller's scope, or a role without access to events."),
+};
+
+/** The whole document (served at GET /api/v1/openapi.json). */
+export function openApiDocument(version = '0.1.0'): JsonObject {
+  const eventsOperation = (operationId: string) => ({
+    operationId,
+    summary: 'List events',
+    description:
+      'Events the caller may see (system_admin: all; org_admin: their organization; org_user/org_member: ' +
+      'events of their organization caused by or owned by them), filtered, sorted by last_timestamp ' +
+      'descending (ties by name), in stable 1-based pages.',
+    tags: ['events'],
+    security: [{ bearerAuth: [] }],
+    parameters: queryParameters(eventsQuerySchema),
+    responses: { 200: json(eventsResponseSchema, 'One page of events and the total number of matches.'), ...errors },
+  });
+  return {
+    openapi: '3.0.3',
+    info: {
+      title: 'OVIM operator events API',
+      version,
+      description:
+        'The audit trail of the OVIM operator: Kubernetes Events about Organizations, virtual data centers and ' +
+        'VMs, served from an in-memory store. Authenticate with `Authorization: Bearer <JWT>` (tokens of the OVIM ' +
+        'backend: HS256, issuer ovim-backend, claims user_id, username, role, org_id).',
+    },
+    servers: [{ url: '/' }],
+    tags: [
+      { name: 'events', description: 'The audit trail' },
+      { name: 'operations', description: 'Health and metrics (no token needed)' },
+    ],
+    paths: {
+      '/api/v1/events': { get: eventsOperation('listEvents') },
+      '/api/v1/events/': { get: { ...eventsOperation('listEventsTrailingSlash'), summary: 'List events (same as without the slash)' } },
+      '/api/v1/events/recent': {
+        get: {
+          operationId: 'recentEvents',
+          summary: 'The newest events',
+          description: 'The newest events the caller may see, newest first.',
+          tags: ['events'],
+          security: [{ bearerAuth: [] }],
+          parameters: queryParameters(recentQuerySchema),
+          responses: { 200: json(recentResponseSchema, 'The newest events.'), ...errors },
+        },
+      },
+      '/api/v1/openapi.json': {
+        get: {
+          operationId: 'openApiDocument',
+          summary: 'This document',
+          tags: ['events'],
+          security: [{ bearerAuth: [] }],
+          responses: { 200: { description: 'The OpenAPI document.', content: { 'application/json': {} } }, 401: errors[401] },
+        },
+      },
+      '/health': {
+        get: {
+          operationId: 'health',
+          summary: 'Health with its checks',
+          tags: ['operations'],
+          responses: {
+            200: json(healthResponseSchema, 'Kubernetes reachable and informers synced.'),
+            503: json(healthResponseSchema, 'Degraded: Kubernetes unreachable or informers not synced.'),
+          },
+        },
+      },
+      '/healthz': {
+        get: {
+          operationId: 'liveness',
+          summary: 'Liveness',
+          tags: ['operations'],
+          responses: { 200: json(statusResponseSchema, 'The process serves requests.') },
+        },
+      },
+      '/readyz': {
+        get: {
+          operationId: 'readiness',
+          summary: 'Readiness (informers synced)',
+          tags: ['operations'],
+          responses: {
+            200: json(statusResponseSchema, 'Ready.'),
+            503: json(errorSchema, 'Informers have not synced yet.'),
+          },
+        },
+      },
+      '/metrics': {
+        get: {
+          operationId: 'metrics',
+          summary: 'Prometheus metrics',
+          tags: ['operations'],
+          responses: { 200: { description: 'Prometheus text format.', content: { 'text/plain': { schema: { type: 'string' } } } } },
+        },
+      },
+    },
+    components: {
+      securitySchemes: { bearerAuth: { type: 'http', scheme: 'bearer', bearerFormat: 'JWT' } },
+      schemas: { Event: refs({ ...eventSchema }), Error: refs({ ...errorSchema }) },
+    },
+  };
+}

@@ -1,0 +1,197 @@
+// The authenticated routes: GET /api/v1/events (and with a trailing slash), /api/v1/events/recent
+// and /api/v1/openapi.json. Every answer comes from the EventStore, filtered by the caller's scope.
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import {
+  LIMITS,
+  clampLimit,
+  namespaceInScope,
+  toApiEvent,
+  type EventFilters,
+  type EventRecord,
+  type EventTypeFilter,
+  type Scope,
+} from '../events/query.js';
+import type { EventStore } from '../events/store.js';
+import { AuthError, bearerToken, type TokenVerifier } from './auth.js';
+import { openApiDocument } from './openapi.js';
+import {
+  apiErrorResponses,
+  eventsQuerySchema,
+  eventsResponseSchema,
+  recentQuerySchema,
+  recentResponseSchema,
+} from './schemas.js';
+import { ForbiddenError, scopeForClaims } from './scope.js';
+
+declare module 'fastify' {
+  interface FastifyRequest {
+    /** The caller's scope, set by the authentication hook of /api/v1 routes. */
+    scope: Scope | null;
+  }
+}
+
+interface EventsQuery {
+  limit?: number;
+  page?: number;
+  type?: EventTypeFilter;
+  component?: string;
+  namespace?: string;
+  reason?: string;
+  kind?: string;
+  name?: string;
+  organization?: string;
+  vdc?: string;
+  since?: string;
+}
+
+const FILTER_PARAMS = ['type', 'component', 'namespace', 'reason', 'kind', 'name', 'organization', 'vdc', 'since'] as const;
+
+/**
+ * Before schema validation: integers must be plain decimal digits (so `1.5`, `1e2`, `0x10`, ` 5`
+ * stay strings and fail as "must be integer"), `type` is matched case-insensitively, and an empty
+ * filter means no filter.
+ */
+export function normalizeQuery(query: Record<string, unknown>): void {
+  for (const key of ['limit', 'page']) {
+    const value = query[key];
+    if (typeof value !== 'string' || !/^[0-9]+$/.test(value)) continue;
+    const n = Number(value);
+    // A limit beyond any real size is clamped like any other large limit; a page that large is
+    // left to the schema's maximum (400).
+    query[key] = Number.isSafeInteger(n) ? n : key === 'limit' ? Number.MAX_SAFE_INTEGER : n;
+  }
+  for (const key of FILTER_PARAMS) if (query[key] === '') delete query[key];
+  if (typeof query.type === 'string') {
+    const lower = query.type.toLowerCase();
+    if (lower === 'normal') query.type = 'Normal';
+    else if (lower === 'warning') query.type = 'Warning';
+  }
+}
+
+async function normalizeHook(request: FastifyRequest): Promise<void> {
+  if (request.query && typeof request.query === 'object') normalizeQuery(request.query as Record<string, unknown>);
+}
+
+/**
+ * The JSON text of event items, by record. Records are immutable (the store replaces them on
+ * updates), so an entry never goes stale; the map is emptied when it reaches its bound.
+ */
+export class ItemJsonCache {
+  private readonly items = new Map<EventRecord, string>();
+  constructor(private readonly max = 5_000) {}
+
+  json(record: EventRecord): string {
+    let text = this.items.get(record);
+    if (text === undefined) {
+      text = JSON.stringify(toApiEvent(record));
+      if (this.items.size >= this.max) this.items.clear();
+      this.items.set(record, text);
+    }
+    return text;
+  }
+
+  /** `[item,item,...]` */
+  array(records: readonly EventRecord[]): string {
+    let out = '[';
+    for (let i = 0; i < records.length; i++) out += (i ? ',' : '') + this.json(records[i] as EventRecord);
+    return `${out}]`;
+  }
+}
+
+export class BadRequestError extends Error {
+  readonly statusCode = 400;
+}
+
+function sendError(reply: FastifyReply, status: number, message: string): FastifyReply {
+  if (status === 401) reply.header('www-authenticate', 'Bearer realm="ovim"');
+  return reply.code(status).send({ error: message });
+}
+
+export interface EventRoutesOptions {
+  store: EventStore;
+  verify: TokenVerifier;
+}
+
+export function registerEventRoutes(app: FastifyInstance, { store, verify }: EventRoutesOptions): void {
+  app.decorateRequest('scope', null);
+  const items = new ItemJsonCache();
+
+  const authenticate = async (request: FastifyRequest, reply: FastifyReply) => {
+    try {
+      const claims = await verify(bearerToken(request.headers.authorization));
+      request.scope = scopeForClaims(claims);
+    } catch (err) {
+      if (err instanceof AuthError) return sendError(reply, 401, err.message);
+      if (err instanceof ForbiddenError) return sendError(reply, 403, err.message);
+      throw err;
+    }
+  };
+
+  const scopeOf = (request: FastifyRequest): Scope => {
+    // The hook always sets it; a missing scope would be a wiring bug, never an open door.
+    if (!request.scope) throw new ForbiddenError('no scope');
+    return request.scope;
+  };
+
+  const listEvents = async (request: FastifyRequest<{ Querystring: EventsQuery }>, reply: FastifyReply) => {
+    const scope = scopeOf(request);
+    const q = request.query;
+    if (q.namespace !== undefined && !namespaceInScope(q.namespace, scope)) {
+      return sendError(reply, 403, `namespace ${JSON.stringify(q.namespace)} is outside your scope`);
+    }
+    const filters: EventFilters = {};
+    if (q.type !== undefined) filters.type = q.type;
+    if (q.component !== undefined) filters.component = q.component;
+    if (q.namespace !== undefined) filters.namespace = q.namespace;
+    if (q.reason !== undefined) filters.reason = q.reason;
+    if (q.kind !== undefined) filters.kind = q.kind;
+    if (q.name !== undefined) filters.name = q.name;
+    if (q.organization !== undefined) filters.organization = q.organization;
+    if (q.vdc !== undefined) filters.vdc = q.vdc;
+    if (q.since !== undefined) {
+      const since = Date.parse(q.since.toUpperCase());
+      if (!Number.isFinite(since)) throw new BadRequestError('invalid query parameter "since": must be an RFC 3339 timestamp');
+      filters.since = since;
+    }
+    const limit = clampLimit(q.limit, LIMITS.events);
+    const page = q.page ?? 1;
+    const result = store.query(filters, scope, { page, limit });
+    // Written by hand from cached item JSON; the shape is eventsResponseSchema's (tested).
+    return reply
+      .header('cache-control', 'no-store')
+      .type('application/json; charset=utf-8')
+      .send(`{"events":${items.array(result.items)},"total_count":${result.total},"page":${page},"page_size":${limit}}`);
+  };
+
+  const eventsRoute = {
+    schema: {
+      querystring: eventsQuerySchema,
+      response: { 200: eventsResponseSchema, ...apiErrorResponses },
+    },
+    onRequest: authenticate,
+    preValidation: normalizeHook,
+  };
+  app.get<{ Querystring: EventsQuery }>('/api/v1/events', eventsRoute, listEvents);
+  app.get<{ Querystring: EventsQuery }>('/api/v1/events/', eventsRoute, listEvents);
+
+  app.get<{ Querystring: { limit?: number } }>(
+    '/api/v1/events/recent',
+    {
+      schema: { querystring: recentQuerySchema, response: { 200: recentResponseSchema, ...apiErrorResponses } },
+      onRequest: authenticate,
+      preValidation: normalizeHook,
+    },
+    async (request, reply) => {
+      const events = store.recent(scopeOf(request), clampLimit(request.query.limit, LIMITS.recent));
+      return reply
+        .header('cache-control', 'no-store')
+        .type('application/json; charset=utf-8')
+        .send(`{"events":${items.array(events)},"count":${events.length}}`);
+    },
+  );
+
+  const document = JSON.stringify(openApiDocument());
+  app.get('/api/v1/openapi.json', { onRequest: authenticate }, async (_request, reply) =>
+    reply.type('application/json; charset=utf-8').send(document),
+  );
+}

@@ -1,0 +1,149 @@
+// The embedded HTTP server (DESIGN.md section 5): the events API, health, metrics, the OpenAPI
+// document and the events panel. It reads the EventStore only — never the API server per
+// request. Errors are {"error": "..."}; bad input is a 400, never a 500.
+import Fastify, { type FastifyError, type FastifyInstance, type FastifyReply } from 'fastify';
+import type { AddressInfo } from 'node:net';
+import type { Logger } from 'winston';
+import type { RecorderStats } from '../events/types.js';
+import type { EventStore } from '../events/store.js';
+import { registerEventStoreMetrics, registerRecorderMetrics, type Metrics } from '../metrics.js';
+import { createVerifier, type AuthConfig } from './auth.js';
+import { parseListenAddress } from './config.js';
+import { healthReport, isReady, type HealthSources } from './health.js';
+import { PANEL_CSP, loadPanelAssets } from './panel.js';
+import { registerEventRoutes } from './routes.js';
+import { errorSchema, healthResponseSchema, statusResponseSchema } from './schemas.js';
+
+export interface ApiServerOptions {
+  store: EventStore;
+  auth: AuthConfig;
+  metrics: Metrics;
+  health: HealthSources;
+  logger?: Logger;
+  /** When given, the recorder's counters are exported on /metrics too. */
+  recorderStats?: () => RecorderStats;
+}
+
+export interface ApiServer {
+  /** Starts listening (`:8080`, `127.0.0.1:0`, `[::1]:8080`); resolves to the base URL. */
+  listen(address: string): Promise<string>;
+  close(): Promise<void>;
+  /** The fastify instance (for tests: `inject`). */
+  readonly app: FastifyInstance;
+  /** Paths of the routes served (GET; HEAD is implied). */
+  readonly routes: readonly string[];
+}
+
+interface AjvError {
+  instancePath?: string;
+  keyword?: string;
+  message?: string;
+  params?: { allowedValues?: unknown[]; format?: string; limit?: number };
+}
+
+/** "invalid query parameter "limit": must be integer" from ajv's first error. */
+function validationMessage(err: FastifyError): string {
+  const first = (err.validation?.[0] ?? {}) as AjvError;
+  const param = (first.instancePath ?? '').replace(/^\//, '').replace(/\//g, '.');
+  let why = first.message ?? 'is invalid';
+  if (first.keyword === 'enum' && first.params?.allowedValues) why = `must be one of ${first.params.allowedValues.join(', ')}`;
+  if (first.keyword === 'format' && first.params?.format === 'date-time') {
+    why = 'must be an RFC 3339 timestamp (e.g. 2025-01-02T15:04:05Z)';
+  }
+  if (first.keyword === 'minimum') why = `must be an integer >= ${first.params?.limit ?? 1}`;
+  if (first.keyword === 'maximum') why = `must be an integer <= ${first.params?.limit}`;
+  if (first.keyword === 'type' && first.message === 'must be integer') why = 'must be a positive integer';
+  const where = err.validationContext === 'querystring' || !err.validationContext ? 'query parameter' : err.validationContext;
+  return param ? `invalid ${where} "${param}": ${why}` : `invalid ${where}: ${why}`;
+}
+
+export function createApiServer(options: ApiServerOptions): ApiServer {
+  const { store, metrics, health, logger } = options;
+  const verify = createVerifier(options.auth);
+  const panel = loadPanelAssets();
+  registerEventStoreMetrics(metrics, () => store.stats());
+  if (options.recorderStats) registerRecorderMetrics(metrics, options.recorderStats);
+
+  const app = Fastify({
+    logger: false,
+    // Integers are converted by the routes' preValidation (decimal digits only), nothing else.
+    ajv: { customOptions: { coerceTypes: false } },
+    bodyLimit: 16 * 1024,
+    requestTimeout: 30_000,
+    keepAliveTimeout: 5_000,
+    return503OnClosing: true,
+  });
+
+  const routes: string[] = [];
+  app.addHook('onRoute', (route) => {
+    if (route.method === 'GET' || (Array.isArray(route.method) && route.method.includes('GET'))) routes.push(route.url);
+  });
+
+  app.addHook('onRequest', async (_request, reply) => {
+    reply.header('x-content-type-options', 'nosniff');
+  });
+
+  app.addHook('onResponse', async (request, reply) => {
+    const route = request.routeOptions.url ?? 'unmatched';
+    const method = request.method;
+    metrics.httpRequests.inc({ route, method, code: String(reply.statusCode) });
+    metrics.httpDuration.observe({ route, method }, reply.elapsedTime / 1000);
+    // Never the headers (the token) nor the query string.
+    logger?.debug('http request', { method, route, status: reply.statusCode, ms: Math.round(reply.elapsedTime * 10) / 10 });
+  });
+
+  app.setErrorHandler((err: FastifyError, request, reply) => {
+    if (err.validation) return reply.code(400).send({ error: validationMessage(err) });
+    const status = err.statusCode ?? 500;
+    if (status >= 400 && status < 500) return reply.code(status).send({ error: err.message });
+    logger?.error('http handler failed', { method: request.method, route: request.routeOptions.url, error: err.message });
+    return reply.code(500).send({ error: 'internal error' });
+  });
+
+  app.setNotFoundHandler((_request, reply) => reply.code(404).send({ error: 'not found' }));
+
+  registerEventRoutes(app, { store, verify });
+
+  app.get('/health', { schema: { response: { 200: healthResponseSchema, 503: healthResponseSchema } } }, async (_req, reply) => {
+    const report = healthReport(health, store.stats());
+    return reply.code(report.status === 'ok' ? 200 : 503).send(report);
+  });
+  app.get('/healthz', { schema: { response: { 200: statusResponseSchema } } }, async () => ({ status: 'ok' }));
+  app.get('/readyz', { schema: { response: { 200: statusResponseSchema, 503: errorSchema } } }, async (_req, reply) =>
+    isReady(health)
+      ? reply.send({ status: 'ready' })
+      : reply.code(503).send({ error: 'not ready: informers have not synced yet' }),
+  );
+  app.get('/metrics', async (_req, reply) => {
+    const text = await metrics.registry.metrics();
+    return reply.type(metrics.registry.contentType).send(text);
+  });
+
+  const sendAsset = (name: string) => async (_req: unknown, reply: FastifyReply) => {
+    const asset = panel.get(name);
+    if (!asset) return reply.code(404).send({ error: 'not found' });
+    reply.header('content-security-policy', PANEL_CSP).header('cache-control', 'no-cache').header('referrer-policy', 'no-referrer');
+    return reply.type(asset.contentType).send(asset.body);
+  };
+  app.get('/', sendAsset('index.html'));
+  app.get('/panel/panel.js', sendAsset('panel.js'));
+  app.get('/panel/panel.css', sendAsset('panel.css'));
+
+  return {
+    app,
+    routes,
+    async listen(address: string): Promise<string> {
+      const { host, port } = parseListenAddress(address);
+      await app.listen({ host, port });
+      const bound = app.server.address() as AddressInfo;
+      const wildcard = host === '0.0.0.0' || host === '::';
+      const shown = wildcard ? 'localhost' : bound.family === 'IPv6' ? `[${bound.address}]` : host;
+      const url = `http://${shown}:${bound.port}`;
+      logger?.info(`events API and panel listening on ${url}`);
+      return url;
+    },
+    async close(): Promise<void> {
+      await app.close();
+    },
+  };
+}
