@@ -1,12 +1,18 @@
 // `make run`: run against the current kubeconfig when it reaches a cluster; otherwise start a
-// local sandbox control plane with its state in .ovim-sandbox/. Stays up until Ctrl-C/SIGTERM
-// and then stops everything it started.
+// local sandbox control plane with its state in .ovim-sandbox/. Runs the operator and the events
+// API, writes the JWT secret, a system-admin token and the API URL into .ovim-sandbox/, stays up
+// until Ctrl-C/SIGTERM and then stops everything it started.
+import { randomBytes } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { homedir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { KubeConfig, VersionApi } from '@kubernetes/client-node';
+import { loadConfig } from '../src/config.js';
 import { installCrds } from '../src/kube/crds.js';
 import { createLogger } from '../src/log.js';
+import { signToken } from '../src/http/auth.js';
+import { loadApiConfig } from '../src/http/config.js';
+import { startOvim, type Ovim } from '../src/main.js';
 import { ControlPlane } from '../test/support/controlplane.js';
 
 const log = createLogger(process.env.LOG_LEVEL ?? 'info', false).child({ component: 'make-run' });
@@ -47,6 +53,14 @@ async function existingCluster(): Promise<KubeConfig | undefined> {
   return undefined;
 }
 
+/** The JWT secret of local runs: made once, kept in .ovim-sandbox/jwt-secret (mode 0600). */
+function jwtSecretFile(): string {
+  mkdirSync(sandboxDir, { recursive: true });
+  const file = join(sandboxDir, 'jwt-secret');
+  if (!existsSync(file)) writeFileSync(file, randomBytes(32).toString('base64url'), { mode: 0o600 });
+  return file;
+}
+
 function claimSandbox(): void {
   mkdirSync(sandboxDir, { recursive: true });
   const pidFile = join(sandboxDir, 'sandbox.pid');
@@ -77,17 +91,46 @@ async function main(): Promise<void> {
   const crds = await installCrds(kc);
   log.info(`CRDs installed and established: ${crds.join(', ')}`);
 
-  if (sandbox) {
-    process.stdout.write(
-      `\nThe sandbox is up. In another shell:\n\n  export KUBECONFIG=${sandboxKubeconfig}\n  kubectl get org,vdc -A\n\nCtrl-C stops it.\n\n`,
-    );
+  // The operator and the API, in this process (flags after `--` and OVIM_* variables configure
+  // them). Without OVIM_JWT_SECRET(_FILE) the API uses the secret kept in .ovim-sandbox/.
+  const config = loadConfig(process.argv.slice(2));
+  const env = { ...process.env };
+  if (!env.OVIM_JWT_SECRET && !env.OVIM_JWT_SECRET_FILE && !env.OVIM_JWT_PUBLIC_KEY_FILE) {
+    env.OVIM_JWT_SECRET_FILE = jwtSecretFile();
   }
+  // A local run listens on loopback unless told otherwise.
+  env.OVIM_API_ADDRESS ??= '127.0.0.1:8080';
+  const apiConfig = loadApiConfig(env);
+  let ovim: Ovim | undefined;
+  try {
+    ovim = await startOvim(kc, config, apiConfig, createLogger(config.logLevel, false));
+  } catch (err) {
+    await sandbox?.stop();
+    rmSync(join(sandboxDir, 'sandbox.pid'), { force: true });
+    throw err;
+  }
+  log.info('operator running: reconciling Organizations and VirtualDataCenters');
+
+  const apiUrl = ovim.apiUrl.replace('//0.0.0.0:', '//127.0.0.1:');
+  writeFileSync(join(sandboxDir, 'api-url'), `${apiUrl}\n`);
+  if (apiConfig.auth.secret) {
+    const token = await signToken({ userId: 'sandbox-admin', username: 'sandbox-admin', role: 'system_admin' }, apiConfig.auth.secret);
+    writeFileSync(join(sandboxDir, 'token'), `${token}\n`, { mode: 0o600 });
+  }
+  const lines = ['', `Events API and panel: ${apiUrl}/  (token: .ovim-sandbox/token, valid 24 h)`];
+  if (sandbox) {
+    lines.push('', 'The sandbox is up. In another shell:', '', `  export KUBECONFIG=${sandboxKubeconfig}`,
+      '  kubectl apply -f config/samples/', '  kubectl get org,vdc -A');
+  }
+  lines.push(`  curl -s -H "Authorization: Bearer $(cat .ovim-sandbox/token)" ${apiUrl}/api/v1/events/recent`, '', 'Ctrl-C stops it.', '');
+  process.stdout.write(lines.join('\n') + '\n');
 
   let stopping = false;
   const stop = async (signal: string) => {
     if (stopping) return;
     stopping = true;
     log.info(`${signal}: stopping`);
+    await ovim?.stop().catch((err: unknown) => log.error(`operator stop failed: ${(err as Error).message}`));
     await sandbox?.stop();
     rmSync(join(sandboxDir, 'sandbox.pid'), { force: true });
     process.exit(0);

@@ -31,7 +31,7 @@ export function crdsDir(): string {
  */
 export function loadCrds(dir = crdsDir()): V1CustomResourceDefinition[] {
   return readdirSync(dir)
-    .filter((f) => f.endsWith('.yaml'))
+    .filter((f) => f.startsWith('ovim.io_') && f.endsWith('.yaml'))
     .sort()
     .flatMap((f) => loadAllYaml(readFileSync(join(dir, f), 'utf8')) as V1CustomResourceDefinition[]);
 }

@@ -1,0 +1,136 @@
+// CLI entry: load the configuration, wire the operator (reconcilers, recorder) and the events
+// API (event store, HTTP server) around one metrics registry, and handle signals. SIGTERM and
+// SIGINT drain the work queues and flush pending events before exit.
+import { pathToFileURL } from 'node:url';
+import { KubeConfig } from '@kubernetes/client-node';
+import { loadConfig, type OperatorConfig } from './config.js';
+import { errorMessage } from './controllers/common.js';
+import { EventRecorder } from './events/recorder.js';
+import { EventStore, createEventInformer } from './events/store.js';
+import { loadApiConfig, type ApiConfig } from './http/config.js';
+import { createReachabilityProbe } from './http/health.js';
+import { createApiServer, type ApiServer } from './http/server.js';
+import { createLogger, type Logger } from './log.js';
+import { createMetrics } from './metrics.js';
+import { startOperator, type Operator } from './operator.js';
+
+export interface Ovim {
+  operator: Operator;
+  api: ApiServer;
+  /** Base URL the API and the panel listen on. */
+  apiUrl: string;
+  store: EventStore;
+  stop(): Promise<void>;
+}
+
+/**
+ * Starts the API first (so /readyz says 503 while the caches fill), then the operator. Every
+ * replica serves the API from its own store; with leader election only the leader reconciles.
+ */
+export async function startOvim(
+  kc: KubeConfig,
+  config: OperatorConfig,
+  apiConfig: ApiConfig,
+  logger: Logger,
+  options: { onLostLeadership?: () => void } = {},
+): Promise<Ovim> {
+  const metrics = createMetrics({ processMetrics: true });
+  const store = new EventStore({ maxEvents: apiConfig.maxEvents, logger });
+  const eventInformer = createEventInformer(kc, {
+    logger: logger.child({ component: 'informer:events' }),
+    watchTimeoutSeconds: config.watchTimeoutSeconds,
+  });
+  store.follow(eventInformer);
+  const probe = createReachabilityProbe(kc);
+  let operator: Operator | undefined;
+  const api = createApiServer({
+    store,
+    auth: apiConfig.auth,
+    metrics,
+    logger: logger.child({ component: 'api' }),
+    recorderStats: () => (operator?.recorder instanceof EventRecorder ? operator.recorder.stats() : emptyStats),
+    health: {
+      kubernetesReachable: probe.reachable,
+      // The operator exists only once its informers have synced.
+      informersSynced: () => eventInformer.hasSynced() && operator !== undefined,
+      leadership: () =>
+        !config.leaderElection.enabled ? 'disabled' : operator?.isLeader() ? 'leader' : 'follower',
+    },
+  });
+  const apiUrl = await api.listen(apiConfig.address);
+  eventInformer.start();
+  try {
+    operator = await startOperator(kc, config, logger, { metrics, onLostLeadership: options.onLostLeadership });
+  } catch (err) {
+    eventInformer.stop();
+    probe.stop();
+    await api.close();
+    throw err;
+  }
+  const running = operator;
+  let stopped: Promise<void> | undefined;
+  return {
+    operator: running,
+    api,
+    apiUrl,
+    store,
+    stop() {
+      stopped ??= (async () => {
+        await running.stop();
+        eventInformer.stop();
+        probe.stop();
+        await api.close();
+      })();
+      return stopped;
+    },
+  };
+}
+
+const emptyStats = {
+  recorded: [],
+  dropped: [],
+  written: 0,
+  patched: 0,
+  aggregated: 0,
+  spamFiltered: 0,
+  writeFailures: 0,
+  queueDepth: 0,
+};
+
+/** The program: `node --import tsx src/main.ts [flags]` (or `node dist/src/main.js`). */
+export async function main(argv = process.argv.slice(2)): Promise<void> {
+  const config = loadConfig(argv);
+  const apiConfig = loadApiConfig();
+  const logger = createLogger(config.logLevel);
+  const kc = new KubeConfig();
+  if (config.kubeconfig) kc.loadFromFile(config.kubeconfig);
+  else kc.loadFromDefault();
+  const ovim = await startOvim(kc, config, apiConfig, logger, {
+    onLostLeadership: () => {
+      logger.error('lost the leadership: exiting so that this replica restarts as a follower');
+      process.exit(1);
+    },
+  });
+  let exiting = false;
+  const shutdown = (signal: string) => {
+    if (exiting) return;
+    exiting = true;
+    logger.info(`${signal}: shutting down`);
+    ovim.stop().then(
+      () => process.exit(0),
+      (err: unknown) => {
+        logger.error(`shutdown failed: ${errorMessage(err)}`);
+        process.exit(1);
+      },
+    );
+  };
+  process.on('SIGTERM', () => shutdown('SIGTERM'));
+  process.on('SIGINT', () => shutdown('SIGINT'));
+}
+
+if (process.argv[1] && import.meta.url === pathToFileURL(process.argv[1]).href) {
+  main().catch((err: unknown) => {
+    process.stderr.write(`ovim-operator: ${errorMessage(err)}\n`);
+    process.exit(1);
+  });
+}
