@@ -21,7 +21,6 @@ import {
 import { EventCorrelator, type CorrelatorOptions, type EventInput, type InvolvedObject } from './correlator.js';
 import { sanitizeMessage } from './redact.js';
 import {
-  EVENT_ANNOTATIONS,
   EventSink,
   KubeEventApi,
   emptyDeliveryCounters,
@@ -29,7 +28,7 @@ import {
   type EventApi,
   type EventSinkOptions,
 } from './sink.js';
-import type { DropCause, EventRecording, EventType, RecordOptions, RecorderStats } from './types.js';
+import { EVENT_ANNOTATIONS, type DropCause, type EventRecording, type EventType, type RecordOptions, type RecorderStats } from './types.js';
 import { ANNOTATIONS, LABELS, type Organization, type VirtualDataCenter } from '../resources/types.js';
 
 export type RecorderComponent = 'ovim-controller' | 'ovim-api';

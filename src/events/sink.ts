@@ -23,15 +23,8 @@ import type { Logger } from 'winston';
 import { backoffDelay, type BackoffOptions } from '../kube/backoff.js';
 import { apiErrorMessage, apiStatusCode } from '../kube/errors.js';
 import type { EventSeries } from './correlator.js';
-import type { DropCause } from './types.js';
+import { EVENT_ANNOTATIONS, type DropCause } from './types.js';
 
-/** The annotations an Event may carry (DESIGN.md section 4). */
-export const EVENT_ANNOTATIONS = {
-  organization: 'ovim.io/organization',
-  vdc: 'ovim.io/vdc',
-  actor: 'ovim.io/actor',
-  owner: 'ovim.io/owner',
-} as const;
 
 /** What a count bump changes on an existing Event (a JSON merge patch). */
 export interface EventPatch {

@@ -12,6 +12,7 @@ import type { CoreV1Event, KubeConfig } from '@kubernetes/client-node';
 import { CoreV1Api } from '@kubernetes/client-node';
 import type { Logger } from 'winston';
 import { ResilientInformer } from '../kube/informer.js';
+import { EVENT_ANNOTATIONS } from './types.js';
 import {
   CLUSTER_EVENTS_NAMESPACE,
   compareEvents,
@@ -27,13 +28,6 @@ import {
   type Scope,
 } from './query.js';
 
-/** Annotations the recorder puts on events (DESIGN.md section 4). */
-export const EVENT_ANNOTATIONS = {
-  organization: 'ovim.io/organization',
-  vdc: 'ovim.io/vdc',
-  actor: 'ovim.io/actor',
-  owner: 'ovim.io/owner',
-} as const;
 
 export const DEFAULT_MAX_EVENTS = 100_000;
 
@@ -597,6 +591,40 @@ function* merge(sources: Source[], bounds: number[]): Generator<EventRecord> {
   }
 }
 
+/**
+ * An Event reduced to what compactEvent reads: the informer's cache then holds a fraction of
+ * each Event (no managedFields, no foreign annotations) instead of a second full copy.
+ */
+export function slimEvent(event: EventObject): EventObject {
+  const meta = event.metadata ?? {};
+  const annotations: Record<string, string> = {};
+  for (const key of Object.values(EVENT_ANNOTATIONS)) {
+    const value = meta.annotations?.[key];
+    if (value !== undefined) annotations[key] = value;
+  }
+  return {
+    metadata: {
+      name: meta.name,
+      namespace: meta.namespace,
+      uid: meta.uid,
+      resourceVersion: meta.resourceVersion,
+      creationTimestamp: meta.creationTimestamp,
+      annotations,
+    },
+    involvedObject: { kind: event.involvedObject?.kind, name: event.involvedObject?.name },
+    type: event.type,
+    reason: event.reason,
+    message: event.message,
+    source: { component: event.source?.component },
+    reportingComponent: event.reportingComponent,
+    firstTimestamp: event.firstTimestamp,
+    lastTimestamp: event.lastTimestamp,
+    eventTime: event.eventTime,
+    series: event.series,
+    count: event.count,
+  };
+}
+
 /** The informer on core/v1 Events in all namespaces that feeds the store. */
 export function createEventInformer(
   kc: KubeConfig,
@@ -608,5 +636,6 @@ export function createEventInformer(
     list: (o) => core.listEventForAllNamespaces({ limit: o.limit, _continue: o._continue }),
     logger: options.logger,
     watchTimeoutSeconds: options.watchTimeoutSeconds,
+    transform: slimEvent,
   });
 }

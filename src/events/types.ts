@@ -7,6 +7,14 @@ export type { EventReason, ReasonType } from './catalog.js';
 
 export type EventType = 'Normal' | 'Warning';
 
+/** The annotations an Event may carry (DESIGN.md section 4). */
+export const EVENT_ANNOTATIONS = {
+  organization: 'ovim.io/organization',
+  vdc: 'ovim.io/vdc',
+  actor: 'ovim.io/actor',
+  owner: 'ovim.io/owner',
+} as const;
+
 /** Context stored as annotations on the Event (DESIGN.md section 4). */
 export interface RecordOptions {
   /** Who caused it: the object's `ovim.io/requested-by` (or `ovim.io/force-reconcile-by`). */

@@ -30,6 +30,12 @@ export interface ResilientInformerOptions<T extends KubernetesObject> {
   pageSize?: number;
   backoff?: { initialMs: number; maxMs: number };
   logger?: Logger;
+  /**
+   * Applied to every object before it is cached and handed to the handlers (client-go's
+   * SetTransform): drop what nobody reads, so the cache does not hold whole objects. It must
+   * keep metadata.name, namespace and resourceVersion.
+   */
+  transform?: (obj: T) => T;
 }
 
 type Handler<T> = (obj: T, old?: T) => void;
@@ -143,7 +149,7 @@ export class ResilientInformer<T extends KubernetesObject> {
     let rv = '';
     do {
       const page = await this.options.list({ limit: this.options.pageSize ?? 500, _continue: cont });
-      for (const item of page.items) fresh.set(objectKey(item), item);
+      for (const item of page.items) fresh.set(objectKey(item), this.options.transform?.(item) ?? item);
       cont = page.metadata?._continue || undefined;
       rv = page.metadata?.resourceVersion ?? rv;
     } while (cont);
@@ -231,10 +237,11 @@ export class ResilientInformer<T extends KubernetesObject> {
     });
   }
 
-  private handleWatchEvent(phase: string, obj: T): void {
-    const rv = obj.metadata?.resourceVersion;
+  private handleWatchEvent(phase: string, raw: T): void {
+    const rv = raw.metadata?.resourceVersion;
     if (rv) this.resourceVersion = rv;
     if (phase === 'BOOKMARK') return;
+    const obj = this.options.transform?.(raw) ?? raw;
     this.backoff.reset();
     const key = objectKey(obj);
     const old = this.cache.get(key);

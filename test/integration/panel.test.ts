@@ -5,7 +5,8 @@
 import { expect } from 'chai';
 import { CoreV1Api } from '@kubernetes/client-node';
 import { chromium, type Browser, type Page } from 'playwright-core';
-import { EventStore, createEventInformer } from '../../src/events/store.js';
+import { EventStore, type EventObject } from '../../src/events/store.js';
+import { ResilientInformer } from '../../src/kube/informer.js';
 import { signToken } from '../../src/http/auth.js';
 import { createApiServer, type ApiServer } from '../../src/http/server.js';
 import { createMetrics } from '../../src/metrics.js';
@@ -21,13 +22,13 @@ describe('events panel in Chromium', function () {
   let cp: ControlPlane;
   let core: CoreV1Api;
   let store: EventStore;
-  let informer: ReturnType<typeof createEventInformer>;
+  let informer: ResilientInformer<EventObject>;
   let server: ApiServer;
   let url: string;
   let browser: Browser | undefined;
   let page: Page;
   let seq = 0;
-  const base = Math.floor(Date.now() / 1000) * 1000;
+  let base = 0;
 
   async function createEvent(type: 'Normal' | 'Warning', reason: string, message: string): Promise<void> {
     // One second apart: Event timestamps have second precision, and ties would sort by name.
@@ -68,7 +69,12 @@ describe('events panel in Chromium', function () {
     core = cp.kubeConfig.makeApiClient(CoreV1Api);
     await core.createNamespace({ body: { metadata: { name: NS } } });
     store = new EventStore();
-    informer = createEventInformer(cp.kubeConfig);
+    // Only this test's namespace: the shared control plane holds other suites' events, some
+    // newer than these, and the page shows the newest first.
+    informer = new ResilientInformer<EventObject>(cp.kubeConfig, {
+      path: `/api/v1/namespaces/${NS}/events`,
+      list: (o) => core.listNamespacedEvent({ namespace: NS, limit: o.limit, _continue: o._continue }),
+    });
     store.follow(informer);
     informer.start();
     await informer.waitForSync();
@@ -79,6 +85,7 @@ describe('events panel in Chromium', function () {
       health: { kubernetesReachable: () => true, informersSynced: () => informer.hasSynced(), leadership: () => 'disabled' },
     });
     url = await server.listen('127.0.0.1:0');
+    base = Math.floor(Date.now() / 1000) * 1000;
     await createEvent('Normal', 'PanelVMStarted', 'vm started');
     await createEvent('Warning', 'PanelStartupFailed', XSS);
     await createEvent('Normal', 'PanelVMStopped', 'vm stopped');

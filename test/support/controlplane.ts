@@ -273,10 +273,20 @@ export class ControlPlane {
     await this.apiServer.stop();
   }
 
-  /** Starts kube-apiserver again on the same address and waits until it is ready. */
+  /**
+   * Starts kube-apiserver again on the same address and waits until it is ready. A running
+   * kube-controller-manager is restarted with it: on its own it reconnects only after client-go's
+   * backoff (15 s and more seen here), and later tests would wait on namespaces that do not
+   * terminate and service accounts that do not appear.
+   */
   async startApiServer(): Promise<void> {
-    if (!this.apiServer.running) this.apiServer.start();
+    if (this.apiServer.running) return this.waitForApiServer();
+    this.apiServer.start();
     await this.waitForApiServer();
+    if (this.controllerManager?.running) {
+      await this.controllerManager.stop();
+      this.controllerManager.start();
+    }
   }
 
   async restartApiServer(downMs = 0): Promise<void> {
