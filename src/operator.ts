@@ -4,7 +4,7 @@
 // benchmark); `stop()` drains the queues and flushes the pending events.
 import { readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
-import { KubeConfig, type CoreV1Event, type KubernetesListObject, type KubernetesObject } from '@kubernetes/client-node';
+import { KubeConfig, type KubernetesListObject, type KubernetesObject } from '@kubernetes/client-node';
 import { parseAllDocuments } from 'yaml';
 import { type OperatorConfig, DEFAULT_CONFIG } from './config.js';
 import { applyObject, semanticEqual, type PlainObject } from './kube/apply.js';
@@ -17,7 +17,7 @@ import { KubeClient, resourcePath } from './kube/rest.js';
 import { createLogger, type Logger } from './log.js';
 import type { Metrics } from './metrics.js';
 import { EventRecorder } from './events/recorder.js';
-import type { EventApi, EventPatch } from './events/sink.js';
+import { ClientEventApi } from './events/sink.js';
 import { errorMessage, type EventSink } from './controllers/common.js';
 import { OrganizationReconciler, vdcsOfOrganization } from './controllers/organization.js';
 import { QuotaWatcher } from './controllers/quota.js';
@@ -83,27 +83,6 @@ export async function installTenantRoles(client: KubeClient): Promise<string[]> 
     .filter((d): d is PlainObject => d !== null);
   for (const doc of docs) await applyObject(client, doc);
   return docs.map((d) => d.metadata.name);
-}
-
-/**
- * core/v1 Events through a KubeClient: one keep-alive connection pool instead of a new TLS
- * connection per event (client-node's typed API builds a new agent for every call).
- */
-export class ClientEventApi implements EventApi {
-  constructor(private readonly client: KubeClient) {}
-
-  create(namespace: string, event: CoreV1Event, signal: AbortSignal): Promise<CoreV1Event> {
-    return this.client.create<CoreV1Event>(`/api/v1/namespaces/${encodeURIComponent(namespace)}/events`, event, undefined, signal);
-  }
-
-  patch(namespace: string, name: string, patch: EventPatch, signal: AbortSignal): Promise<CoreV1Event> {
-    const path = `/api/v1/namespaces/${encodeURIComponent(namespace)}/events/${encodeURIComponent(name)}`;
-    return this.client.patch<CoreV1Event>(path, patch, 'merge', undefined, signal);
-  }
-
-  read(namespace: string, name: string, signal: AbortSignal): Promise<CoreV1Event> {
-    return this.client.get<CoreV1Event>(`/api/v1/namespaces/${encodeURIComponent(namespace)}/events/${encodeURIComponent(name)}`, undefined, signal);
-  }
 }
 
 interface InformerSpec {

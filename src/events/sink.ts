@@ -22,6 +22,7 @@ import { setMaxListeners } from 'node:events';
 import type { Logger } from 'winston';
 import { backoffDelay, type BackoffOptions } from '../kube/backoff.js';
 import { apiErrorMessage, apiStatusCode } from '../kube/errors.js';
+import type { KubeClient } from '../kube/rest.js';
 import type { EventSeries } from './correlator.js';
 import { EVENT_ANNOTATIONS, type DropCause } from './types.js';
 
@@ -34,7 +35,7 @@ export interface EventPatch {
   metadata?: { annotations: Record<string, string | null> };
 }
 
-/** The three calls the sink makes; `KubeEventApi` is the real one. */
+/** The three calls the sink makes: `KubeEventApi` (client-node) or `ClientEventApi` (keep-alive). */
 export interface EventApi {
   create(namespace: string, event: CoreV1Event, signal: AbortSignal): Promise<CoreV1Event>;
   patch(namespace: string, name: string, patch: EventPatch, signal: AbortSignal): Promise<CoreV1Event>;
@@ -76,6 +77,27 @@ export class KubeEventApi implements EventApi {
 
   read(namespace: string, name: string, signal: AbortSignal): Promise<CoreV1Event> {
     return this.core.readNamespacedEvent({ name, namespace }, requestOptions(signal));
+  }
+}
+
+/**
+ * core/v1 Events through a KubeClient: one keep-alive connection pool instead of a new TLS
+ * connection per event (client-node's typed API builds a new agent for every call).
+ */
+export class ClientEventApi implements EventApi {
+  constructor(private readonly client: KubeClient) {}
+
+  create(namespace: string, event: CoreV1Event, signal: AbortSignal): Promise<CoreV1Event> {
+    return this.client.create<CoreV1Event>(`/api/v1/namespaces/${encodeURIComponent(namespace)}/events`, event, undefined, signal);
+  }
+
+  patch(namespace: string, name: string, patch: EventPatch, signal: AbortSignal): Promise<CoreV1Event> {
+    const path = `/api/v1/namespaces/${encodeURIComponent(namespace)}/events/${encodeURIComponent(name)}`;
+    return this.client.patch<CoreV1Event>(path, patch, 'merge', undefined, signal);
+  }
+
+  read(namespace: string, name: string, signal: AbortSignal): Promise<CoreV1Event> {
+    return this.client.get<CoreV1Event>(`/api/v1/namespaces/${encodeURIComponent(namespace)}/events/${encodeURIComponent(name)}`, undefined, signal);
   }
 }
 
