@@ -198,21 +198,9 @@ export class WorkQueue {
   }
 
   /** Like shutDown(), then resolves when every key being processed is done (or after timeoutMs). */
-  async shutDownWithDrain(timeoutMs = 30_000): Promise<boolean> {
+  shutDownWithDrain(timeoutMs = 30_000): Promise<boolean> {
     this.shutDown();
-    const deadline = Date.now() + timeoutMs;
-    while (this.processing.size > 0 || this.length > 0) {
-      const left = deadline - Date.now();
-      if (left <= 0) return false;
-      await new Promise<void>((resolve) => {
-        const t = setTimeout(resolve, Math.min(left, 1_000));
-        this.idleWaiters.push(() => {
-          clearTimeout(t);
-          resolve();
-        });
-      });
-    }
-    return true;
+    return this.waitIdle(timeoutMs);
   }
 
   /** Resolves when nothing is queued or being processed (delayed adds are not waited for). */
