@@ -315,8 +315,11 @@ export async function startOperator(
     elector.run({
       onStartedLeading: startControllers,
       onStoppedLeading: () => {
-        // The queues cannot be handed over: stop, and let the process restart as a follower.
-        void operator.stop().then(() => deps.onLostLeadership?.());
+        // Another replica may be leading already: drop the queued keys, let only the running
+        // reconciles finish, and let the process restart as a follower.
+        shutdown(true)
+          .catch((err: unknown) => log.error(`stop after the lost lease failed: ${errorMessage(err)}`))
+          .finally(() => deps.onLostLeadership?.());
       },
     });
   } else {
@@ -345,25 +348,27 @@ export async function startOperator(
         if (Object.values(controllers).every((c) => c.queue.length === 0)) return true;
       }
     },
-    stop() {
-      stopped ??= (async () => {
-        log.info('stopping: draining the work queues');
-        await Promise.all(Object.values(controllers).map((c) => c.stop(20_000)));
-        // Release the lease only once nothing reconciles any more: a successor starts at once.
-        await elector?.stop();
-        leaseClient?.close();
-        for (const i of all) i.stop();
-        if (ownRecorder) {
-          const flushed = await (recorder as EventRecorder).flush(5_000);
-          if (!flushed) log.warn('not every pending event was written before the timeout');
-          await (recorder as EventRecorder).stop(2_000);
-          eventsClient?.close();
-        }
-        if (!deps.client) client.close();
-        log.info('stopped');
-      })();
-      return stopped;
-    },
+    stop: () => shutdown(false),
   };
+
+  function shutdown(lostLease: boolean): Promise<void> {
+    stopped ??= (async () => {
+      log.info(lostLease ? 'lost the lease: stopping without the queued keys' : 'stopping: draining the work queues');
+      await Promise.all(Object.values(controllers).map((c) => c.stop(20_000, { discardQueued: lostLease })));
+      // Release the lease only once nothing reconciles any more: a successor starts at once.
+      await elector?.stop();
+      leaseClient?.close();
+      for (const i of all) i.stop();
+      if (ownRecorder) {
+        const flushed = await (recorder as EventRecorder).flush(5_000);
+        if (!flushed) log.warn('not every pending event was written before the timeout');
+        await (recorder as EventRecorder).stop(2_000);
+        eventsClient?.close();
+      }
+      if (!deps.client) client.close();
+      log.info('stopped');
+    })();
+    return stopped;
+  }
   return operator;
 }

@@ -125,15 +125,18 @@ export class Controller {
     return this.queue.waitIdle(timeoutMs);
   }
 
-  /** Stops taking new work, lets running reconciles finish (up to timeoutMs), then returns. */
-  async stop(timeoutMs = 30_000): Promise<boolean> {
+  /**
+   * Stops taking new work, lets running reconciles finish (up to timeoutMs), then returns. Keys
+   * still queued are reconciled first unless `discardQueued` (lost leadership).
+   */
+  async stop(timeoutMs = 30_000, options: { discardQueued?: boolean } = {}): Promise<boolean> {
     if (this.resyncTimer) clearInterval(this.resyncTimer);
     if (!this.started) {
       // Never started (a follower under leader election): nothing runs, nothing to drain.
       this.queue.shutDown();
       return true;
     }
-    const drained = await this.queue.shutDownWithDrain(timeoutMs);
+    const drained = await this.queue.shutDownWithDrain(timeoutMs, options);
     if (drained) await Promise.all(this.running);
     return drained;
   }

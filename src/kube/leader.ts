@@ -92,13 +92,15 @@ export class LeaderElector {
         } catch (err) {
           this.options.logger?.error(`starting as leader failed: ${(err as Error).message}`);
         }
-        // Renew until it fails for renewDeadline.
+        // Renew until it fails for renewDeadline. Each attempt is cut off at the deadline: a hung
+        // request must not keep us leading past a lease that another replica may take.
         let lastRenew = Date.now();
         while (!signal.aborted) {
           await sleep(this.retryPeriodMs, signal);
           if (signal.aborted) break;
-          if (await this.tryAcquireOrRenew()) lastRenew = Date.now();
-          else if (Date.now() - lastRenew > this.renewDeadlineMs) break;
+          const left = this.renewDeadlineMs - (Date.now() - lastRenew);
+          if (left > 0 && (await this.tryAcquireOrRenew(AbortSignal.timeout(left)))) lastRenew = Date.now();
+          else if (Date.now() - lastRenew >= this.renewDeadlineMs) break;
         }
         if (signal.aborted) break;
         this.leading = false;
@@ -129,14 +131,14 @@ export class LeaderElector {
     }
   }
 
-  /** One attempt; true when we hold the lease afterwards. */
-  async tryAcquireOrRenew(): Promise<boolean> {
+  /** One attempt; true when we hold the lease afterwards. `deadline` aborts its requests. */
+  async tryAcquireOrRenew(deadline?: AbortSignal): Promise<boolean> {
     const { client, name, namespace, identity } = this.options;
     const now = new Date();
     const leaseSeconds = Math.ceil(this.leaseDurationMs / 1000);
     let lease: Lease;
     try {
-      lease = await client.get<Lease>(`${this.path}/${encodeURIComponent(name)}`);
+      lease = await client.get<Lease>(`${this.path}/${encodeURIComponent(name)}`, undefined, deadline);
     } catch (err) {
       if (!isNotFound(err)) return this.failed(err);
       try {
@@ -145,7 +147,7 @@ export class LeaderElector {
           kind: 'Lease',
           metadata: { name, namespace },
           spec: { holderIdentity: identity, leaseDurationSeconds: leaseSeconds, acquireTime: microTime(now), renewTime: microTime(now), leaseTransitions: 0 },
-        });
+        }, undefined, deadline);
         return true;
       } catch (createErr) {
         return this.failed(createErr);
@@ -165,6 +167,7 @@ export class LeaderElector {
     try {
       await client.request('PUT', `${this.path}/${encodeURIComponent(name)}`, {
         verb: 'update',
+        signal: deadline,
         body: {
           ...lease,
           spec: {

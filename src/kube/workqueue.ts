@@ -107,6 +107,7 @@ export class WorkQueue {
   private readonly getters: ((key: string | undefined) => void)[] = [];
   private readonly idleWaiters: (() => void)[] = [];
   private shuttingDown = false;
+  private discarding = false;
   readonly rateLimiter: RateLimiter;
   readonly name: string;
   private readonly metrics: Metrics | undefined;
@@ -188,9 +189,21 @@ export class WorkQueue {
     this.notifyIdle();
   }
 
-  /** Stops handing out new keys once empty; waiting getters receive undefined. Pending delays are dropped. */
-  shutDown(): void {
+  /**
+   * Stops handing out new keys once empty; waiting getters receive undefined. Pending delays are
+   * dropped. With `discardQueued` the queued keys are dropped too, so only reconciles already
+   * running finish (a replica that lost its lease must stop writing at once).
+   */
+  shutDown(options: { discardQueued?: boolean } = {}): void {
     this.shuttingDown = true;
+    if (options.discardQueued) {
+      this.discarding = true;
+      this.queue.length = 0;
+      this.head = 0;
+      this.dirty.clear();
+      this.addedAt.clear();
+      this.metrics?.workqueueDepth.set({ name: this.name }, 0);
+    }
     for (const { timer } of this.waiting.values()) clearTimeout(timer);
     this.waiting.clear();
     if (this.length === 0) for (const g of this.getters.splice(0)) g(undefined);
@@ -198,8 +211,8 @@ export class WorkQueue {
   }
 
   /** Like shutDown(), then resolves when every key being processed is done (or after timeoutMs). */
-  shutDownWithDrain(timeoutMs = 30_000): Promise<boolean> {
-    this.shutDown();
+  shutDownWithDrain(timeoutMs = 30_000, options: { discardQueued?: boolean } = {}): Promise<boolean> {
+    this.shutDown(options);
     return this.waitIdle(timeoutMs);
   }
 
@@ -210,17 +223,24 @@ export class WorkQueue {
       const left = deadline - Date.now();
       if (left <= 0) return false;
       await new Promise<void>((resolve) => {
-        const t = setTimeout(resolve, Math.min(left, 1_000));
-        this.idleWaiters.push(() => {
+        const waiter = () => {
           clearTimeout(t);
           resolve();
-        });
+        };
+        // A waiter whose timer fired is taken out again, so long waits do not pile them up.
+        const t = setTimeout(() => {
+          const i = this.idleWaiters.indexOf(waiter);
+          if (i >= 0) this.idleWaiters.splice(i, 1);
+          resolve();
+        }, Math.min(left, 1_000));
+        this.idleWaiters.push(waiter);
       });
     }
     return true;
   }
 
   private push(key: string): void {
+    if (this.discarding) return;
     this.queue.push(key);
     this.addedAt.set(key, performance.now());
     this.metrics?.workqueueDepth.set({ name: this.name }, this.length);

@@ -106,6 +106,24 @@ describe('WorkQueue', () => {
     expect(await q.get()).to.equal(undefined);
   });
 
+  it('shutDownWithDrain with discardQueued drops queued keys and waits only for work in flight', async () => {
+    const q = new WorkQueue({ name: 'discard' });
+    q.add('a');
+    q.add('b');
+    const a = await q.get();
+    q.add('a'); // dirty while in flight: would run again after done() without the discard
+    let drained = false;
+    const drain = q.shutDownWithDrain(5_000, { discardQueued: true }).then((ok) => (drained = ok));
+    expect(await q.get(), 'b was dropped').to.equal(undefined);
+    await new Promise((r) => setTimeout(r, 10));
+    expect(drained, 'a is still in flight').to.equal(false);
+    q.done(a as string);
+    await drain;
+    expect(drained).to.equal(true);
+    expect(q.pending, 'a was not queued again').to.equal(0);
+    expect(await q.get()).to.equal(undefined);
+  });
+
   it('records depth, adds and retries in the workqueue metrics', async () => {
     const metrics = createMetrics();
     const q = new WorkQueue({ name: 'metered', metrics });
