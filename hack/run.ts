@@ -135,8 +135,13 @@ async function main(): Promise<void> {
     rmSync(join(sandboxDir, 'sandbox.pid'), { force: true });
     process.exit(0);
   };
-  process.on('SIGINT', () => void stop('SIGINT'));
-  process.on('SIGTERM', () => void stop('SIGTERM'));
+  const onSignal = (signal: string) =>
+    stop(signal).catch((err: unknown) => {
+      log.error(`stopping failed: ${err instanceof Error ? err.message : String(err)}`);
+      process.exit(1);
+    });
+  process.on('SIGINT', () => void onSignal('SIGINT'));
+  process.on('SIGTERM', () => void onSignal('SIGTERM'));
   // Keep the process alive until a signal arrives.
   setInterval(() => undefined, 1 << 30);
 }

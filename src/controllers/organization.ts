@@ -126,7 +126,10 @@ export class OrganizationReconciler {
     // The finalizer and the namespace in parallel (one round trip less): should the
     // organization vanish before its finalizer lands, removeOrphan() deletes the namespace.
     const withFinalizer = async (): Promise<Organization> => {
-      if (finalizers.includes(ORGANIZATION_FINALIZER)) return org;
+      if (finalizers.includes(ORGANIZATION_FINALIZER)) {
+        this.unguarded.delete(key); // an earlier failed patch landed after all, or a later one did
+        return org;
+      }
       this.unguarded.add(key);
       const patched = await patchFinalizers<Organization>(this.deps.client, org, [...finalizers, ORGANIZATION_FINALIZER]);
       expectWrite(this.deps, org, patched);

@@ -212,7 +212,10 @@ export class VdcReconciler {
 
     const finalizers = vdc.metadata.finalizers ?? [];
     const withFinalizer = async (): Promise<VirtualDataCenter> => {
-      if (finalizers.includes(VDC_FINALIZER)) return vdc;
+      if (finalizers.includes(VDC_FINALIZER)) {
+        this.unguarded.delete(key); // an earlier failed patch landed after all, or a later one did
+        return vdc;
+      }
       this.unguarded.add(key);
       const patched = await patchFinalizers<VirtualDataCenter>(this.deps.client, vdc, [...finalizers, VDC_FINALIZER]);
       expectWrite(this.deps, vdc, patched);

@@ -4,7 +4,9 @@ import { ApiException } from '@kubernetes/client-node';
 /** The HTTP status of a failed API call, or undefined for network-level failures. */
 export function apiStatusCode(err: unknown): number | undefined {
   if (err instanceof ApiException) return err.code;
-  const code = (err as { code?: unknown; statusCode?: unknown } | null)?.code;
+  const e = err as { code?: unknown; statusCode?: unknown } | null | undefined;
+  // KubeApiError and most HTTP errors carry `code`; client-node's Watch sets `statusCode`.
+  const code = typeof e?.code === 'number' ? e.code : e?.statusCode;
   return typeof code === 'number' ? code : undefined;
 }
 

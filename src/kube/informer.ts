@@ -129,13 +129,13 @@ export class ResilientInformer<T extends KubernetesObject> {
       } catch (err) {
         if (signal.aborted) break;
         this.stats.restarts++;
-        const status = apiStatusCode(err) ?? (err as { statusCode?: number }).statusCode;
+        const status = apiStatusCode(err);
         if (status === 410) {
           needList = true;
           continue;
         }
         const delay = this.backoff.next();
-        this.log('warn', `list/watch failed (${status ?? (err as Error).message}); retrying in ${Math.round(delay)} ms`);
+        this.log('warn', `list/watch failed (${status ?? (err instanceof Error ? err.message : String(err))}); retrying in ${Math.round(delay)} ms`);
         needList = true;
         await sleep(delay, signal);
       }
