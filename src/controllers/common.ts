@@ -6,6 +6,7 @@ import type { EventRecording } from '../events/types.js';
 import { applyObject, createObject, deleteObject, needsApply, type PlainObject } from '../kube/apply.js';
 import { isNotFound } from '../kube/errors.js';
 import type { WriteExpectations } from '../kube/expectations.js';
+import { objectKey } from '../kube/informer.js';
 import type { KubeClient } from '../kube/rest.js';
 import { ANNOTATIONS, type Organization, type VirtualDataCenter } from '../resources/types.js';
 
@@ -45,15 +46,9 @@ export interface ReconcilerBase {
 /** What a reconcile answers while the cache is behind our own last write of the key. */
 export const CACHE_BEHIND = { requeueAfter: 2_000 } as const;
 
-/** The key of an object as the work queues spell it. */
-export function keyOf(obj: KubernetesObject): string {
-  const ns = obj.metadata?.namespace;
-  return ns ? `${ns}/${obj.metadata?.name}` : (obj.metadata?.name ?? '');
-}
-
 /** Notes the resourceVersion a write of `obj` produced. */
 export function expectWrite(base: ReconcilerBase, obj: KubernetesObject, written: KubernetesObject | undefined): void {
-  base.expectations?.expect(keyOf(obj), written?.metadata?.resourceVersion);
+  base.expectations?.expect(objectKey(obj), written?.metadata?.resourceVersion);
 }
 
 /** Who asked for the object: its `ovim.io/requested-by` annotation. */
@@ -75,12 +70,6 @@ export function pendingForceReconcile(obj: KubernetesObject & { status?: { lastF
 
 export function isDeleting(obj: KubernetesObject): boolean {
   return Boolean(obj.metadata?.deletionTimestamp);
-}
-
-/** Splits a queue key `namespace/name` or `name`. */
-export function splitKey(key: string): { namespace?: string; name: string } {
-  const i = key.indexOf('/');
-  return i < 0 ? { name: key } : { namespace: key.slice(0, i), name: key.slice(i + 1) };
 }
 
 /**

@@ -2,6 +2,7 @@
 // apply it only when it differs, patch status and finalizers with optimistic concurrency.
 // Nothing here knows about OVIM.
 import { isConflict, isNotFound } from './errors.js';
+import { quantitiesEqual } from './quantity.js';
 import { resourcePath, type KubeClient } from './rest.js';
 
 export const FIELD_MANAGER = 'ovim-operator';
@@ -67,27 +68,10 @@ function isRecord(v: unknown): v is Record<string, unknown> {
   return typeof v === 'object' && v !== null && !Array.isArray(v);
 }
 
-// Quantities as the API server canonicalises them ("1024Gi" → "1Ti"), compared by value.
-const QUANTITY = /^([+-]?(?:\d+(?:\.\d*)?|\.\d+))(Ki|Mi|Gi|Ti|Pi|Ei|n|u|m|k|M|G|T|P|E)?$/;
-const SUFFIX: Record<string, number> = {
-  Ki: 2 ** 10, Mi: 2 ** 20, Gi: 2 ** 30, Ti: 2 ** 40, Pi: 2 ** 50, Ei: 2 ** 60,
-  n: 1e-9, u: 1e-6, m: 1e-3, k: 1e3, M: 1e6, G: 1e9, T: 1e12, P: 1e15, E: 1e18,
-};
-
-function quantityValue(s: string): number | undefined {
-  const m = QUANTITY.exec(s);
-  if (!m) return undefined;
-  return Number.parseFloat(m[1]) * (m[2] ? SUFFIX[m[2]] : 1);
-}
-
 function sameScalar(a: unknown, b: unknown): boolean {
   if (a === b) return true;
-  if (typeof a === 'string' && typeof b === 'string') {
-    const x = quantityValue(a);
-    const y = quantityValue(b);
-    return x !== undefined && y !== undefined && Math.abs(x - y) <= 1e-9 * Math.max(Math.abs(x), Math.abs(y));
-  }
-  return false;
+  // Quantities as the API server canonicalises them ("1024Gi" → "1Ti") compare by value.
+  return typeof a === 'string' && typeof b === 'string' && quantitiesEqual(a, b);
 }
 
 /** Deep equality where quantity strings compare by value ("4000m" equals "4"). */

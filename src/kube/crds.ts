@@ -10,8 +10,9 @@ import {
   type KubeConfig,
   type V1CustomResourceDefinition,
 } from '@kubernetes/client-node';
+import { FIELD_MANAGER } from './apply.js';
+import { sleep } from './backoff.js';
 
-export const FIELD_MANAGER = 'ovim-operator';
 
 /** The `crds/` folder of the package, found from this module (works from src/ and dist/). */
 export function crdsDir(): string {
@@ -51,7 +52,7 @@ export async function installCrds(kc: KubeConfig, timeoutMs = 30_000): Promise<s
       const established = crd.status?.conditions?.some((c) => c.type === 'Established' && c.status === 'True');
       if (established) break;
       if (Date.now() > deadline) throw new Error(`CRD ${name} not Established after ${timeoutMs} ms`);
-      await new Promise((r) => setTimeout(r, 100));
+      await sleep(100);
     }
   }
   return names;
