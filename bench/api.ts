@@ -35,6 +35,7 @@ import {
   type EventRecord,
   type Scope,
 } from '../src/events/query.js';
+import { NamespaceOwners } from '../src/events/owners.js';
 import { EventStore, compactEvent } from '../src/events/store.js';
 import { bearerToken, createVerifier, signToken } from '../src/http/auth.js';
 import { scopeForClaims } from '../src/http/scope.js';
@@ -131,6 +132,15 @@ function layout(totalNamespaces: number): Layout {
   const orgs = Array.from({ length: orgCount }, (_, i) => `tenant${String(i).padStart(3, '0')}`);
   const namespaces = orgs.flatMap((org) => [orgNamespace(org), ...Array.from({ length: NAMESPACES_PER_ORG - 1 }, (_, v) => `${vdcNamespacePrefix(org)}vdc${v}`)]);
   return { orgs, namespaces };
+}
+
+/** The namespace owners the operator's labels would give (what the namespace informer feeds). */
+function ownersOf(l: Layout): NamespaceOwners {
+  const owners = new NamespaceOwners();
+  for (const org of l.orgs) {
+    for (const ns of l.namespaces) if (ns === orgNamespace(org) || ns.startsWith(vdcNamespacePrefix(org))) owners.set(ns, org);
+  }
+  return owners;
 }
 
 /** The JSON text of the i-th Event (as the API server would send it), spread over the namespaces. */
@@ -304,7 +314,7 @@ class RawKube {
 }
 
 /** The baseline server: same routes, same auth and scoping rules, data from kube-apiserver. */
-async function startBaseline(kube: RawKube, namespacesOfOrg: (org: string) => string[]) {
+async function startBaseline(kube: RawKube, namespacesOfOrg: (org: string) => string[], owners: NamespaceOwners) {
   const verify = createVerifier({ secret: new TextEncoder().encode(SECRET) });
   const app = Fastify({ logger: false });
 
@@ -324,7 +334,7 @@ async function startBaseline(kube: RawKube, namespacesOfOrg: (org: string) => st
     const predicate = filterPredicate(filters);
     const records = items
       .map((e) => compactEvent(e))
-      .filter((r): r is EventRecord => r !== undefined && inScope(r, scope) && (!predicate || predicate(r)))
+      .filter((r): r is EventRecord => r !== undefined && inScope(r, scope, owners) && (!predicate || predicate(r)))
       .sort(compareEvents);
     return { records: pageSlice(records, { page, limit }), total: records.length };
   };
@@ -334,7 +344,7 @@ async function startBaseline(kube: RawKube, namespacesOfOrg: (org: string) => st
   app.get<{ Querystring: Record<string, string> }>('/api/v1/events', async (req, reply) => {
     const scope = await auth(req.headers.authorization);
     const q = req.query;
-    if (q.namespace && !namespaceInScope(q.namespace, scope)) return reply.code(403).send({ error: 'outside your scope' });
+    if (q.namespace && !namespaceInScope(q.namespace, scope, owners)) return reply.code(403).send({ error: 'outside your scope' });
     const filters: EventFilters = {};
     if (q.type) filters.type = q.type as 'Normal' | 'Warning';
     if (q.namespace) filters.namespace = q.namespace;
@@ -391,7 +401,7 @@ async function main(): Promise<void> {
 
   // Heap per cached event: the store fed with parsed Event objects that are then dropped.
   const heap0 = settledHeap(gc);
-  const store = new EventStore();
+  const store = new EventStore({ namespaceOwners: ownersOf(storeLayout) });
   for (let i = 0; i < STORE_EVENTS; i++) store.upsert(JSON.parse(eventJson(i, storeLayout.namespaces, base)) as CoreV1Event);
   const heap1 = settledHeap(gc);
   const perEvent = (heap1 - heap0) / store.size;
@@ -445,7 +455,7 @@ async function main(): Promise<void> {
     const kubeOrg = kubeLayout.orgs[Math.min(17, kubeLayout.orgs.length - 1)] as string;
     const kubeOrgToken = await signToken({ userId: '2', username: 'boss', role: 'org_admin', orgId: kubeOrg }, SECRET);
     const namespacesOfOrg = (o: string) => kubeLayout.namespaces.filter((n) => n === orgNamespace(o) || n.startsWith(vdcNamespacePrefix(o)));
-    const baseline = await startBaseline(kube, namespacesOfOrg);
+    const baseline = await startBaseline(kube, namespacesOfOrg, ownersOf(kubeLayout));
     try {
       const kubeNs = `${vdcNamespacePrefix(kubeOrg)}vdc3`;
       for (const [role, token] of [['system_admin', sysToken], ['org_admin', kubeOrgToken]] as const) {

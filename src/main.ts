@@ -5,6 +5,7 @@ import { pathToFileURL } from 'node:url';
 import { KubeConfig } from '@kubernetes/client-node';
 import { loadConfig, type OperatorConfig } from './config.js';
 import { errorMessage } from './controllers/common.js';
+import { NamespaceOwners, createNamespaceInformer } from './events/owners.js';
 import { EventRecorder } from './events/recorder.js';
 import { EventStore, createEventInformer } from './events/store.js';
 import { loadApiConfig, type ApiConfig } from './http/config.js';
@@ -35,7 +36,14 @@ export async function startOvim(
   options: { onLostLeadership?: () => void } = {},
 ): Promise<Ovim> {
   const metrics = createMetrics({ processMetrics: true });
-  const store = new EventStore({ maxEvents: apiConfig.maxEvents, logger });
+  // Which organization owns each managed namespace: the scopes' only source for vdc-* namespaces.
+  const namespaceOwners = new NamespaceOwners();
+  const namespaceInformer = createNamespaceInformer(kc, {
+    logger: logger.child({ component: 'informer:namespaces' }),
+    watchTimeoutSeconds: config.watchTimeoutSeconds,
+  });
+  namespaceOwners.follow(namespaceInformer);
+  const store = new EventStore({ maxEvents: apiConfig.maxEvents, logger, namespaceOwners });
   const eventInformer = createEventInformer(kc, {
     logger: logger.child({ component: 'informer:events' }),
     watchTimeoutSeconds: config.watchTimeoutSeconds,
@@ -52,17 +60,19 @@ export async function startOvim(
     health: {
       kubernetesReachable: probe.reachable,
       // The operator exists only once its informers have synced.
-      informersSynced: () => eventInformer.hasSynced() && operator !== undefined,
+      informersSynced: () => eventInformer.hasSynced() && namespaceInformer.hasSynced() && operator !== undefined,
       leadership: () =>
         !config.leaderElection.enabled ? 'disabled' : operator?.isLeader() ? 'leader' : 'follower',
     },
   });
   const apiUrl = await api.listen(apiConfig.address);
+  namespaceInformer.start();
   eventInformer.start();
   try {
     operator = await startOperator(kc, config, logger, { metrics, onLostLeadership: options.onLostLeadership });
   } catch (err) {
     eventInformer.stop();
+    namespaceInformer.stop();
     probe.stop();
     await api.close();
     throw err;
@@ -78,6 +88,7 @@ export async function startOvim(
       stopped ??= (async () => {
         await running.stop();
         eventInformer.stop();
+        namespaceInformer.stop();
         probe.stop();
         await api.close();
       })();

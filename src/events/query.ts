@@ -23,7 +23,10 @@ export interface EventRecord {
   /** Milliseconds since the epoch; the sort key. */
   lastTimestamp: number;
   count: number;
-  /** `ovim.io/organization`, else derived from an `org-<name>` namespace or an Organization object. */
+  /**
+   * `ovim.io/organization`, else derived from an `org-<name>` namespace or an Organization object.
+   * Informational (the `organization` filter): scopes never trust it.
+   */
   organization: string | undefined;
   /** `ovim.io/vdc`, else the name of an involved VirtualDataCenter. */
   vdc: string | undefined;
@@ -67,8 +70,8 @@ export interface QueryResult {
 /**
  * What a caller may see, computed once per request from the token's claims.
  * - `all`: system admins.
- * - `organization`: an organization's admins — `org-<org>`, `vdc-<org>-*`, and their
- *   Organization object's events in `default`.
+ * - `organization`: an organization's admins — `org-<org>`, the `vdc-*` namespaces labelled as
+ *   the organization's (NamespaceOwnership), and their Organization object's events in `default`.
  * - `own`: an organization's users — the events of that organization whose actor or owner is them.
  */
 export type Scope =
@@ -106,35 +109,52 @@ export function compareEvents(a: EventRecord, b: EventRecord): number {
 }
 
 /**
- * Whether an event belongs to an organization: its `org-<org>` namespace; a `vdc-<org>-*`
- * namespace unless the event names another organization (a `vdc-a-b-c` namespace may belong to
- * organization `a` or `a-b`); or the Organization object's own events in `default`.
+ * Who owns each namespace the operator provisions (its `ovim.io/organization` label). The only
+ * way a `vdc-*` namespace is attributed to an organization: organization names may contain '-',
+ * so `vdc-acme-corp-x` may be organization `acme`'s VDC `corp-x` or `acme-corp`'s VDC `x`.
  */
-export function organizationMatcher(org: string): (record: EventRecord) => boolean {
+export interface NamespaceOwnership {
+  ownerOf(namespace: string): string | undefined;
+}
+
+/** Knows no namespace: every `vdc-*` namespace is nobody's (the fail-closed default). */
+export const NO_NAMESPACE_OWNERS: NamespaceOwnership = { ownerOf: () => undefined };
+
+/** Whether `namespace` is one of the organization's VDC namespaces (by its owner label). */
+export function isVdcNamespaceOf(namespace: string, org: string, owners: NamespaceOwnership): boolean {
+  return namespace.startsWith(vdcNamespacePrefix(org)) && owners.ownerOf(namespace) === org;
+}
+
+/**
+ * Whether an event belongs to an organization: its `org-<org>` namespace; a `vdc-<org>-*`
+ * namespace labelled as the organization's (an unknown or foreign owner never matches, whatever
+ * the event's annotations say); or the Organization object's own events in `default`.
+ */
+export function organizationMatcher(org: string, owners: NamespaceOwnership): (record: EventRecord) => boolean {
   const home = orgNamespace(org);
   const prefix = vdcNamespacePrefix(org);
   return (record) => {
     const ns = record.namespace;
     if (ns === home) return true;
-    if (ns.startsWith(prefix)) return record.organization === undefined || record.organization === org;
+    if (ns.startsWith(prefix)) return owners.ownerOf(ns) === org;
     if (ns === CLUSTER_EVENTS_NAMESPACE) return record.kind === 'Organization' && record.objectName === org;
     return false;
   };
 }
 
-export function belongsToOrganization(record: EventRecord, org: string): boolean {
-  return organizationMatcher(org)(record);
+export function belongsToOrganization(record: EventRecord, org: string, owners: NamespaceOwnership): boolean {
+  return organizationMatcher(org, owners)(record);
 }
 
 /** The scope as a predicate (built once per request). */
-export function scopeMatcher(scope: Scope): (record: EventRecord) => boolean {
+export function scopeMatcher(scope: Scope, owners: NamespaceOwnership): (record: EventRecord) => boolean {
   switch (scope.kind) {
     case 'all':
       return () => true;
     case 'organization':
-      return organizationMatcher(scope.organization);
+      return organizationMatcher(scope.organization, owners);
     case 'own': {
-      const ofOrganization = organizationMatcher(scope.organization);
+      const ofOrganization = organizationMatcher(scope.organization, owners);
       const user = scope.username;
       return (record) => (record.actor === user || record.owner === user) && ofOrganization(record);
     }
@@ -142,18 +162,22 @@ export function scopeMatcher(scope: Scope): (record: EventRecord) => boolean {
 }
 
 /** Whether the scope lets its holder see this event. */
-export function inScope(record: EventRecord, scope: Scope): boolean {
-  return scopeMatcher(scope)(record);
+export function inScope(record: EventRecord, scope: Scope, owners: NamespaceOwnership): boolean {
+  return scopeMatcher(scope, owners)(record);
 }
 
-/** Whether a `namespace` filter is inside the scope (outside → 403). */
-export function namespaceInScope(namespace: string, scope: Scope): boolean {
+/**
+ * Whether a `namespace` filter is inside the scope (outside → 403): `org-<org>`, `default`, and
+ * the `vdc-<org>-*` namespaces known to be the organization's. A `vdc-*` namespace whose owner is
+ * unknown (not yet seen) or another organization is outside.
+ */
+export function namespaceInScope(namespace: string, scope: Scope, owners: NamespaceOwnership): boolean {
   if (scope.kind === 'all') return true;
   const org = scope.organization;
   return (
     namespace === orgNamespace(org) ||
-    namespace.startsWith(vdcNamespacePrefix(org)) ||
-    namespace === CLUSTER_EVENTS_NAMESPACE
+    namespace === CLUSTER_EVENTS_NAMESPACE ||
+    isVdcNamespaceOf(namespace, org, owners)
   );
 }
 
@@ -205,9 +229,10 @@ export function runQuery(
   filters: EventFilters,
   scope: Scope,
   page: PageRequest,
+  owners: NamespaceOwnership,
 ): QueryResult {
   const matches = filterPredicate(filters);
-  const visible = scopeMatcher(scope);
+  const visible = scopeMatcher(scope, owners);
   const hits: EventRecord[] = [];
   for (const r of records) if (visible(r) && (!matches || matches(r))) hits.push(r);
   hits.sort(compareEvents);

@@ -12,13 +12,13 @@ import type { CoreV1Event, KubeConfig } from '@kubernetes/client-node';
 import { CoreV1Api } from '@kubernetes/client-node';
 import type { Logger } from 'winston';
 import { ResilientInformer } from '../kube/informer.js';
+import { NamespaceOwners } from './owners.js';
 import { EVENT_ANNOTATIONS } from './types.js';
 import {
   CLUSTER_EVENTS_NAMESPACE,
   compareEvents,
   componentMatcher,
   orgNamespace,
-  organizationMatcher,
   scopeMatcher,
   vdcNamespacePrefix,
   type EventFilters,
@@ -168,8 +168,6 @@ export class OrderedList {
 interface Posting {
   key: string;
   list: OrderedList;
-  /** Namespace postings only: how many records name each organization (annotation). */
-  organizations?: Map<string, number>;
 }
 
 type IndexedField = 'namespace' | 'type' | 'reason' | 'kind' | 'objectName' | 'organization' | 'vdc' | 'actor' | 'owner';
@@ -226,6 +224,12 @@ export interface EventStoreOptions {
   /** At most this many events are kept; the oldest (by last timestamp) are evicted first. */
   maxEvents?: number;
   logger?: Logger;
+  /**
+   * Who owns each managed namespace (fed by the namespace informer): the only source for which
+   * organization a `vdc-*` namespace belongs to. Default: a new, empty map (no vdc-* namespace is
+   * any organization's until it is fed).
+   */
+  namespaceOwners?: NamespaceOwners;
 }
 
 export class EventStore {
@@ -238,12 +242,18 @@ export class EventStore {
   private evictions = 0;
   /** Bumped whenever a namespace gains its first event or loses its last. */
   private namespaceGeneration = 0;
-  private readonly vdcNamespaceCache = new Map<string, { generation: number; postings: Posting[] }>();
+  private readonly vdcNamespaceCache = new Map<
+    string,
+    { generation: number; ownersGeneration: number; postings: Posting[] }
+  >();
   private readonly logger: Logger | undefined;
+  /** Which organization owns each managed namespace (read by scopes and the API's 403 check). */
+  readonly namespaceOwners: NamespaceOwners;
 
   constructor(options: EventStoreOptions = {}) {
     this.maxEvents = Math.max(1, options.maxEvents ?? DEFAULT_MAX_EVENTS);
     this.logger = options.logger;
+    this.namespaceOwners = options.namespaceOwners ?? new NamespaceOwners();
     for (const field of INDEXED_FIELDS) this.indexes.set(field, new Map());
   }
 
@@ -316,7 +326,7 @@ export class EventStore {
     const offset = (page.page - 1) * page.limit;
     const result = this.execute(plan, filters.since, offset, page.limit);
     // Defence in depth: whatever the plan, nothing outside the scope leaves the store.
-    const visible = scopeMatcher(scope);
+    const visible = scopeMatcher(scope, this.namespaceOwners);
     if (scope.kind !== 'all' && !result.items.every(visible)) {
       this.logger?.error('event store query plan returned events outside the scope; filtering them out');
       result.items = result.items.filter(visible);
@@ -342,18 +352,12 @@ export class EventStore {
       let posting = index.get(key);
       if (!posting) {
         posting = { key, list: new OrderedList() };
-        if (field === 'namespace') {
-          posting.organizations = new Map();
-          this.namespaceGeneration++;
-        }
+        if (field === 'namespace') this.namespaceGeneration++;
         index.set(key, posting);
       }
       // Interning: equal values share one string.
       record[field] = posting.key;
       posting.list.insert(record);
-      if (posting.organizations && record.organization !== undefined) {
-        posting.organizations.set(record.organization, (posting.organizations.get(record.organization) ?? 0) + 1);
-      }
     }
     if (record.namespace === CLUSTER_EVENTS_NAMESPACE && record.kind === 'Organization' && record.objectName) {
       let posting = this.organizationObjects.get(record.objectName);
@@ -374,11 +378,6 @@ export class EventStore {
       const posting = index.get(key);
       if (!posting) continue;
       posting.list.remove(record);
-      if (posting.organizations && record.organization !== undefined) {
-        const n = (posting.organizations.get(record.organization) ?? 1) - 1;
-        if (n > 0) posting.organizations.set(record.organization, n);
-        else posting.organizations.delete(record.organization);
-      }
       if (posting.list.size === 0) {
         index.delete(key);
         if (field === 'namespace') this.namespaceGeneration++;
@@ -401,17 +400,30 @@ export class EventStore {
     this.evictions++;
   }
 
-  /** The vdc-<org>-* namespaces that hold events, remembered until the set of namespaces changes. */
+  /**
+   * The organization's VDC namespaces (labelled as its own, named `vdc-<org>-*`) that hold
+   * events, remembered until the set of namespaces with events or the owners change.
+   */
   private vdcNamespaces(org: string): Posting[] {
+    const owners = this.namespaceOwners;
     const cached = this.vdcNamespaceCache.get(org);
-    if (cached && cached.generation === this.namespaceGeneration) return cached.postings;
+    if (cached && cached.generation === this.namespaceGeneration && cached.ownersGeneration === owners.generation) {
+      return cached.postings;
+    }
     const prefix = vdcNamespacePrefix(org);
+    const byNamespace = this.indexes.get('namespace') as Map<string, Posting>;
     const postings: Posting[] = [];
-    for (const [ns, posting] of this.indexes.get('namespace') as Map<string, Posting>) {
-      if (ns.startsWith(prefix)) postings.push(posting);
+    for (const ns of owners.namespacesOf(org)) {
+      if (!ns.startsWith(prefix)) continue;
+      const posting = byNamespace.get(ns);
+      if (posting) postings.push(posting);
     }
     if (this.vdcNamespaceCache.size >= 10_000) this.vdcNamespaceCache.clear();
-    this.vdcNamespaceCache.set(org, { generation: this.namespaceGeneration, postings });
+    this.vdcNamespaceCache.set(org, {
+      generation: this.namespaceGeneration,
+      ownersGeneration: owners.generation,
+      postings,
+    });
     return postings;
   }
 
@@ -430,14 +442,8 @@ export class EventStore {
     const sources: Source[] = [];
     const home = this.posting('namespace', orgNamespace(org));
     if (home) sources.push({ list: home.list });
-    let ofOrganization: ((r: EventRecord) => boolean) | undefined;
-    for (const posting of this.vdcNamespaces(org)) {
-      // A vdc-<org>-* namespace is exactly this organization's unless an event in it names another.
-      const others = posting.organizations as Map<string, number>;
-      const clean = others.size === 0 || (others.size === 1 && others.has(org));
-      ofOrganization ??= clean ? undefined : organizationMatcher(org);
-      sources.push(clean ? { list: posting.list } : { list: posting.list, filter: ofOrganization });
-    }
+    // Every event in a namespace the organization owns is the organization's (annotations or not).
+    for (const posting of this.vdcNamespaces(org)) sources.push({ list: posting.list });
     const own = this.organizationObjects.get(org);
     if (own) sources.push({ list: own.list });
     return { sources, disjoint: true };
@@ -461,7 +467,7 @@ export class EventStore {
         bestFilter = filter;
       }
     }
-    const visible = scopeMatcher(scope);
+    const visible = scopeMatcher(scope, this.namespaceOwners);
     // A namespace filter (already checked against the scope) beats walking the scope's lists.
     const scoped = filters.namespace === undefined ? this.scopeSources(scope, visible) : undefined;
     if (scope.kind !== 'all' && !scoped) checks.push(visible);

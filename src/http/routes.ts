@@ -136,7 +136,7 @@ export function registerEventRoutes(app: FastifyInstance, { store, verify }: Eve
   const listEvents = async (request: FastifyRequest<{ Querystring: EventsQuery }>, reply: FastifyReply) => {
     const scope = scopeOf(request);
     const q = request.query;
-    if (q.namespace !== undefined && !namespaceInScope(q.namespace, scope)) {
+    if (q.namespace !== undefined && !namespaceInScope(q.namespace, scope, store.namespaceOwners)) {
       return sendError(reply, 403, `namespace ${JSON.stringify(q.namespace)} is outside your scope`);
     }
     const filters: EventFilters = {};

@@ -1,15 +1,18 @@
 // The events API against a real control plane: the EventStore fed by the resilient informer on
 // core/v1 Events, served over loopback. Events written by a plain client and by the recorder
 // appear with every field right; count bumps update in place; deletions disappear; /health
-// follows the informer's sync.
+// follows the informer's sync. Which organization a vdc-* namespace belongs to comes from the
+// operator's namespace labels (a namespace informer), never from the events' annotations.
 import { expect } from 'chai';
 import { CoreV1Api, KubeConfig, type CoreV1Event } from '@kubernetes/client-node';
+import { NamespaceOwners, createNamespaceInformer } from '../../src/events/owners.js';
 import { EventRecorder } from '../../src/events/recorder.js';
 import { EventStore, createEventInformer } from '../../src/events/store.js';
 import { signToken } from '../../src/http/auth.js';
 import { createReachabilityProbe } from '../../src/http/health.js';
 import { createApiServer, type ApiServer } from '../../src/http/server.js';
 import { createMetrics } from '../../src/metrics.js';
+import { organizationLabels, vdcLabels } from '../../src/resources/naming.js';
 import type { Organization, VirtualDataCenter } from '../../src/resources/types.js';
 import { controlPlane } from '../support/hooks.js';
 import { waitFor } from '../support/wait.js';
@@ -20,6 +23,22 @@ const ORG = 'apitest';
 const ORG_NS = `org-${ORG}`;
 const VDC_NS = `vdc-${ORG}-dev`;
 const FOREIGN_NS = 'apitest-foreign';
+// Organization "apitest-corp": its VDC "x" lives in vdc-apitest-corp-x, which also starts with
+// "vdc-apitest-" (organization names may contain '-').
+const CORP = 'apitest-corp';
+const CORP_ORG_NS = `org-${CORP}`;
+const CORP_VDC_NS = `vdc-${CORP}-x`;
+// A vdc-* namespace without the operator's labels: nobody's organization.
+const UNOWNED_NS = `vdc-${ORG}-unowned`;
+/** Every namespace this suite creates, with the labels the operator would give it. */
+const NAMESPACES: [string, Record<string, string> | undefined][] = [
+  [ORG_NS, organizationLabels(ORG)],
+  [VDC_NS, vdcLabels(ORG, 'dev')],
+  [FOREIGN_NS, undefined],
+  [CORP_ORG_NS, organizationLabels(CORP)],
+  [CORP_VDC_NS, vdcLabels(CORP, 'x')],
+  [UNOWNED_NS, undefined],
+];
 
 interface Item {
   id: string;
@@ -52,6 +71,7 @@ describe('events API on a real control plane', function () {
   let core: CoreV1Api;
   let store: EventStore;
   let informer: ReturnType<typeof createEventInformer>;
+  let namespaceInformer: ReturnType<typeof createNamespaceInformer>;
   let server: ApiServer;
   let url: string;
   let admin: string;
@@ -76,8 +96,13 @@ describe('events API on a real control plane', function () {
     this.timeout(180_000);
     cp = await controlPlane();
     core = cp.kubeConfig.makeApiClient(CoreV1Api);
-    for (const name of [ORG_NS, VDC_NS, FOREIGN_NS]) await core.createNamespace({ body: { metadata: { name } } });
-    store = new EventStore();
+    for (const [name, labels] of NAMESPACES) await core.createNamespace({ body: { metadata: { name, labels } } });
+    const namespaceOwners = new NamespaceOwners();
+    namespaceInformer = createNamespaceInformer(cp.kubeConfig);
+    namespaceOwners.follow(namespaceInformer);
+    namespaceInformer.start();
+    await namespaceInformer.waitForSync();
+    store = new EventStore({ namespaceOwners });
     informer = createEventInformer(cp.kubeConfig);
     store.follow(informer);
     server = createApiServer({
@@ -93,9 +118,10 @@ describe('events API on a real control plane', function () {
   after(async function () {
     this.timeout(60_000);
     informer?.stop();
+    namespaceInformer?.stop();
     await recorder?.stop(5_000);
     await server?.close();
-    for (const name of [ORG_NS, VDC_NS, FOREIGN_NS]) await core?.deleteNamespace({ name }).catch(() => undefined);
+    for (const [name] of NAMESPACES) await core?.deleteNamespace({ name }).catch(() => undefined);
   });
 
   it('/health is 503 before the event informer syncs and 200 after', async function () {
@@ -325,5 +351,83 @@ describe('events API on a real control plane', function () {
     const orgAdmin = await signToken({ userId: '2', username: 'boss', role: 'org_admin', orgId: ORG }, SECRET);
     expect((await get(`/api/v1/events?namespace=${FOREIGN_NS}`, orgAdmin)).status).to.equal(403);
     expect((await list('reason=Pulled', orgAdmin)).events.filter((e) => e.namespace === FOREIGN_NS)).to.deep.equal([]);
+  });
+
+  describe('events without annotations in VDC namespaces (kubelet, scheduler, KubeVirt)', () => {
+    const kubeletEvent = (namespace: string, name: string) =>
+      core.createNamespacedEvent({
+        namespace,
+        body: {
+          metadata: { name, namespace },
+          involvedObject: { kind: 'Pod', name: 'virt-launcher-vm-9', namespace },
+          type: 'Normal',
+          reason: 'Pulled',
+          message: 'Container image pulled',
+          source: { component: 'kubelet' },
+          firstTimestamp: new Date(),
+          lastTimestamp: new Date(),
+          count: 1,
+        },
+      });
+    before(synced);
+
+    it("belong to the organization the namespace's labels name, not to a prefix-sharing one", async function () {
+      this.timeout(30_000);
+      expect(store.namespaceOwners.ownerOf(CORP_VDC_NS)).to.equal(CORP);
+      expect(store.namespaceOwners.ownerOf(VDC_NS)).to.equal(ORG);
+      const created = await kubeletEvent(CORP_VDC_NS, 'corp-pod.pulled');
+      const corpAdmin = await signToken({ userId: '5', username: 'corp-boss', role: 'org_admin', orgId: CORP }, SECRET);
+      const orgAdmin = await signToken({ userId: '2', username: 'boss', role: 'org_admin', orgId: ORG }, SECRET);
+      // The owner's admin sees it (and so the store has it).
+      await waitFor("the kubelet event in the owner's view", async () =>
+        (await list(`namespace=${CORP_VDC_NS}`, corpAdmin)).events.some((e) => e.id === created.metadata?.uid),
+      );
+      // The admin of "apitest" neither lists it nor may ask for its namespace.
+      const seen = await list('', orgAdmin);
+      expect(seen.events.filter((e) => e.namespace === CORP_VDC_NS)).to.deep.equal([]);
+      expect((await list('reason=Pulled', orgAdmin)).events.map((e) => e.namespace)).to.not.include(CORP_VDC_NS);
+      const filtered = await get(`/api/v1/events?namespace=${CORP_VDC_NS}`, orgAdmin);
+      expect(filtered.status, JSON.stringify(filtered.body)).to.equal(403);
+      // Nor do its users, even when such an event names them (annotations are not ownership).
+      await core.createNamespacedEvent({
+        namespace: CORP_VDC_NS,
+        body: {
+          metadata: { name: 'corp-vm.misnamed', namespace: CORP_VDC_NS, annotations: { 'ovim.io/organization': ORG, 'ovim.io/actor': 'alex' } },
+          involvedObject: { kind: 'VirtualMachine', name: 'vm-9', namespace: CORP_VDC_NS },
+          type: 'Normal',
+          reason: 'VMStopped',
+          message: 'stopped',
+          source: { component: 'ovim-controller' },
+          firstTimestamp: new Date(),
+          lastTimestamp: new Date(),
+          count: 1,
+        },
+      });
+      await waitFor('the misnamed event', async () =>
+        (await list(`namespace=${CORP_VDC_NS}&reason=VMStopped`, corpAdmin)).total_count === 1,
+      );
+      const alex = await signToken({ userId: '6', username: 'alex', role: 'org_user', orgId: ORG }, SECRET);
+      expect((await list('reason=VMStopped', alex)).events.map((e) => e.namespace)).to.not.include(CORP_VDC_NS);
+      expect((await list('reason=VMStopped', orgAdmin)).events.map((e) => e.namespace)).to.not.include(CORP_VDC_NS);
+    });
+
+    it("in a namespace of the caller's organization are the organization admin's", async function () {
+      this.timeout(30_000);
+      const created = await kubeletEvent(VDC_NS, 'own-pod.pulled');
+      const orgAdmin = await signToken({ userId: '2', username: 'boss', role: 'org_admin', orgId: ORG }, SECRET);
+      await waitFor('the kubelet event in the admin view', async () =>
+        (await list(`namespace=${VDC_NS}`, orgAdmin)).events.some((e) => e.id === created.metadata?.uid),
+      );
+    });
+
+    it('in a vdc-* namespace without the operator labels are visible to system admins only', async function () {
+      this.timeout(30_000);
+      expect(store.namespaceOwners.ownerOf(UNOWNED_NS)).to.equal(undefined);
+      await kubeletEvent(UNOWNED_NS, 'unowned-pod.pulled');
+      await waitFor('the unowned event', async () => (await list(`namespace=${UNOWNED_NS}`)).total_count === 1);
+      const orgAdmin = await signToken({ userId: '2', username: 'boss', role: 'org_admin', orgId: ORG }, SECRET);
+      expect((await get(`/api/v1/events?namespace=${UNOWNED_NS}`, orgAdmin)).status).to.equal(403);
+      expect((await list('reason=Pulled', orgAdmin)).events.map((e) => e.namespace)).to.not.include(UNOWNED_NS);
+    });
   });
 });

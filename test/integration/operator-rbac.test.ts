@@ -4,6 +4,7 @@
 import { expect } from 'chai';
 import { CoreV1Api, CustomObjectsApi, RbacAuthorizationV1Api } from '@kubernetes/client-node';
 import { DEFAULT_CONFIG } from '../../src/config.js';
+import { NamespaceOwners, createNamespaceInformer } from '../../src/events/owners.js';
 import { EventStore, createEventInformer } from '../../src/events/store.js';
 import type { EventRecorder } from '../../src/events/recorder.js';
 import { installCrds } from '../../src/kube/crds.js';
@@ -79,17 +80,25 @@ describe('operator with only its least-privilege ClusterRole', function () {
     expect(stats.writeFailures, 'no event write was refused').to.equal(0);
   });
 
-  it('can feed the event store (list and watch Events in all namespaces)', async function () {
+  it('can feed the event store (list and watch Events in all namespaces) and the namespace owners', async function () {
     const user = await cp.mintUser(USER);
-    const store = new EventStore();
+    const owners = new NamespaceOwners();
+    const namespaces = createNamespaceInformer(user.kubeConfig);
+    owners.follow(namespaces);
+    const store = new EventStore({ namespaceOwners: owners });
     const informer = createEventInformer(user.kubeConfig);
     store.follow(informer);
+    namespaces.start();
     informer.start();
     try {
-      await informer.waitForSync();
+      await Promise.all([informer.waitForSync(), namespaces.waitForSync()]);
       expect([...store.records()].some((r) => r.reason === 'VDCCreated' && r.objectName === 'dev')).to.equal(true);
+      // The namespace owners come from the labels on the namespaces the operator provisioned.
+      expect(owners.ownerOf(`org-${ORG}`)).to.equal(ORG);
+      expect(owners.ownerOf(`vdc-${ORG}-dev`)).to.equal(ORG);
     } finally {
       informer.stop();
+      namespaces.stop();
     }
   });
 

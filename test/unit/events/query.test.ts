@@ -15,6 +15,7 @@ import {
   type EventRecord,
   type Scope,
 } from '../../../src/events/query.js';
+import { NamespaceOwners } from '../../../src/events/owners.js';
 
 const T0 = Date.parse('2025-03-01T12:00:00Z');
 
@@ -40,6 +41,16 @@ function rec(overrides: Partial<EventRecord> & { name: string }): EventRecord {
 }
 
 const ALL: Scope = { kind: 'all' };
+
+// What the operator's namespace labels say: `vdc-acme-corp-x` is organization acme-corp's VDC x
+// (it also starts with `vdc-acme-`); `vdc-acme-ghost` carries no owner label (not ours, or not
+// seen yet).
+const OWNERS = new NamespaceOwners();
+OWNERS.set('org-acme', 'acme');
+OWNERS.set('vdc-acme-dev', 'acme');
+OWNERS.set('org-acme-corp', 'acme-corp');
+OWNERS.set('vdc-acme-corp-x', 'acme-corp');
+OWNERS.set('org-globex', 'globex');
 
 describe('events query (pure)', () => {
   describe('order', () => {
@@ -132,18 +143,18 @@ describe('events query (pure)', () => {
       const records = Array.from({ length: 25 }, (_, i) =>
         rec({ name: `e${String(i).padStart(2, '0')}`, lastTimestamp: T0 + (i % 5) * 1000, type: i % 2 ? 'Warning' : 'Normal' }),
       );
-      const all = runQuery(records, {}, ALL, { page: 1, limit: 100 });
+      const all = runQuery(records, {}, ALL, { page: 1, limit: 100 }, OWNERS);
       expect(all.total).to.equal(25);
       for (let i = 1; i < all.items.length; i++) {
         expect(compareEvents(all.items[i - 1] as EventRecord, all.items[i] as EventRecord)).to.be.lessThan(0);
       }
-      const pages = [1, 2, 3].flatMap((page) => runQuery(records, {}, ALL, { page, limit: 10 }).items);
+      const pages = [1, 2, 3].flatMap((page) => runQuery(records, {}, ALL, { page, limit: 10 }, OWNERS).items);
       expect(pages).to.deep.equal(all.items);
-      const warnings = runQuery(records, { type: 'Warning' }, ALL, { page: 2, limit: 5 });
+      const warnings = runQuery(records, { type: 'Warning' }, ALL, { page: 2, limit: 5 }, OWNERS);
       expect(warnings.total).to.equal(12);
       expect(warnings.items).to.have.length(5);
       expect(warnings.items.every((r) => r.type === 'Warning')).to.equal(true);
-      expect(runQuery(records, { reason: 'nothing' }, ALL, { page: 1, limit: 5 })).to.deep.equal({ items: [], total: 0 });
+      expect(runQuery(records, { reason: 'nothing' }, ALL, { page: 1, limit: 5 }, OWNERS)).to.deep.equal({ items: [], total: 0 });
     });
   });
 
@@ -159,17 +170,55 @@ describe('events query (pure)', () => {
     const acmeCorpVdc = rec({ name: 'c', namespace: 'vdc-acme-corp-x', organization: 'acme-corp' });
     const foreign = rec({ name: 'f', namespace: 'kube-system' });
 
-    it('an organization admin sees org-<org>, vdc-<org>-* and their Organization object in default', () => {
-      const scope: Scope = { kind: 'organization', organization: 'acme' };
+    // A kubelet/scheduler/KubeVirt event: no ovim annotations at all.
+    const acmeCorpKubelet = rec({ name: 'k', namespace: 'vdc-acme-corp-x', component: 'kubelet' });
+    // Annotations are not evidence of ownership: this one names acme, but the namespace is acme-corp's.
+    const acmeCorpForged = rec({ name: 'fa', namespace: 'vdc-acme-corp-x', organization: 'acme', actor: 'alex' });
+    // A vdc-* namespace nobody is known to own (no label, or not seen yet).
+    const ghost = rec({ name: 'gh', namespace: 'vdc-acme-ghost' });
+    const ghostAnnotated = rec({ name: 'gha', namespace: 'vdc-acme-ghost', organization: 'acme', actor: 'alex' });
+    const acme: Scope = { kind: 'organization', organization: 'acme' };
+    const acmeCorp: Scope = { kind: 'organization', organization: 'acme-corp' };
+
+    it('an organization admin sees org-<org>, its labelled vdc-* namespaces and their Organization object in default', () => {
       const visible = [acmeHome, acmeVdc, acmeVdcAnnotated, acmeOrgObject];
-      const hidden = [otherOrgObject, defaultPod, globex, acmeCorpVdc, foreign];
-      for (const r of visible) expect(inScope(r, scope), `${r.namespace}/${r.name}`).to.equal(true);
-      for (const r of hidden) expect(inScope(r, scope), `${r.namespace}/${r.name}`).to.equal(false);
+      const hidden = [otherOrgObject, defaultPod, globex, acmeCorpVdc, acmeCorpKubelet, acmeCorpForged, ghost, ghostAnnotated, foreign];
+      for (const r of visible) expect(inScope(r, acme, OWNERS), `${r.namespace}/${r.name}`).to.equal(true);
+      for (const r of hidden) expect(inScope(r, acme, OWNERS), `${r.namespace}/${r.name}`).to.equal(false);
     });
 
-    it('the other organization sees its own VDC namespace that shares the prefix', () => {
-      expect(belongsToOrganization(acmeCorpVdc, 'acme-corp')).to.equal(true);
-      expect(belongsToOrganization(acmeCorpVdc, 'acme')).to.equal(false);
+    it('the other organization sees its own VDC namespace that shares the prefix, annotated or not', () => {
+      expect(belongsToOrganization(acmeCorpVdc, 'acme-corp', OWNERS)).to.equal(true);
+      expect(belongsToOrganization(acmeCorpVdc, 'acme', OWNERS)).to.equal(false);
+      for (const r of [acmeCorpVdc, acmeCorpKubelet, acmeCorpForged]) {
+        expect(inScope(r, acmeCorp, OWNERS), r.name).to.equal(true);
+        expect(inScope(r, acme, OWNERS), r.name).to.equal(false);
+      }
+      for (const r of [acmeHome, acmeVdc, acmeOrgObject]) expect(inScope(r, acmeCorp, OWNERS), r.name).to.equal(false);
+    });
+
+    it('a vdc-* namespace with an unknown owner is visible to system admins only', () => {
+      for (const r of [ghost, ghostAnnotated]) {
+        expect(inScope(r, ALL, OWNERS)).to.equal(true);
+        expect(inScope(r, acme, OWNERS)).to.equal(false);
+        expect(inScope(r, acmeCorp, OWNERS)).to.equal(false);
+        expect(inScope(r, { kind: 'own', organization: 'acme', username: 'alex' }, OWNERS)).to.equal(false);
+      }
+      expect(namespaceInScope('vdc-acme-ghost', acme, OWNERS)).to.equal(false);
+      // Without any known owners, no vdc-* namespace is anybody's (fail closed).
+      const none = new NamespaceOwners();
+      expect(inScope(acmeVdc, acme, none)).to.equal(false);
+      expect(namespaceInScope('vdc-acme-dev', acme, none)).to.equal(false);
+      expect(inScope(acmeHome, acme, none)).to.equal(true);
+    });
+
+    it('a label that contradicts the name gives nothing (vdc-<owner>-* only)', () => {
+      const owners = new NamespaceOwners();
+      owners.set('vdc-globex-a', 'acme');
+      const r = rec({ name: 'x', namespace: 'vdc-globex-a' });
+      expect(inScope(r, acme, owners)).to.equal(false);
+      expect(inScope(r, { kind: 'organization', organization: 'globex' }, owners)).to.equal(false);
+      expect(namespaceInScope('vdc-globex-a', acme, owners)).to.equal(false);
     });
 
     it('an organization user sees only their organization\'s events that name them as actor or owner', () => {
@@ -178,33 +227,39 @@ describe('events query (pure)', () => {
       const owned = rec({ name: 'o', namespace: 'org-acme', owner: 'alex' });
       const someoneElse = rec({ name: 's', namespace: 'org-acme', actor: 'sam' });
       const mineElsewhere = rec({ name: 'e', namespace: 'org-globex', actor: 'alex' });
-      expect(inScope(mine, scope)).to.equal(true);
-      expect(inScope(owned, scope)).to.equal(true);
-      expect(inScope(someoneElse, scope)).to.equal(false);
-      expect(inScope(mineElsewhere, scope)).to.equal(false);
+      expect(inScope(mine, scope, OWNERS)).to.equal(true);
+      expect(inScope(owned, scope, OWNERS)).to.equal(true);
+      expect(inScope(someoneElse, scope, OWNERS)).to.equal(false);
+      expect(inScope(mineElsewhere, scope, OWNERS)).to.equal(false);
+      // vdc-acme-corp-x is acme-corp's: being named as actor there does not make it acme's.
+      expect(inScope(acmeCorpForged, scope, OWNERS)).to.equal(false);
+      expect(inScope(acmeCorpForged, { kind: 'own', organization: 'acme-corp', username: 'alex' }, OWNERS)).to.equal(true);
     });
 
     it('a system admin sees everything', () => {
-      for (const r of [acmeHome, foreign, globex]) expect(inScope(r, ALL)).to.equal(true);
+      for (const r of [acmeHome, foreign, globex, acmeCorpKubelet, ghost]) expect(inScope(r, ALL, OWNERS)).to.equal(true);
     });
 
     it('namespace filters inside and outside the scope', () => {
-      const scope: Scope = { kind: 'organization', organization: 'acme' };
-      expect(namespaceInScope('org-acme', scope)).to.equal(true);
-      expect(namespaceInScope('vdc-acme-dev', scope)).to.equal(true);
-      expect(namespaceInScope('default', scope)).to.equal(true);
-      expect(namespaceInScope('org-globex', scope)).to.equal(false);
-      expect(namespaceInScope('org-acme2', scope)).to.equal(false);
-      expect(namespaceInScope('kube-system', scope)).to.equal(false);
-      expect(namespaceInScope('kube-system', ALL)).to.equal(true);
+      expect(namespaceInScope('org-acme', acme, OWNERS)).to.equal(true);
+      expect(namespaceInScope('vdc-acme-dev', acme, OWNERS)).to.equal(true);
+      expect(namespaceInScope('default', acme, OWNERS)).to.equal(true);
+      expect(namespaceInScope('org-globex', acme, OWNERS)).to.equal(false);
+      expect(namespaceInScope('org-acme2', acme, OWNERS)).to.equal(false);
+      expect(namespaceInScope('org-acme-corp', acme, OWNERS)).to.equal(false);
+      expect(namespaceInScope('vdc-acme-corp-x', acme, OWNERS)).to.equal(false);
+      expect(namespaceInScope('vdc-acme-corp-x', acmeCorp, OWNERS)).to.equal(true);
+      expect(namespaceInScope('kube-system', acme, OWNERS)).to.equal(false);
+      expect(namespaceInScope('kube-system', ALL, OWNERS)).to.equal(true);
     });
 
     it('runQuery applies the scope before counting', () => {
-      const scope: Scope = { kind: 'organization', organization: 'acme' };
-      const records = [acmeHome, acmeVdc, globex, foreign, acmeCorpVdc];
-      const result = runQuery(records, {}, scope, { page: 1, limit: 50 });
+      const records = [acmeHome, acmeVdc, globex, foreign, acmeCorpVdc, acmeCorpKubelet, ghost];
+      const result = runQuery(records, {}, acme, { page: 1, limit: 50 }, OWNERS);
       expect(result.total).to.equal(2);
       expect(result.items.map((r) => r.name).sort()).to.deep.equal(['h', 'v']);
+      const corp = runQuery(records, {}, acmeCorp, { page: 1, limit: 50 }, OWNERS);
+      expect(corp.items.map((r) => r.name).sort()).to.deep.equal(['c', 'k']);
     });
   });
 

@@ -1,8 +1,9 @@
 // The EventStore: compact records from typed and raw Events, in-place updates, deletions,
 // bounded size with oldest-first eviction, and indexed queries that agree with the reference.
 import { expect } from 'chai';
-import type { CoreV1Event } from '@kubernetes/client-node';
+import type { CoreV1Event, V1Namespace } from '@kubernetes/client-node';
 import { LIMITS, compareEvents, runQuery, type EventFilters, type PageRequest, type Scope } from '../../../src/events/query.js';
+import { NamespaceOwners } from '../../../src/events/owners.js';
 import { EventStore, OrderedList, compactEvent } from '../../../src/events/store.js';
 import { rawEvent } from '../http/support.js';
 
@@ -153,6 +154,10 @@ describe('EventStore', () => {
 
   it("an organization admin's query follows VDC namespaces appearing and emptying", () => {
     const store = new EventStore();
+    const owners = store.namespaceOwners;
+    owners.set('org-acme', 'acme');
+    owners.set('vdc-acme-one', 'acme');
+    owners.set('vdc-acme-two', 'acme');
     const scope = { kind: 'organization' as const, organization: 'acme' };
     const page = { page: 1, limit: 50 };
     const total = () => store.query({}, scope, page).total;
@@ -166,10 +171,46 @@ describe('EventStore', () => {
     expect(total()).to.equal(2);
     store.upsert(rawEvent({ name: 'd', namespace: 'vdc-acme-two', uid: 'D' }));
     expect(total()).to.equal(3, 'and again after it emptied');
-    // vdc-acme-two-x: VDC "two-x" of acme, or VDC "x" of organization "acme-two"; this event says the latter.
-    store.upsert(rawEvent({ name: 'e', namespace: 'vdc-acme-two-x', uid: 'E', annotations: { 'ovim.io/organization': 'acme-two' } }));
+    // vdc-acme-two-x: VDC "two-x" of acme, or VDC "x" of organization "acme-two"; its label says
+    // the latter. The event carries no annotation (a kubelet event): the label alone decides.
+    owners.set('vdc-acme-two-x', 'acme-two');
+    store.upsert(rawEvent({ name: 'e', namespace: 'vdc-acme-two-x', uid: 'E', component: 'kubelet' }));
     expect(total()).to.equal(3);
-    expect(store.query({}, { kind: 'organization', organization: 'acme-two' }, page).items.map((r) => r.uid)).to.deep.equal(['E']);
+    const acmeTwo = { kind: 'organization' as const, organization: 'acme-two' };
+    expect(store.query({}, acmeTwo, page).items.map((r) => r.uid)).to.deep.equal(['E']);
+    // Owners change after the answer was cached: the next query follows them.
+    owners.delete('vdc-acme-two-x');
+    expect(store.query({}, acmeTwo, page).total).to.equal(0, 'unknown owner: nobody but system admins');
+    expect(total()).to.equal(3);
+    owners.set('vdc-acme-two-x', 'acme');
+    expect(total()).to.equal(4, 'relabelled as acme\'s');
+    owners.delete('vdc-acme-one');
+    expect(total()).to.equal(3, 'a namespace that is no longer known');
+    expect(store.query({}, { kind: 'all' }, page).total).to.equal(4);
+  });
+
+  it('follows a namespace informer (only namespaces the operator manages)', () => {
+    const handlers: Record<string, ((ns: V1Namespace) => void)[]> = { add: [], update: [], delete: [] };
+    const owners = new NamespaceOwners().follow({
+      on: (event: 'add' | 'update' | 'delete', handler: (ns: V1Namespace) => void) => handlers[event]?.push(handler),
+    });
+    const emit = (event: string, ns: V1Namespace) => handlers[event]?.forEach((h) => h(ns));
+    const ns = (name: string, labels: Record<string, string>): V1Namespace => ({ metadata: { name, labels } });
+    const managed = { 'app.kubernetes.io/managed-by': 'ovim-operator' };
+    emit('add', ns('vdc-acme-corp-x', { ...managed, 'ovim.io/organization': 'acme-corp', 'ovim.io/vdc': 'x' }));
+    emit('add', ns('vdc-acme-fake', { 'ovim.io/organization': 'acme' }));
+    expect(owners.ownerOf('vdc-acme-corp-x')).to.equal('acme-corp');
+    expect(owners.ownerOf('vdc-acme-fake')).to.equal(undefined);
+    const before = owners.generation;
+    emit('update', ns('vdc-acme-corp-x', { ...managed, 'ovim.io/organization': 'acme-corp', 'ovim.io/vdc': 'x' }));
+    expect(owners.generation).to.equal(before, 'no change, no new generation');
+    emit('update', ns('vdc-acme-corp-x', { 'ovim.io/organization': 'acme-corp' }));
+    expect(owners.ownerOf('vdc-acme-corp-x')).to.equal(undefined);
+    emit('update', ns('vdc-acme-corp-x', { ...managed, 'ovim.io/organization': 'acme-corp' }));
+    expect([...owners.namespacesOf('acme-corp')]).to.deep.equal(['vdc-acme-corp-x']);
+    emit('delete', ns('vdc-acme-corp-x', {}));
+    expect(owners.ownerOf('vdc-acme-corp-x')).to.equal(undefined);
+    expect(owners.size).to.equal(0);
   });
 
   describe('bounded size', () => {
@@ -227,7 +268,15 @@ describe('EventStore', () => {
   });
 
   describe('indexed queries agree with the reference', () => {
-    const namespaces = ['default', 'kube-system', 'org-acme', 'org-acme-corp', 'vdc-acme-dev', 'vdc-acme-prod', 'vdc-acme-corp-x', 'org-globex', 'vdc-globex-a'];
+    const namespaces = ['default', 'kube-system', 'org-acme', 'org-acme-corp', 'vdc-acme-dev', 'vdc-acme-prod', 'vdc-acme-corp-x', 'org-globex', 'vdc-globex-a', 'vdc-nobody-z'];
+    // The owners the namespace labels give; some change during the run (relabelled, deleted).
+    const ownerChoices: [string, (string | undefined)[]][] = [
+      ['vdc-acme-dev', ['acme', undefined]],
+      ['vdc-acme-prod', ['acme', 'globex', undefined]],
+      ['vdc-acme-corp-x', ['acme-corp', 'acme', undefined]],
+      ['vdc-globex-a', ['globex', 'acme']],
+      ['org-acme', ['acme']],
+    ];
     const reasons = ['VDCCreated', 'QuotaExceeded', 'VMStarted', 'OrganizationCreated', 'Pulled'];
     const kinds = ['Organization', 'VirtualDataCenter', 'VirtualMachine', 'Pod'];
     const objectNames = ['acme', 'acme-corp', 'globex', 'dev', 'x', 'vm1'];
@@ -244,7 +293,9 @@ describe('EventStore', () => {
         const rnd = random(seed);
         const pick = <T>(xs: readonly T[]): T => xs[Math.floor(rnd() * xs.length)] as T;
         const maybe = <T>(p: number, v: () => T): T | undefined => (rnd() < p ? v() : undefined);
-        const store = new EventStore({ maxEvents: 400 });
+        const owners = new NamespaceOwners();
+        for (const [ns, choices] of ownerChoices) owners.set(ns, choices[0]);
+        const store = new EventStore({ maxEvents: 400, namespaceOwners: owners });
         const live = new Map<string, CoreV1Event>();
         const check = (queries: number) => {
           const records = [...store.records()];
@@ -262,7 +313,7 @@ describe('EventStore', () => {
             if (rnd() < 0.2) filters.since = Date.parse('2025-01-01T00:00:00Z') + Math.floor(rnd() * 40) * 1000;
             const scope = pick(scopes);
             const page: PageRequest = { page: 1 + Math.floor(rnd() * 4), limit: pick([1, 3, 10, LIMITS.events.max]) };
-            const expected = runQuery(records, filters, scope, page);
+            const expected = runQuery(records, filters, scope, page, owners);
             const actual = store.query(filters, scope, page);
             const describe = JSON.stringify({ filters, scope, page });
             expect(actual.total, `total for ${describe}`).to.equal(expected.total);
@@ -272,6 +323,10 @@ describe('EventStore', () => {
         for (let i = 0; i < 900; i++) {
           // Queries between changes too: whatever the store remembers must follow them.
           if (i % 50 === 49) check(10);
+          if (i % 100 === 77) {
+            const [ns, choices] = pick(ownerChoices);
+            owners.set(ns, pick(choices));
+          }
           const op = rnd();
           if (op < 0.1 && live.size > 0) {
             const victim = pick([...live.values()]);

@@ -51,10 +51,17 @@ const fixtures: Fixture[] = [
   { name: 'vm2.failed', namespace: 'vdc-acme-prod', kind: 'VirtualMachine', objectName: 'vm2', type: 'Warning', reason: 'StartupFailed', annotations: { 'ovim.io/organization': 'acme', 'ovim.io/actor': 'alex' }, visibleTo: ['acmeAdmin', 'acmeAlex'] },
   // acme-corp: its VDC namespace starts with "vdc-acme-" too.
   { name: 'corp-vm.started', namespace: 'vdc-acme-corp-x', kind: 'VirtualMachine', objectName: 'vm9', reason: 'VMStarted', annotations: { 'ovim.io/organization': 'acme-corp', 'ovim.io/actor': 'alex' }, visibleTo: ['acmeCorpAdmin'] },
+  // A kubelet event in acme-corp's VDC namespace: no ovim annotations at all.
+  { name: 'corp-pod.pulled', namespace: 'vdc-acme-corp-x', kind: 'Pod', objectName: 'virt-launcher-vm9', reason: 'Pulled', component: 'kubelet', visibleTo: ['acmeCorpAdmin'] },
+  // Annotations do not make a namespace anyone's: this one names acme and alex, the namespace is acme-corp's.
+  { name: 'corp-vm.misnamed', namespace: 'vdc-acme-corp-x', kind: 'VirtualMachine', objectName: 'vm8', reason: 'VMStopped', annotations: { 'ovim.io/organization': 'acme', 'ovim.io/actor': 'alex' }, visibleTo: ['acmeCorpAdmin'] },
   { name: 'corp.created', namespace: 'org-acme-corp', kind: 'VirtualDataCenter', objectName: 'x', reason: 'VDCCreated', annotations: { 'ovim.io/organization': 'acme-corp', 'ovim.io/actor': 'alex' }, visibleTo: ['acmeCorpAdmin'] },
   // globex
   { name: 'prod.created', namespace: 'org-globex', kind: 'VirtualDataCenter', objectName: 'prod', reason: 'VDCCreated', annotations: { 'ovim.io/organization': 'globex', 'ovim.io/actor': 'alex' }, visibleTo: ['globexAdmin', 'globexAlex'] },
   { name: 'gvm.stopped', namespace: 'vdc-globex-prod', kind: 'VirtualMachine', objectName: 'gvm', reason: 'VMStopped', annotations: { 'ovim.io/organization': 'globex', 'ovim.io/owner': 'gus' }, visibleTo: ['globexAdmin', 'globexGus'] },
+  // a vdc-* namespace with no known owner (no operator labels, or not seen yet): system admins only.
+  { name: 'ghost-pod.pulled', namespace: 'vdc-acme-ghost', kind: 'Pod', objectName: 'p', reason: 'Pulled', component: 'kubelet', visibleTo: [] },
+  { name: 'ghost-vm.started', namespace: 'vdc-acme-ghost', kind: 'VirtualMachine', objectName: 'vm7', reason: 'VMStarted', annotations: { 'ovim.io/organization': 'acme', 'ovim.io/actor': 'alex' }, visibleTo: [] },
   // foreign namespaces
   { name: 'dns.failed', namespace: 'kube-system', kind: 'Pod', objectName: 'coredns', type: 'Warning', reason: 'BackOff', annotations: { 'ovim.io/actor': 'alex' }, visibleTo: [] },
   { name: 'app.scaled', namespace: 'shop', kind: 'Deployment', objectName: 'web', reason: 'ScalingReplicaSet', annotations: { 'ovim.io/organization': 'acme', 'ovim.io/actor': 'alex' }, visibleTo: [] },
@@ -63,11 +70,22 @@ const fixtures: Fixture[] = [
 
 const namespaces = [...new Set(fixtures.map((f) => f.namespace))];
 
-/** Namespaces a principal may name in a filter: their organization's, plus `default`. */
+/** The `ovim.io/organization` labels the operator put on the namespaces it manages. */
+const namespaceOwners: Record<string, string> = {
+  'org-acme': 'acme',
+  'vdc-acme-dev': 'acme',
+  'vdc-acme-prod': 'acme',
+  'org-acme-corp': 'acme-corp',
+  'vdc-acme-corp-x': 'acme-corp',
+  'org-globex': 'globex',
+  'vdc-globex-prod': 'globex',
+};
+
+/** Namespaces a principal may name in a filter: their organization's (by label), plus `default`. */
 function namespaceAllowed(who: Who, ns: string): boolean {
   const p = principals[who] as Principal;
   if (p.role === 'system_admin') return true;
-  return ns === 'default' || ns === `org-${p.org}` || ns.startsWith(`vdc-${p.org}-`);
+  return ns === 'default' || ns === `org-${p.org}` || (ns.startsWith('vdc-') && namespaceOwners[ns] === p.org);
 }
 
 describe('HTTP tenant scoping', () => {
@@ -77,6 +95,7 @@ describe('HTTP tenant scoping', () => {
 
   before(async () => {
     const store = new EventStore();
+    for (const [ns, owner] of Object.entries(namespaceOwners)) store.namespaceOwners.set(ns, owner);
     fixtures.forEach((f, i) => store.upsert(rawEvent({ ...f, uid: uidOf(f), at: i })));
     srv = await startServer({ store });
     for (const [who, p] of Object.entries(principals)) tokens.set(who as Who, await token(p.role, p.org, p.username));
@@ -138,8 +157,25 @@ describe('HTTP tenant scoping', () => {
     });
   }
 
+  it("an organization admin neither lists nor filters a prefix-sharing organization's unannotated events", async () => {
+    const acmeAdmin = tokens.get('acmeAdmin');
+    const listed = await list('acmeAdmin');
+    const names = (listed.body as EventsBody).events.map((e) => e.name);
+    expect(names).to.not.include('corp-pod.pulled');
+    expect(names).to.not.include('ghost-pod.pulled');
+    const filtered = await srv.get('/api/v1/events?namespace=vdc-acme-corp-x', acmeAdmin);
+    expect(filtered.status, filtered.text).to.equal(403);
+    expect((await srv.get('/api/v1/events?namespace=vdc-acme-ghost', acmeAdmin)).status).to.equal(403);
+    const corp = await srv.get('/api/v1/events?namespace=vdc-acme-corp-x', tokens.get('acmeCorpAdmin'));
+    expect(corp.status, corp.text).to.equal(200);
+    expect((corp.body as EventsBody).events.map((e) => e.name)).to.include('corp-pod.pulled');
+    const ghost = await srv.get('/api/v1/events?namespace=vdc-acme-ghost', tokens.get('sysadmin'));
+    expect((ghost.body as EventsBody).events.map((e) => e.name).sort()).to.deep.equal(['ghost-pod.pulled', 'ghost-vm.started']);
+  });
+
   it('a forged org_id in an org_user token cannot see another organization (signature binds it)', async () => {
-    const acme = await token('org_admin', 'acme', 'x');
+    const acme = await token('org_user', 'acme', 'alex');
+    expect((await srv.get('/api/v1/events', acme)).status, 'the genuine token').to.equal(200);
     const parts = acme.split('.');
     const payload = JSON.parse(Buffer.from(parts[1] as string, 'base64url').toString()) as Record<string, unknown>;
     payload.org_id = 'globex';

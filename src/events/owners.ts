@@ -1,0 +1,119 @@
+// Which organization owns each namespace the operator provisions, from the namespaces' own
+// labels (`ovim.io/organization`, set by the operator on `org-<org>` and `vdc-<org>-<vdc>`).
+// Organization names may contain '-', so a `vdc-a-b-c` namespace cannot be attributed by its
+// name alone: the label is the source of truth. Fed by an informer on the operator's managed
+// namespaces; read by the event store and the API on every request, without an API call.
+import { CoreV1Api, type KubeConfig, type V1Namespace } from '@kubernetes/client-node';
+import type { Logger } from 'winston';
+import { ResilientInformer } from '../kube/informer.js';
+import { MANAGED_BY_SELECTOR } from '../resources/naming.js';
+import { LABELS, MANAGED_BY } from '../resources/types.js';
+import type { NamespaceOwnership } from './query.js';
+
+/** What NamespaceOwners needs from an informer (ResilientInformer<V1Namespace> fits). */
+export interface NamespaceFeed {
+  on(event: 'add' | 'update' | 'delete', handler: (obj: V1Namespace, old?: V1Namespace) => void): unknown;
+}
+
+export class NamespaceOwners implements NamespaceOwnership {
+  private readonly owners = new Map<string, string>();
+  private readonly byOrganization = new Map<string, Set<string>>();
+  private changes = 0;
+
+  /** Bumped on every change, so readers may cache what they derive from the map. */
+  get generation(): number {
+    return this.changes;
+  }
+
+  get size(): number {
+    return this.owners.size;
+  }
+
+  ownerOf(namespace: string): string | undefined {
+    return this.owners.get(namespace);
+  }
+
+  /** The namespaces owned by an organization (a live view; do not modify). */
+  namespacesOf(organization: string): ReadonlySet<string> {
+    return this.byOrganization.get(organization) ?? EMPTY;
+  }
+
+  set(namespace: string, organization: string | undefined): void {
+    if (!organization) {
+      this.delete(namespace);
+      return;
+    }
+    const previous = this.owners.get(namespace);
+    if (previous === organization) return;
+    if (previous !== undefined) this.forget(namespace, previous);
+    this.owners.set(namespace, organization);
+    let set = this.byOrganization.get(organization);
+    if (!set) {
+      set = new Set();
+      this.byOrganization.set(organization, set);
+    }
+    set.add(namespace);
+    this.changes++;
+  }
+
+  delete(namespace: string): void {
+    const previous = this.owners.get(namespace);
+    if (previous === undefined) return;
+    this.owners.delete(namespace);
+    this.forget(namespace, previous);
+    this.changes++;
+  }
+
+  /** Records a Namespace object: its owner if the operator manages it, else nothing. */
+  observe(ns: V1Namespace): void {
+    const name = ns.metadata?.name;
+    if (!name) return;
+    const labels = ns.metadata?.labels ?? {};
+    const managed = labels[LABELS.managedBy] === MANAGED_BY;
+    this.set(name, managed ? labels[LABELS.organization] : undefined);
+  }
+
+  /** Follows an informer on Namespaces (add/update/delete). */
+  follow(informer: NamespaceFeed): this {
+    informer.on('add', (ns) => this.observe(ns));
+    informer.on('update', (ns) => this.observe(ns));
+    informer.on('delete', (ns) => {
+      if (ns.metadata?.name) this.delete(ns.metadata.name);
+    });
+    return this;
+  }
+
+  private forget(namespace: string, organization: string): void {
+    const set = this.byOrganization.get(organization);
+    if (!set) return;
+    set.delete(namespace);
+    if (set.size === 0) this.byOrganization.delete(organization);
+  }
+}
+
+const EMPTY: ReadonlySet<string> = new Set();
+
+/** Keeps only what NamespaceOwners reads (name, labels), so the informer cache stays small. */
+export function slimNamespace(ns: V1Namespace): V1Namespace {
+  const meta = ns.metadata ?? {};
+  return {
+    metadata: { name: meta.name, resourceVersion: meta.resourceVersion, uid: meta.uid, labels: meta.labels },
+  };
+}
+
+/** The informer on the Namespaces the operator manages (label `app.kubernetes.io/managed-by`). */
+export function createNamespaceInformer(
+  kc: KubeConfig,
+  options: { logger?: Logger; watchTimeoutSeconds?: number } = {},
+): ResilientInformer<V1Namespace> {
+  const core = kc.makeApiClient(CoreV1Api);
+  return new ResilientInformer<V1Namespace>(kc, {
+    path: '/api/v1/namespaces',
+    labelSelector: MANAGED_BY_SELECTOR,
+    list: (o) =>
+      core.listNamespace({ labelSelector: MANAGED_BY_SELECTOR, limit: o.limit, _continue: o._continue }),
+    logger: options.logger,
+    watchTimeoutSeconds: options.watchTimeoutSeconds,
+    transform: slimNamespace,
+  });
+}
