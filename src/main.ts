@@ -4,7 +4,7 @@
 import { pathToFileURL } from 'node:url';
 import { KubeConfig } from '@kubernetes/client-node';
 import { loadConfig, type OperatorConfig } from './config.js';
-import { errorMessage } from './controllers/common.js';
+import { apiErrorMessage as errorMessage } from './kube/errors.js';
 import { NamespaceOwners, createNamespaceInformer } from './events/owners.js';
 import { EventRecorder } from './events/recorder.js';
 import { EventStore, createEventInformer } from './events/store.js';
