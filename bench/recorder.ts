@@ -12,6 +12,7 @@ import { EventRecorder, Reasons } from '../src/events/recorder.js';
 import { AGGREGATE_PREFIX, LruCache, TokenBucket } from '../src/events/correlator.js';
 import type { EventApi, EventPatch } from '../src/events/sink.js';
 import { ControlPlane } from '../test/support/controlplane.js';
+import { seededRandom as prng } from '../test/support/random.js';
 
 type Reason = 'QuotaExceeded' | 'QuotaThresholdReached' | 'CreationFailed' | 'ReconcileFailed';
 
@@ -22,18 +23,6 @@ interface Input {
 }
 
 // --- helpers ---------------------------------------------------------------------------------
-
-/** A deterministic PRNG (mulberry32), so every run feeds the same input. */
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 function vdc(i: number, namespace = 'org-bench'): KubernetesObject {
   return {

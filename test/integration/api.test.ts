@@ -10,6 +10,7 @@ import { EventRecorder } from '../../src/events/recorder.js';
 import { EventStore, createEventInformer } from '../../src/events/store.js';
 import { signToken } from '../../src/http/auth.js';
 import { createReachabilityProbe } from '../../src/http/health.js';
+import type { ApiEvent } from '../../src/events/query.js';
 import { createApiServer, type ApiServer } from '../../src/http/server.js';
 import { createMetrics } from '../../src/metrics.js';
 import { organizationLabels, vdcLabels } from '../../src/resources/naming.js';
@@ -40,23 +41,7 @@ const NAMESPACES: [string, Record<string, string> | undefined][] = [
   [UNOWNED_NS, undefined],
 ];
 
-interface Item {
-  id: string;
-  name: string;
-  namespace: string;
-  type: string;
-  reason: string;
-  message: string;
-  component: string;
-  involved_object_kind: string;
-  involved_object_name: string;
-  first_timestamp: string;
-  last_timestamp: string;
-  count: number;
-  organization?: string;
-  vdc?: string;
-  actor?: string;
-}
+type Item = ApiEvent;
 
 interface Page {
   events: Item[];

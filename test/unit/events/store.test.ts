@@ -6,18 +6,8 @@ import { LIMITS, compareEvents, runQuery, type EventFilters, type PageRequest, t
 import { NamespaceOwners } from '../../../src/events/owners.js';
 import { EventStore, OrderedList, compactEvent } from '../../../src/events/store.js';
 import { rawEvent } from '../http/support.js';
+import { seededRandom as random } from '../../support/random.js';
 
-/** Deterministic pseudo-random numbers (mulberry32) so a failure can be replayed. */
-function random(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 describe('EventStore', () => {
   describe('compact records', () => {
