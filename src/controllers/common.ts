@@ -3,12 +3,22 @@
 import type { KubernetesObject } from '@kubernetes/client-node';
 import type { Logger } from 'winston';
 import type { EventRecording } from '../events/types.js';
-import { applyObject, createObject, deleteObject, needsApply, type PlainObject } from '../kube/apply.js';
+import {
+  applyObject,
+  createObject,
+  deleteObject,
+  needsApply,
+  patchFinalizers,
+  patchStatus,
+  semanticEqual,
+  type PlainObject,
+} from '../kube/apply.js';
 import { isNotFound } from '../kube/errors.js';
 import type { WriteExpectations } from '../kube/expectations.js';
 import { objectKey } from '../kube/informer.js';
 import type { KubeClient } from '../kube/rest.js';
-import { ANNOTATIONS, type Organization, type VirtualDataCenter } from '../resources/types.js';
+import { setCondition, type ConditionInput } from '../resources/conditions.js';
+import { ANNOTATIONS, type Condition, type Organization, type VirtualDataCenter } from '../resources/types.js';
 
 /** A read-only cache (ResilientInformer satisfies it; unit tests pass maps). */
 export interface Store<T> {
@@ -146,4 +156,97 @@ export async function ensureNamespace(
   if (isDeleting(observed)) return 'terminating';
   if (options.force || needsApply(desired, observed)) await applyObject(client, desired);
   return 'ready';
+}
+
+/**
+ * Adds `finalizer` unless present. While the patch is in flight the key is in `unguarded`:
+ * should the object vanish before the finalizer lands, the reconciler removes what it just
+ * provisioned (its removeOrphan).
+ */
+export async function ensureFinalizer<T extends KubernetesObject>(
+  base: ReconcilerBase,
+  unguarded: Set<string>,
+  key: string,
+  obj: T,
+  finalizer: string,
+): Promise<T> {
+  const finalizers = obj.metadata?.finalizers ?? [];
+  if (finalizers.includes(finalizer)) {
+    unguarded.delete(key); // an earlier failed patch landed after all, or a later one did
+    return obj;
+  }
+  unguarded.add(key);
+  const patched = await patchFinalizers<T>(base.client, obj, [...finalizers, finalizer]);
+  expectWrite(base, obj, patched);
+  unguarded.delete(key);
+  return patched;
+}
+
+/** Removes `finalizer`; false when the object is already gone. */
+export async function removeFinalizer(client: KubeClient, obj: KubernetesObject, finalizer: string): Promise<boolean> {
+  try {
+    await patchFinalizers(client, obj, (obj.metadata?.finalizers ?? []).filter((f) => f !== finalizer));
+    return true;
+  } catch (err) {
+    if (isNotFound(err)) return false;
+    throw err;
+  }
+}
+
+/** The Ready condition a reconcile decided on (status defaults to False). */
+export type ReadyInput = Omit<ConditionInput, 'type' | 'status'> & { status?: ConditionInput['status'] };
+
+/** The status fields both kinds share. */
+export interface CommonStatus {
+  namespace?: string;
+  phase?: string;
+  conditions?: Condition[];
+  observedGeneration?: number;
+  lastForcedReconcile?: string;
+}
+
+export const READY = 'Ready';
+
+/**
+ * The next common status: the namespace stays reported once provisioned, the Ready condition
+ * moves its transition time only on a status change, and observedGeneration moves only when
+ * the spec was applied (`specApplied`).
+ */
+export function nextCommonStatus(
+  obj: KubernetesObject & { status?: CommonStatus },
+  s: { phase: string; ready: ReadyInput; namespace?: string; forced?: string },
+  specApplied: boolean,
+  now: Date,
+): CommonStatus {
+  const prev = obj.status;
+  const generation = obj.metadata?.generation ?? 0;
+  return {
+    namespace: s.namespace ?? prev?.namespace,
+    phase: s.phase,
+    conditions: setCondition(
+      prev?.conditions,
+      { type: READY, status: s.ready.status ?? 'False', reason: s.ready.reason, message: s.ready.message, observedGeneration: generation },
+      now,
+    ),
+    observedGeneration: specApplied ? generation : prev?.observedGeneration,
+    lastForcedReconcile: s.forced ?? prev?.lastForcedReconcile,
+  };
+}
+
+/**
+ * Patches the status when one of `keys` differs from the cached one (semantically); `extra`
+ * fields ride along but do not by themselves cause a write. Returns whether it wrote.
+ */
+export async function writeStatusIfChanged<S extends object>(
+  base: ReconcilerBase,
+  obj: KubernetesObject & { status?: S },
+  next: S,
+  keys: readonly (keyof S)[],
+  extra: object = {},
+): Promise<boolean> {
+  if (keys.every((k) => semanticEqual(obj.status?.[k], next[k]))) return false;
+  const body = { ...next, ...extra } as Record<string, unknown>;
+  for (const [k, v] of Object.entries(body)) if (v === undefined) delete body[k];
+  expectWrite(base, obj, await patchStatus<KubernetesObject>(base.client, obj, body));
+  return true;
 }

@@ -5,10 +5,10 @@
 // with the resourceVersion the decision was made on: a stale cache makes the write fail (409)
 // instead of repeating an event, and resyncs and restarts find nothing left to report.
 import type { ReconcileResult } from '../kube/controller.js';
-import { deleteObject, patchFinalizers, patchStatus, semanticEqual, type PlainObject } from '../kube/apply.js';
+import { deleteObject, type PlainObject } from '../kube/apply.js';
 import { isNotFound } from '../kube/errors.js';
 import { resourcePath } from '../kube/rest.js';
-import { findCondition, setCondition, type ConditionInput } from '../resources/conditions.js';
+import { findCondition } from '../resources/conditions.js';
 import { desiredOrganizationNamespace, ownsNamespace } from '../resources/namespace.js';
 import { ORGANIZATION_FINALIZER, ROLE_LABEL, organizationNamespace } from '../resources/naming.js';
 import { desiredOrganizationRoleBindings } from '../resources/rbac.js';
@@ -23,19 +23,24 @@ import {
 } from '../resources/types.js';
 import {
   CACHE_BEHIND,
+  READY,
+  ensureFinalizer,
   ensureNamespace,
-  expectWrite,
   forcedBy,
   isDeleting,
+  nextCommonStatus,
   pendingForceReconcile,
+  removeFinalizer,
   requestedBy,
   safely,
   syncChildren,
+  writeStatusIfChanged,
+  type ReadyInput,
   type ReconcilerBase,
   type Store,
 } from './common.js';
 
-export const READY = 'Ready';
+export { READY } from './common.js';
 
 /** Reasons of the Organization's Ready condition. */
 export const OrgReasons = {
@@ -95,10 +100,7 @@ export function organizationEvents(org: Organization, prev: OrganizationStatus |
   return out;
 }
 
-function sameStatus(prev: OrganizationStatus | undefined, next: OrganizationStatus): boolean {
-  const keys: (keyof OrganizationStatus)[] = ['namespace', 'phase', 'vdcCount', 'conditions', 'observedGeneration', 'lastForcedReconcile'];
-  return keys.every((k) => semanticEqual(prev?.[k], next[k]));
-}
+const STATUS_KEYS: (keyof OrganizationStatus)[] = ['namespace', 'phase', 'vdcCount', 'conditions', 'observedGeneration', 'lastForcedReconcile'];
 
 export class OrganizationReconciler {
   /** Keys whose finalizer patch was sent but has not succeeded (see removeOrphan). */
@@ -116,7 +118,6 @@ export class OrganizationReconciler {
     if (this.deps.expectations?.isPending(key)) return CACHE_BEHIND;
     if (isDeleting(org)) return this.finalize(org);
 
-    const finalizers = org.metadata.finalizers ?? [];
     const name = org.metadata.name as string;
     const forced = pendingForceReconcile(org);
     const nsName = organizationNamespace(name);
@@ -125,19 +126,8 @@ export class OrganizationReconciler {
 
     // The finalizer and the namespace in parallel (one round trip less): should the
     // organization vanish before its finalizer lands, removeOrphan() deletes the namespace.
-    const withFinalizer = async (): Promise<Organization> => {
-      if (finalizers.includes(ORGANIZATION_FINALIZER)) {
-        this.unguarded.delete(key); // an earlier failed patch landed after all, or a later one did
-        return org;
-      }
-      this.unguarded.add(key);
-      const patched = await patchFinalizers<Organization>(this.deps.client, org, [...finalizers, ORGANIZATION_FINALIZER]);
-      expectWrite(this.deps, org, patched);
-      this.unguarded.delete(key);
-      return patched;
-    };
     const [current, outcome] = await Promise.all([
-      withFinalizer(),
+      ensureFinalizer(this.deps, this.unguarded, key, org, ORGANIZATION_FINALIZER),
       ensureNamespace(
         this.deps.client,
         desiredOrganizationNamespace(name),
@@ -218,8 +208,7 @@ export class OrganizationReconciler {
 
   /** Deletion: blocked while VDCs exist; then the namespace goes, then the finalizer. */
   private async finalize(org: Organization): Promise<ReconcileResult | void> {
-    const finalizers = org.metadata.finalizers ?? [];
-    if (!finalizers.includes(ORGANIZATION_FINALIZER)) return;
+    if (!(org.metadata.finalizers ?? []).includes(ORGANIZATION_FINALIZER)) return;
     const name = org.metadata.name as string;
     const nsName = organizationNamespace(name);
     const vdcs = vdcsOfOrganization(this.deps.vdcs, name);
@@ -250,12 +239,7 @@ export class OrganizationReconciler {
       });
       return { requeueAfter: 5_000 };
     }
-    try {
-      await patchFinalizers(this.deps.client, org, finalizers.filter((f) => f !== ORGANIZATION_FINALIZER));
-    } catch (err) {
-      if (isNotFound(err)) return;
-      throw err;
-    }
+    if (!(await removeFinalizer(this.deps.client, org, ORGANIZATION_FINALIZER))) return;
     safely(this.deps.logger, 'OrganizationDeleted', () => this.deps.events.recordOrganizationDeleted(org, requestedBy(org)));
   }
 
@@ -265,34 +249,14 @@ export class OrganizationReconciler {
    */
   private async writeStatus(
     org: Organization,
-    s: {
-      phase: OrganizationPhase;
-      ready: Omit<ConditionInput, 'type' | 'status'> & { status?: ConditionInput['status'] };
-      vdcCount: number;
-      namespace?: string;
-      forced?: string;
-    },
+    s: { phase: OrganizationPhase; ready: ReadyInput; vdcCount: number; namespace?: string; forced?: string },
   ): Promise<void> {
     const prev = org.status;
-    const generation = org.metadata.generation ?? 0;
     const next: OrganizationStatus = {
-      // The namespace stays reported once provisioned (a later failure does not remove it).
-      namespace: s.namespace ?? prev?.namespace,
-      phase: s.phase,
+      ...(nextCommonStatus(org, s, s.phase === 'Active' || s.phase === 'Disabled', this.now()) as OrganizationStatus),
       vdcCount: s.vdcCount,
-      conditions: setCondition(
-        prev?.conditions,
-        { type: READY, status: s.ready.status ?? 'False', reason: s.ready.reason, message: s.ready.message, observedGeneration: generation },
-        this.now(),
-      ),
-      // The generation whose spec is in place: it moves only when the spec was applied.
-      observedGeneration: s.phase === 'Active' || s.phase === 'Disabled' ? generation : prev?.observedGeneration,
-      lastForcedReconcile: s.forced ?? prev?.lastForcedReconcile,
     };
-    if (sameStatus(prev, next)) return;
-    const body: Record<string, unknown> = { ...next };
-    for (const [k, v] of Object.entries(body)) if (v === undefined) delete body[k];
-    expectWrite(this.deps, org, await patchStatus<Organization>(this.deps.client, org, body));
+    if (!(await writeStatusIfChanged(this.deps, org, next, STATUS_KEYS))) return;
     this.emit(org, organizationEvents(org, prev, next));
   }
 

@@ -3,10 +3,10 @@
 // preconditions (DESIGN.md section 3) that turn into phase Failed with one Warning; Suspended
 // while the organization is disabled; finalizer that deletes the namespace and waits for it.
 import type { ReconcileResult } from '../kube/controller.js';
-import { deleteObject, patchFinalizers, patchStatus, semanticEqual, type PlainObject } from '../kube/apply.js';
+import { deleteObject, type PlainObject } from '../kube/apply.js';
 import { isNotFound } from '../kube/errors.js';
 import { resourcePath } from '../kube/rest.js';
-import { findCondition, rfc3339, setCondition, type ConditionInput } from '../resources/conditions.js';
+import { findCondition, rfc3339 } from '../resources/conditions.js';
 import { desiredLimitRange } from '../resources/limitrange.js';
 import { desiredVdcNamespace, ownsNamespace } from '../resources/namespace.js';
 import {
@@ -34,19 +34,24 @@ import {
 import { ceilingVerdict, type CeilingCandidate, type CeilingExcess } from './ceiling.js';
 import {
   CACHE_BEHIND,
+  READY,
+  ensureFinalizer,
   ensureNamespace,
-  expectWrite,
   forcedBy,
   isDeleting,
+  nextCommonStatus,
   pendingForceReconcile,
+  removeFinalizer,
   requestedBy,
   safely,
   syncChildren,
+  writeStatusIfChanged,
+  type ReadyInput,
   type ReconcilerBase,
   type Store,
 } from './common.js';
 
-export const READY = 'Ready';
+export { READY } from './common.js';
 
 /** Reasons of the VDC's Ready condition. */
 export const VdcReasons = {
@@ -189,10 +194,6 @@ export function vdcEvents(vdc: VirtualDataCenter, prev: VirtualDataCenterStatus 
 
 const STATUS_KEYS: (keyof VirtualDataCenterStatus)[] = ['namespace', 'phase', 'conditions', 'observedGeneration', 'lastForcedReconcile'];
 
-function sameStatus(prev: VirtualDataCenterStatus | undefined, next: VirtualDataCenterStatus): boolean {
-  return STATUS_KEYS.every((k) => semanticEqual(prev?.[k], next[k]));
-}
-
 export class VdcReconciler {
   /** Keys whose finalizer patch was sent but has not succeeded (see removeOrphan). */
   private readonly unguarded = new Set<string>();
@@ -210,18 +211,7 @@ export class VdcReconciler {
     if (this.deps.expectations?.isPending(key)) return CACHE_BEHIND;
     if (isDeleting(vdc)) return this.finalize(vdc);
 
-    const finalizers = vdc.metadata.finalizers ?? [];
-    const withFinalizer = async (): Promise<VirtualDataCenter> => {
-      if (finalizers.includes(VDC_FINALIZER)) {
-        this.unguarded.delete(key); // an earlier failed patch landed after all, or a later one did
-        return vdc;
-      }
-      this.unguarded.add(key);
-      const patched = await patchFinalizers<VirtualDataCenter>(this.deps.client, vdc, [...finalizers, VDC_FINALIZER]);
-      expectWrite(this.deps, vdc, patched);
-      this.unguarded.delete(key);
-      return patched;
-    };
+    const withFinalizer = () => ensureFinalizer(this.deps, this.unguarded, key, vdc, VDC_FINALIZER);
     const orgName = vdc.spec?.organizationRef ?? '';
     const org = this.deps.organizations.get(orgName);
     const forced = pendingForceReconcile(vdc);
@@ -340,8 +330,7 @@ export class VdcReconciler {
 
   /** Deletion: delete the workload namespace, wait until it is gone, remove the finalizer. */
   private async finalize(vdc: VirtualDataCenter): Promise<ReconcileResult | void> {
-    const finalizers = vdc.metadata.finalizers ?? [];
-    if (!finalizers.includes(VDC_FINALIZER)) return;
+    if (!(vdc.metadata.finalizers ?? []).includes(VDC_FINALIZER)) return;
     const name = vdc.metadata.name as string;
     const orgName = vdc.spec?.organizationRef ?? '';
     const ws = vdcNamespace(orgName, name);
@@ -358,43 +347,17 @@ export class VdcReconciler {
         return { requeueAfter: 5_000 };
       }
     }
-    try {
-      await patchFinalizers(this.deps.client, vdc, finalizers.filter((f) => f !== VDC_FINALIZER));
-    } catch (err) {
-      if (isNotFound(err)) return;
-      throw err;
-    }
+    if (!(await removeFinalizer(this.deps.client, vdc, VDC_FINALIZER))) return;
     safely(this.deps.logger, 'VDCDeleted', () => this.deps.events.recordVdcDeleted(vdc, orgName, requestedBy(vdc)));
   }
 
   private async writeStatus(
     vdc: VirtualDataCenter,
-    s: {
-      phase: VdcPhase;
-      ready: Omit<ConditionInput, 'type' | 'status'> & { status?: ConditionInput['status'] };
-      namespace?: string;
-      forced?: string;
-      extra?: VirtualDataCenterStatus;
-    },
+    s: { phase: VdcPhase; ready: ReadyInput; namespace?: string; forced?: string; extra?: VirtualDataCenterStatus },
   ): Promise<void> {
     const prev = vdc.status;
-    const generation = vdc.metadata.generation ?? 0;
-    const next: VirtualDataCenterStatus = {
-      namespace: s.namespace ?? prev?.namespace,
-      phase: s.phase,
-      conditions: setCondition(
-        prev?.conditions,
-        { type: READY, status: s.ready.status ?? 'False', reason: s.ready.reason, message: s.ready.message, observedGeneration: generation },
-        this.now(),
-      ),
-      // The generation whose spec is in place: it moves only when the spec was applied.
-      observedGeneration: s.phase === 'Active' ? generation : prev?.observedGeneration,
-      lastForcedReconcile: s.forced ?? prev?.lastForcedReconcile,
-    };
-    if (sameStatus(prev, next)) return;
-    const body: Record<string, unknown> = { ...next, ...(s.extra ?? {}) };
-    for (const [k, v] of Object.entries(body)) if (v === undefined) delete body[k];
-    expectWrite(this.deps, vdc, await patchStatus<VirtualDataCenter>(this.deps.client, vdc, body));
+    const next = nextCommonStatus(vdc, s, s.phase === 'Active', this.now()) as VirtualDataCenterStatus;
+    if (!(await writeStatusIfChanged(this.deps, vdc, next, STATUS_KEYS, s.extra))) return;
     const org = vdc.spec?.organizationRef;
     const { events } = this.deps;
     for (const e of vdcEvents(vdc, prev, next)) {
