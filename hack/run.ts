@@ -9,6 +9,7 @@ import { join, resolve } from 'node:path';
 import { KubeConfig, VersionApi } from '@kubernetes/client-node';
 import { loadConfig } from '../src/config.js';
 import { installCrds } from '../src/kube/crds.js';
+import { installClusterManifests } from '../src/kube/policies.js';
 import { createLogger } from '../src/log.js';
 import { signToken } from '../src/http/auth.js';
 import { loadApiConfig } from '../src/http/config.js';
@@ -90,6 +91,8 @@ async function main(): Promise<void> {
 
   const crds = await installCrds(kc);
   log.info(`CRDs installed and established: ${crds.join(', ')}`);
+  // What an operator of a cluster installs with the manifests: tenant ClusterRoles, policies.
+  log.info(`applied: ${(await installClusterManifests(kc)).join(', ')}`);
 
   // The operator and the API, in this process (flags after `--` and OVIM_* variables configure
   // them). Without OVIM_JWT_SECRET(_FILE) the API uses the secret kept in .ovim-sandbox/.

@@ -5,7 +5,12 @@
 //   --resync-period S        full resync every S seconds, 0 = never (OVIM_RESYNC_PERIOD, default 600)
 //   --watch-timeout S        server-side watch timeout (OVIM_WATCH_TIMEOUT, default 300)
 //   --install-crds           install/update the CRDs at start-up (OVIM_INSTALL_CRDS=1)
-//   --no-install-roles       do not apply config/rbac/tenant_roles.yaml at start-up (OVIM_INSTALL_ROLES=0)
+//   --install-roles          apply config/rbac/tenant_roles.yaml at start-up (OVIM_INSTALL_ROLES=1;
+//                            off by default: in a cluster they are installed with the manifests,
+//                            and the operator's ClusterRole may not write ClusterRoles)
+//   --no-install-roles       do not apply them (the default; `make run` turns them on)
+//   --allow-privileged-organization ORG   VDCs of ORG may ask for Pod Security `privileged`
+//                            (repeatable; OVIM_PRIVILEGED_ORGANIZATIONS=a,b)
 //   --leader-elect           run the reconcilers only on the holder of a Lease (OVIM_LEADER_ELECT=1)
 //   --leader-election-namespace NS   the Lease's namespace (POD_NAMESPACE, else the service
 //                            account's namespace in a pod, else default)
@@ -34,6 +39,8 @@ export interface OperatorConfig {
   watchTimeoutSeconds: number;
   installCrds: boolean;
   installRoles: boolean;
+  /** Organizations whose VDCs may set podSecurity: privileged. */
+  privilegedOrganizations: string[];
   logLevel: string;
   kubeconfig?: string;
 }
@@ -61,7 +68,8 @@ export const DEFAULT_CONFIG: OperatorConfig = {
   resyncPeriodMs: 600_000,
   watchTimeoutSeconds: 300,
   installCrds: false,
-  installRoles: true,
+  installRoles: false,
+  privilegedOrganizations: [],
   logLevel: 'info',
 };
 
@@ -102,6 +110,16 @@ export function loadConfig(argv: readonly string[] = process.argv.slice(2), env:
   if (env.OVIM_WATCH_TIMEOUT) cfg.watchTimeoutSeconds = integer('OVIM_WATCH_TIMEOUT', env.OVIM_WATCH_TIMEOUT, 1, 3_600);
   cfg.installCrds = bool(env.OVIM_INSTALL_CRDS) ?? cfg.installCrds;
   cfg.installRoles = bool(env.OVIM_INSTALL_ROLES) ?? cfg.installRoles;
+  const privileged = new Set<string>();
+  const allowPrivileged = (text: string, what: string) => {
+    for (const name of text.split(',').map((n) => n.trim()).filter(Boolean)) {
+      if (name.length > 59 || !/^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/.test(name)) {
+        throw new ConfigError(`${what} must name organizations (DNS labels of at most 59 characters), got '${name.slice(0, 80)}'`);
+      }
+      privileged.add(name);
+    }
+  };
+  if (env.OVIM_PRIVILEGED_ORGANIZATIONS) allowPrivileged(env.OVIM_PRIVILEGED_ORGANIZATIONS, 'OVIM_PRIVILEGED_ORGANIZATIONS');
   cfg.leaderElection.enabled = bool(env.OVIM_LEADER_ELECT) ?? cfg.leaderElection.enabled;
   if (env.LOG_LEVEL) cfg.logLevel = env.LOG_LEVEL;
   if (env.KUBECONFIG) cfg.kubeconfig = env.KUBECONFIG;
@@ -131,8 +149,14 @@ export function loadConfig(argv: readonly string[] = process.argv.slice(2), env:
       case '--install-crds':
         cfg.installCrds = true;
         break;
+      case '--install-roles':
+        cfg.installRoles = true;
+        break;
       case '--no-install-roles':
         cfg.installRoles = false;
+        break;
+      case '--allow-privileged-organization':
+        allowPrivileged(value(), '--allow-privileged-organization');
         break;
       case '--leader-elect':
         cfg.leaderElection.enabled = true;
@@ -153,6 +177,7 @@ export function loadConfig(argv: readonly string[] = process.argv.slice(2), env:
         throw new ConfigError(`unknown flag ${flag}`);
     }
   }
+  cfg.privilegedOrganizations = [...privileged].sort();
   if (!['error', 'warn', 'info', 'http', 'verbose', 'debug', 'silly'].includes(cfg.logLevel)) {
     throw new ConfigError(`log level must be one of error, warn, info, debug; got '${cfg.logLevel}'`);
   }

@@ -204,6 +204,7 @@ export async function startOperator(
     quotas: informers.quotas,
     limitRanges: informers.limitRanges,
     networkPolicies: informers.networkPolicies,
+    privilegedOrganizations: new Set(config.privilegedOrganizations),
   });
   const quotaWatcher = new QuotaWatcher({
     ...base,

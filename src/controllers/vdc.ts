@@ -85,6 +85,8 @@ export interface VdcReconcilerDeps extends ReconcilerBase {
   quotas: Store<PlainObject>;
   limitRanges: Store<PlainObject>;
   networkPolicies: Store<PlainObject>;
+  /** Organizations whose VDCs may run privileged pods (the operator's --allow-privileged-organization). */
+  privilegedOrganizations?: ReadonlySet<string>;
 }
 
 export type Precondition =
@@ -240,7 +242,7 @@ export class VdcReconciler {
       withFinalizer(),
       ensureNamespace(
         this.deps.client,
-        desiredVdcNamespace(orgName, name),
+        desiredVdcNamespace(orgName, name, vdc.spec, { privilegedAllowed: this.deps.privilegedOrganizations?.has(orgName) }),
         cachedNs,
         (ns) => ownsNamespace(ns, orgName, name),
         { force: forced !== undefined, suspectConflict: prevReady?.reason === VdcReasons.NamespaceConflict },

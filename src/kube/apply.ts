@@ -43,6 +43,8 @@ const PLURALS: Record<string, string> = {
   VirtualDataCenter: 'virtualdatacenters',
   Lease: 'leases',
   Pod: 'pods',
+  ValidatingAdmissionPolicy: 'validatingadmissionpolicies',
+  ValidatingAdmissionPolicyBinding: 'validatingadmissionpolicybindings',
 };
 
 export function pluralOf(kind: string): string {

@@ -2,6 +2,7 @@
 import { LABELS, MANAGED_BY } from './types.js';
 import type { NamespaceObject } from './objects.js';
 import { organizationLabels, organizationNamespace, vdcLabels, vdcNamespace } from './naming.js';
+import { vdcSecurityLabels, type VdcSecuritySpec } from './security.js';
 
 export function desiredOrganizationNamespace(org: string): NamespaceObject {
   return {
@@ -11,11 +12,21 @@ export function desiredOrganizationNamespace(org: string): NamespaceObject {
   };
 }
 
-export function desiredVdcNamespace(org: string, vdc: string): NamespaceObject {
+/**
+ * A VDC's workload namespace: ownership labels plus the isolation labels of its spec (Pod
+ * Security baseline and no external Services unless the spec says otherwise).
+ */
+export function desiredVdcNamespace(
+  org: string,
+  vdc: string,
+  spec?: VdcSecuritySpec,
+  options: { privilegedAllowed?: boolean } = {},
+): NamespaceObject {
+  const labels = { ...vdcSecurityLabels(spec, options.privilegedAllowed === true), ...vdcLabels(org, vdc) };
   return {
     apiVersion: 'v1',
     kind: 'Namespace',
-    metadata: { name: vdcNamespace(org, vdc), labels: vdcLabels(org, vdc) },
+    metadata: { name: vdcNamespace(org, vdc), labels },
   };
 }
 

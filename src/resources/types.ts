@@ -1,5 +1,6 @@
 // TypeScript shapes of the ovim.io/v1 custom resources (crds/*.yaml is the source of truth).
 import type { V1ObjectMeta } from '@kubernetes/client-node';
+import type { PodSecurityLevel, ServiceExposure } from './security.js';
 
 export const OVIM_GROUP = 'ovim.io';
 export const OVIM_VERSION = 'v1';
@@ -85,6 +86,10 @@ export interface VirtualDataCenterSpec {
   limitRange?: VdcLimitRange;
   /** Defaulted to `default` by the API server. */
   networkPolicy?: NetworkPolicyMode;
+  /** Pod Security level to enforce; absent means baseline (see resources/security.ts). */
+  podSecurity?: PodSecurityLevel;
+  /** Service types and fields allowed beyond ClusterIP; all off when absent. */
+  serviceExposure?: ServiceExposure;
 }
 
 export type VdcPhase = 'Pending' | 'Active' | 'Failed' | 'Suspended' | 'Terminating';

@@ -1,8 +1,12 @@
-// The operator's own ClusterRole (config/rbac/role.yaml) is enough: the operator, authenticated
-// as a user bound to nothing else, provisions and deletes an organization and a VDC, applies
-// the tenant ClusterRoles, records events and serves the event store's watch.
+// The operator's own permissions, exactly as shipped: config/rbac (its ServiceAccount, ClusterRole
+// and binding) plus the harness's admission policies (config/policies/operator-confinement.yaml,
+// bound to that ServiceAccount). The operator, running with a token of that ServiceAccount,
+// provisions, updates and deletes an organization and VDCs, records events and serves the event
+// store's watch; and the same identity (kubectl --as, as an attacker holding its token would)
+// cannot turn those permissions against the rest of the cluster.
+import { randomBytes } from 'node:crypto';
 import { expect } from 'chai';
-import { CoreV1Api, CustomObjectsApi, RbacAuthorizationV1Api } from '@kubernetes/client-node';
+import { CoreV1Api, CustomObjectsApi, KubeConfig, PatchStrategy, RbacAuthorizationV1Api, setHeaderOptions } from '@kubernetes/client-node';
 import { DEFAULT_CONFIG } from '../../src/config.js';
 import { NamespaceOwners, createNamespaceInformer } from '../../src/events/owners.js';
 import { EventStore, createEventInformer } from '../../src/events/store.js';
@@ -13,38 +17,55 @@ import { createLogger } from '../../src/log.js';
 import { startOperator, type Operator } from '../../src/operator.js';
 import type { Organization, VirtualDataCenter } from '../../src/resources/types.js';
 import { controlPlane } from '../support/hooks.js';
-import { kubectlOk } from '../support/kubectl.js';
+import { kubectl, kubectlOk, type KubectlResult } from '../support/kubectl.js';
 import { waitFor } from '../support/wait.js';
 import type { ControlPlane } from '../support/controlplane.js';
 
-const USER = 'ovim-operator-rbac-test';
+/** The ServiceAccount of config/rbac, which the policies of config/policies name. */
+const OPERATOR = 'system:serviceaccount:ovim-system:ovim-operator';
+const AS_OPERATOR = ['--as', OPERATOR];
 const ORG = 'rbac-least';
 
-describe('operator with only its least-privilege ClusterRole', function () {
+/** A kubeconfig that authenticates with a token of the operator's ServiceAccount. */
+async function operatorKubeConfig(cp: ControlPlane): Promise<KubeConfig> {
+  const token = (await kubectlOk(cp.kubeconfigPath, ['-n', 'ovim-system', 'create', 'token', 'ovim-operator', '--duration=2h'])).trim();
+  const cluster = cp.kubeConfig.getCurrentCluster();
+  if (!cluster) throw new Error('the admin kubeconfig has no cluster');
+  const kc = new KubeConfig();
+  kc.loadFromOptions({
+    clusters: [{ name: 'sandbox', server: cluster.server, caData: cluster.caData }],
+    users: [{ name: 'ovim-operator', token }],
+    contexts: [{ name: 'ovim-operator', cluster: 'sandbox', user: 'ovim-operator' }],
+    currentContext: 'ovim-operator',
+  });
+  return kc;
+}
+
+describe('operator with only its shipped permissions (ServiceAccount, ClusterRole, policies)', function () {
   this.timeout(120_000);
   let cp: ControlPlane;
   let op: Operator | undefined;
   let custom: CustomObjectsApi;
+  let operatorKc: KubeConfig;
 
   before(async function () {
     this.timeout(180_000);
     cp = await controlPlane();
     await installCrds(cp.kubeConfig);
-    await kubectlOk(cp.kubeconfigPath, ['apply', '--server-side', '-f', 'config/rbac/role.yaml']);
-    await cp.kubeConfig.makeApiClient(RbacAuthorizationV1Api).createClusterRoleBinding({
-      body: {
-        metadata: { name: USER },
-        roleRef: { apiGroup: 'rbac.authorization.k8s.io', kind: 'ClusterRole', name: 'ovim-operator' },
-        subjects: [{ apiGroup: 'rbac.authorization.k8s.io', kind: 'User', name: USER }],
-      },
-    });
-    const user = await cp.mintUser(USER);
+    await kubectl(cp.kubeconfigPath, ['create', 'namespace', 'ovim-system']);
+    for (const file of ['service_account.yaml', 'role.yaml', 'role_binding.yaml']) {
+      await kubectlOk(cp.kubeconfigPath, ['apply', '--server-side', '-f', `config/rbac/${file}`]);
+    }
+    operatorKc = await operatorKubeConfig(cp);
     // The ClusterRoleBinding reaches the authorizer's cache shortly after it is created.
-    await waitFor('the binding to take effect', () =>
-      user.kubeConfig.makeApiClient(CoreV1Api).listNamespace({ limit: 1 }),
-    );
+    await waitFor('the binding to take effect', () => operatorKc.makeApiClient(CoreV1Api).listNamespace({ limit: 1 }));
+    // The confinement policy loads into admission shortly after the harness stores it.
+    await waitFor('the operator confinement policy to be in force', async () => {
+      const res = await kubectl(cp.kubeconfigPath, [...AS_OPERATOR, 'create', 'namespace', 'probe-outside', '--dry-run=server']);
+      return res.code !== 0 && /ValidatingAdmissionPolicy 'ovim-operator-namespaces'/.test(res.stderr);
+    });
     custom = cp.kubeConfig.makeApiClient(CustomObjectsApi);
-    op = await startOperator(user.kubeConfig, { ...DEFAULT_CONFIG, resyncPeriodMs: 0 }, createLogger('error', true));
+    op = await startOperator(operatorKc, { ...DEFAULT_CONFIG, resyncPeriodMs: 0 }, createLogger('error', true));
   });
 
   after(async function () {
@@ -81,12 +102,11 @@ describe('operator with only its least-privilege ClusterRole', function () {
   });
 
   it('can feed the event store (list and watch Events in all namespaces) and the namespace owners', async function () {
-    const user = await cp.mintUser(USER);
     const owners = new NamespaceOwners();
-    const namespaces = createNamespaceInformer(user.kubeConfig);
+    const namespaces = createNamespaceInformer(operatorKc);
     owners.follow(namespaces);
     const store = new EventStore({ namespaceOwners: owners });
-    const informer = createEventInformer(user.kubeConfig);
+    const informer = createEventInformer(operatorKc);
     store.follow(informer);
     namespaces.start();
     informer.start();
@@ -100,6 +120,106 @@ describe('operator with only its least-privilege ClusterRole', function () {
       informer.stop();
       namespaces.stop();
     }
+  });
+
+  it('updates them: admin groups, quota, network policy, Pod Security and Service exposure', async function () {
+    const core = cp.kubeConfig.makeApiClient(CoreV1Api);
+    await custom.patchClusterCustomObject({
+      group: 'ovim.io', version: 'v1', plural: 'organizations', name: ORG,
+      body: { spec: { admins: ['rbac-ops'] } },
+    }, setHeaderOptions('Content-Type', PatchStrategy.MergePatch));
+    await custom.patchNamespacedCustomObject({
+      group: 'ovim.io', version: 'v1', plural: 'virtualdatacenters', namespace: `org-${ORG}`, name: 'dev',
+      body: {
+        spec: {
+          quota: { cpu: '3', memory: '6Gi', storage: '10Gi' },
+          limitRange: { minCpu: 10, maxCpu: 1000 },
+          networkPolicy: 'default',
+          podSecurity: 'restricted',
+          serviceExposure: { nodePort: true },
+        },
+      },
+    }, setHeaderOptions('Content-Type', PatchStrategy.MergePatch));
+    const ws = `vdc-${ORG}-dev`;
+    const bindings = async (ns: string) =>
+      (await cp.kubeConfig.makeApiClient(RbacAuthorizationV1Api).listNamespacedRoleBinding({ namespace: ns })).items
+        .map((rb) => rb.subjects?.[0]?.name)
+        .sort();
+    await waitFor('the VDC updated', async () => {
+      const [vdc, ns, quota] = await Promise.all([
+        getVdc(),
+        core.readNamespace({ name: ws }),
+        core.readNamespacedResourceQuota({ name: 'vdc-quota', namespace: ws }),
+      ]);
+      return (
+        vdc.status?.observedGeneration === vdc.metadata.generation &&
+        ns.metadata?.labels?.['pod-security.kubernetes.io/enforce'] === 'restricted' &&
+        ns.metadata?.labels?.['ovim.io/allow-nodeport-services'] === 'true' &&
+        quota.spec?.hard?.['requests.cpu'] === '3'
+      );
+    });
+    await waitFor('the admin groups swapped in both namespaces', async () =>
+      JSON.stringify([await bindings(`org-${ORG}`), await bindings(ws)]) === JSON.stringify([['rbac-ops'], ['rbac-ops']]),
+    );
+    const limits = await core.readNamespacedLimitRange({ name: 'vdc-limits', namespace: ws });
+    expect(limits.spec?.limits[0].max?.cpu).to.equal('1');
+    expect(await (op?.recorder as EventRecorder).flush(20_000)).to.equal(true);
+    expect((await kubectlOk(cp.kubeconfigPath, ['describe', 'vdc', 'dev', '-n', `org-${ORG}`]))).to.match(/Normal\s+VDCUpdated/);
+    expect((op?.recorder as EventRecorder).stats().writeFailures, 'no event write was refused').to.equal(0);
+  });
+
+  describe('its identity, turned against the cluster', () => {
+    const sfx = randomBytes(2).toString('hex');
+    const asOperator = (args: string[]) => kubectl(cp.kubeconfigPath, [...AS_OPERATOR, ...args]);
+    const refused = (res: KubectlResult, why: RegExp) => {
+      expect(res.code, `refused: ${res.stdout}`).to.not.equal(0);
+      expect(res.stderr).to.match(why);
+    };
+    const CONFINED_NAMESPACES = /ValidatingAdmissionPolicy 'ovim-operator-namespaces' with binding 'ovim-operator-namespaces' denied request/;
+    const CONFINED_WRITES = /ValidatingAdmissionPolicy 'ovim-operator-namespaced-writes' with binding 'ovim-operator-namespaced-writes' denied request/;
+
+    before(async () => {
+      // Namespaces of someone else: one plain, one that merely looks like an organization's.
+      await kubectlOk(cp.kubeconfigPath, ['create', 'namespace', `plain-${sfx}`]);
+      await kubectlOk(cp.kubeconfigPath, ['create', 'namespace', `org-lookalike-${sfx}`]);
+    });
+
+    it('cannot patch, create or escalate a ClusterRole', async () => {
+      const widen = JSON.stringify([{ op: 'add', path: '/rules/-', value: { apiGroups: ['*'], resources: ['*'], verbs: ['*'] } }]);
+      refused(await asOperator(['patch', 'clusterrole', 'ovim:vdc-admin', '--type=json', '-p', widen, '--dry-run=server']),
+        /cannot patch resource "clusterroles"/);
+      refused(await asOperator(['create', 'clusterrole', `evil-${sfx}`, '--verb=*', '--resource=*', '--dry-run=server']),
+        /cannot create resource "clusterroles"/);
+      expect((await asOperator(['auth', 'can-i', 'escalate', 'clusterroles/ovim:vdc-admin'])).stdout.trim()).to.equal('no');
+    });
+
+    it('cannot bind anything in kube-system, nor any other role in its own namespaces', async () => {
+      refused(await asOperator(['-n', 'kube-system', 'create', 'rolebinding', `evil-${sfx}`, '--clusterrole=ovim:vdc-admin', '--group=evil', '--dry-run=server']),
+        CONFINED_WRITES);
+      refused(await asOperator(['-n', 'kube-system', 'create', 'rolebinding', `evil-${sfx}`, '--clusterrole=cluster-admin', '--group=evil', '--dry-run=server']),
+        /forbidden/);
+      // Its own ClusterRole passes RBAC's escalation check (it holds those rights) but not the policy.
+      refused(await asOperator(['-n', `vdc-${ORG}-dev`, 'create', 'rolebinding', `evil-${sfx}`, '--clusterrole=ovim-operator', '--group=evil', '--dry-run=server']),
+        /may bind only the ClusterRoles ovim:org-admin and ovim:vdc-admin/);
+      refused(await asOperator(['-n', 'kube-system', 'create', 'quota', `evil-${sfx}`, '--hard=pods=0', '--dry-run=server']), CONFINED_WRITES);
+    });
+
+    it('cannot delete or label a namespace it does not manage', async () => {
+      for (const ns of ['kube-system', `plain-${sfx}`, `org-lookalike-${sfx}`]) {
+        refused(await asOperator(['delete', 'namespace', ns, '--dry-run=server']), CONFINED_NAMESPACES);
+        refused(await asOperator(['label', 'namespace', ns, 'app.kubernetes.io/managed-by=ovim-operator', '--dry-run=server']), CONFINED_NAMESPACES);
+        refused(await asOperator(['label', 'namespace', ns, `ovim.io/organization=${ORG}`, '--dry-run=server']), CONFINED_NAMESPACES);
+      }
+      const plain = await cp.kubeConfig.makeApiClient(CoreV1Api).readNamespace({ name: `plain-${sfx}` });
+      expect(plain.metadata?.labels ?? {}).to.not.have.property('app.kubernetes.io/managed-by');
+    });
+
+    it('cannot create a namespace outside org-* and vdc-*', async () => {
+      refused(await asOperator(['create', 'namespace', `evil-${sfx}`, '--dry-run=server']),
+        /ovim-operator may create only org-\* and vdc-\* namespaces, not evil-/);
+      const inside = await asOperator(['create', 'namespace', `vdc-probe-${sfx}`, '--dry-run=server']);
+      expect(inside.code, inside.stderr).to.equal(0);
+    });
   });
 
   it('deletes the VDC and the organization, with their namespaces', async function () {

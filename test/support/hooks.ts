@@ -1,12 +1,22 @@
 // Mocha root hooks: one control plane per test run, started by the first suite that asks
 // for it (unit-only runs start none) and stopped after the last test, pass or fail.
+import { installClusterManifests } from '../../src/kube/policies.js';
 import { ControlPlane } from './controlplane.js';
 
 let started: Promise<ControlPlane> | undefined;
 
 /** The run's shared control plane; starts it on first use. */
 export function controlPlane(): Promise<ControlPlane> {
-  started ??= ControlPlane.start();
+  // The tenant ClusterRoles and admission policies are part of every cluster the tests use.
+  started ??= ControlPlane.start().then(async (cp) => {
+    try {
+      await installClusterManifests(cp.kubeConfig);
+    } catch (err) {
+      await cp.stop();
+      throw err;
+    }
+    return cp;
+  });
   return started;
 }
 

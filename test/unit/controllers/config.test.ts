@@ -8,7 +8,9 @@ describe('operator configuration', () => {
     expect(cfg.workers).to.deep.equal(DEFAULT_CONFIG.workers);
     expect(cfg.quotaThresholdPercent).to.equal(90);
     expect(cfg.leaderElection.enabled).to.equal(false);
-    expect(cfg.installRoles).to.equal(true);
+    // In a cluster the tenant ClusterRoles come with the manifests (the operator may not write them).
+    expect(cfg.installRoles).to.equal(false);
+    expect(cfg.privilegedOrganizations).to.deep.equal([]);
   });
 
   it('environment, then flags on top', () => {
@@ -18,6 +20,14 @@ describe('operator configuration', () => {
     expect(cfg.quotaThresholdPercent).to.equal(75);
     expect(cfg.resyncPeriodMs).to.equal(0);
     expect(cfg.leaderElection).to.include({ enabled: true, namespace: 'ovim-system', name: 'lease-x', identity: 'pod-1' });
+  });
+
+  it('tenant roles and privileged organizations only when asked for', () => {
+    expect(loadConfig(['--install-roles'], {}).installRoles).to.equal(true);
+    expect(loadConfig(['--no-install-roles'], { OVIM_INSTALL_ROLES: '1' }).installRoles).to.equal(false);
+    const cfg = loadConfig(['--allow-privileged-organization', 'lab', '--allow-privileged-organization=ci'], { OVIM_PRIVILEGED_ORGANIZATIONS: 'ops, lab' });
+    expect(cfg.privilegedOrganizations).to.deep.equal(['ci', 'lab', 'ops']);
+    expect(() => loadConfig(['--allow-privileged-organization', 'Not_A_Name'], {})).to.throw(ConfigError, /must name organizations/);
   });
 
   it('rejects what it cannot use, saying why', () => {
