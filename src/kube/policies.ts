@@ -8,6 +8,7 @@ import type { KubeConfig } from '@kubernetes/client-node';
 import { parseAllDocuments } from 'yaml';
 import { applyObject, type PlainObject } from './apply.js';
 import { crdsDir } from './crds.js';
+import { isNotFound } from './errors.js';
 import { KubeClient } from './rest.js';
 
 /** The folder config/ of the package (beside crds/; works from src/ and dist/). */
@@ -37,7 +38,15 @@ export async function applyManifests(client: KubeClient, files: readonly string[
   const applied: string[] = [];
   for (const file of files) {
     for (const obj of loadManifest(file)) {
-      await applyObject(client, obj);
+      try {
+        await applyObject(client, obj);
+      } catch (err) {
+        // A policy that silently failed to install would leave tenants unconfined: say why.
+        if (isNotFound(err) && obj.kind.startsWith('ValidatingAdmissionPolicy')) {
+          throw new Error(`the cluster does not serve ${obj.apiVersion} ${obj.kind} (Kubernetes 1.30 or later is needed for ${file})`);
+        }
+        throw err;
+      }
       applied.push(`${obj.kind}/${obj.metadata.name}`);
     }
   }
