@@ -53,7 +53,7 @@ describe('operator with only its shipped permissions (ServiceAccount, ClusterRol
     cp = await controlPlane();
     await installCrds(cp.kubeConfig);
     await kubectl(cp.kubeconfigPath, ['create', 'namespace', 'ovim-system']);
-    for (const file of ['service_account.yaml', 'role.yaml', 'role_binding.yaml']) {
+    for (const file of ['service_account.yaml', 'role.yaml', 'role_binding.yaml', 'leader_election_role.yaml']) {
       await kubectlOk(cp.kubeconfigPath, ['apply', '--server-side', '-f', `config/rbac/${file}`]);
     }
     operatorKc = await operatorKubeConfig(cp);
@@ -65,7 +65,9 @@ describe('operator with only its shipped permissions (ServiceAccount, ClusterRol
       return res.code !== 0 && /ValidatingAdmissionPolicy 'ovim-operator-namespaces'/.test(res.stderr);
     });
     custom = cp.kubeConfig.makeApiClient(CustomObjectsApi);
-    op = await startOperator(operatorKc, { ...DEFAULT_CONFIG, resyncPeriodMs: 0 }, createLogger('error', true));
+    // With leader election, as deployed: its Lease in its own namespace (a Role, not a ClusterRole).
+    const leaderElection = { ...DEFAULT_CONFIG.leaderElection, enabled: true, namespace: 'ovim-system', identity: 'rbac-test' };
+    op = await startOperator(operatorKc, { ...DEFAULT_CONFIG, resyncPeriodMs: 0, leaderElection }, createLogger('error', true));
   });
 
   after(async function () {
@@ -215,6 +217,14 @@ describe('operator with only its shipped permissions (ServiceAccount, ClusterRol
       }
       const plain = await cp.kubeConfig.makeApiClient(CoreV1Api).readNamespace({ name: `plain-${sfx}` });
       expect(plain.metadata?.labels ?? {}).to.not.have.property('app.kubernetes.io/managed-by');
+    });
+
+    it('cannot take over a Lease outside its own namespace (kube-system\'s controllers)', async () => {
+      expect(op?.isLeader(), 'it leads through its Lease in ovim-system').to.equal(true);
+      expect((await asOperator(['-n', 'ovim-system', 'auth', 'can-i', 'update', 'leases/ovim-operator'])).stdout.trim()).to.equal('yes');
+      for (const verb of ['update', 'patch', 'create']) {
+        expect((await asOperator(['-n', 'kube-system', 'auth', 'can-i', verb, 'leases/kube-controller-manager'])).stdout.trim(), verb).to.equal('no');
+      }
     });
 
     it('cannot create a namespace outside org-* and vdc-*', async () => {
