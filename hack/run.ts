@@ -11,7 +11,7 @@ import { loadConfig } from '../src/config.js';
 import { installCrds } from '../src/kube/crds.js';
 import { createLogger } from '../src/log.js';
 import { signToken } from '../src/http/auth.js';
-import { loadApiConfig } from '../src/http/config.js';
+import { applyApiFlags, loadApiConfig } from '../src/http/config.js';
 import { startOvim, type Ovim } from '../src/main.js';
 import { ControlPlane } from '../test/support/controlplane.js';
 
@@ -100,7 +100,7 @@ async function main(): Promise<void> {
   }
   // A local run listens on loopback unless told otherwise.
   env.OVIM_API_ADDRESS ??= '127.0.0.1:8080';
-  const apiConfig = loadApiConfig(env);
+  const apiConfig = applyApiFlags(loadApiConfig(env), config.api);
   let ovim: Ovim | undefined;
   try {
     ovim = await startOvim(kc, config, apiConfig, createLogger(config.logLevel, false));
