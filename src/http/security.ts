@@ -49,6 +49,10 @@ export class RejectionCounter {
     return this.addresses.size;
   }
 
+  has(address: string): boolean {
+    return this.addresses.has(address);
+  }
+
   /**
    * Counts a rejection; returns whether to log it (the first per address and minute; `unlogged`
    * says how many were left out before it) and whether the address is now blocked.

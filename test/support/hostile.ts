@@ -10,26 +10,29 @@ export function fill(prefix: string, unit: string, size = 256 * KB): string {
   return (prefix + unit.repeat(Math.ceil((size - prefix.length) / unit.length))).slice(0, size);
 }
 
-/** 256 KB strings that made the old redaction (or any naive regex) quadratic. */
-export const HOSTILE_TEXTS: readonly [string, string][] = [
-  ['"key " + "a." repeated (the reported freeze)', fill('key ', 'a.')],
-  ['a keyword followed by a long word run', fill('token ', 'a-')],
-  ['many password= without values', fill('', 'password=')],
-  ['an unterminated quoted secret', fill('password="', 'x')],
-  ['JSON keys without a closing quote', fill('', '"password":"a')],
-  ['JWT-looking runs without dots', fill('', 'eyJ-')],
-  ['JWT-looking runs with one dot', fill('', 'eyJa.b-')],
-  ['URL schemes without credentials', fill('http://', 'a.')],
-  ['URL user parts without @', fill('', 'a://b:c')],
-  ['PEM headers without an end', fill('', '-----BEGIN RSA PRIVATE KEY-----')],
-  ['a PEM header with a long name', fill('-----BEGIN ', 'A ')],
-  ['bearer repeated', fill('', 'bearer ')],
-  ['Basic with a long base64 value', fill('Basic ', 'QUJD')],
-  ['spaces after a keyword', fill('secret', ' ')],
-  ['control characters', fill('', '\u0000\u001b[31m')],
-  ['surrogate pairs', fill('', '😀')],
-  ['auth: with a long value', fill('Authorization: ', 'x')],
+/** Shapes that make backtracking patterns slow: [what, prefix, unit repeated after it]. */
+export const HOSTILE_SHAPES: readonly [string, string, string][] = [
+  ['"key " + "a." repeated (the reported freeze)', 'key ', 'a.'],
+  ['a keyword followed by a long word run', 'token ', 'a-'],
+  ['many password= without values', '', 'password='],
+  ['an unterminated quoted secret', 'password="', 'x'],
+  ['JSON keys without a closing quote', '', '"password":"a'],
+  ['JWT-looking runs without dots', '', 'eyJ-'],
+  ['JWT-looking runs with one dot', '', 'eyJa.b-'],
+  ['URL schemes without credentials', 'http://', 'a.'],
+  ['URL user parts without @', '', 'a://b:c'],
+  ['PEM headers without an end', '', '-----BEGIN RSA PRIVATE KEY-----'],
+  ['a PEM header with a long name', '-----BEGIN ', 'A '],
+  ['bearer repeated', '', 'bearer '],
+  ['Basic with a long base64 value', 'Basic ', 'QUJD'],
+  ['spaces after a keyword', 'secret', ' '],
+  ['control characters', '', '\u0000\u001b[31m'],
+  ['surrogate pairs', '', '😀'],
+  ['auth: with a long value', 'Authorization: ', 'x'],
 ];
+
+/** 256 KB strings of every hostile shape. */
+export const HOSTILE_TEXTS: readonly [string, string][] = HOSTILE_SHAPES.map(([what, prefix, unit]) => [what, fill(prefix, unit)]);
 
 export interface Measured<T> {
   value: T;
