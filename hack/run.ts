@@ -12,7 +12,7 @@ import { installCrds } from '../src/kube/crds.js';
 import { installClusterManifests } from '../src/kube/policies.js';
 import { createLogger } from '../src/log.js';
 import { signToken } from '../src/http/auth.js';
-import { loadApiConfig } from '../src/http/config.js';
+import { applyApiFlags, loadApiConfig } from '../src/http/config.js';
 import { startOvim, type Ovim } from '../src/main.js';
 import { ControlPlane } from '../test/support/controlplane.js';
 
@@ -103,7 +103,7 @@ async function main(): Promise<void> {
   }
   // A local run listens on loopback unless told otherwise.
   env.OVIM_API_ADDRESS ??= '127.0.0.1:8080';
-  const apiConfig = loadApiConfig(env);
+  const apiConfig = applyApiFlags(loadApiConfig(env), config.api);
   let ovim: Ovim | undefined;
   try {
     ovim = await startOvim(kc, config, apiConfig, createLogger(config.logLevel, false));

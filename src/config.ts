@@ -17,8 +17,13 @@
 //   --leader-election-id NAME        the Lease's name (default ovim-operator)
 //   --log-level L            error|warn|info|debug (LOG_LEVEL, default info)
 //   --kubeconfig PATH        (KUBECONFIG; else ~/.kube/config or in-cluster)
+//   --jwt-max-age D          refuse API tokens issued longer ago than D (3600, 90m, 24h; OVIM_JWT_MAX_AGE, default 24h)
+//   --jwt-audience A         API tokens must carry audience A (OVIM_JWT_AUDIENCE)
+//   --trusted-proxies LIST   proxies (IPs/CIDRs) whose X-Forwarded-For names the client (OVIM_TRUSTED_PROXIES)
+//   --api-max-connections N  open API connections at most (OVIM_API_MAX_CONNECTIONS, default 1024)
 import { readFileSync } from 'node:fs';
 import { hostname } from 'node:os';
+import { parseDurationSeconds, parseMaxConnections, parseTrustedProxies, type ApiFlags } from './http/config.js';
 
 export interface LeaderElectionConfig {
   enabled: boolean;
@@ -43,6 +48,8 @@ export interface OperatorConfig {
   privilegedOrganizations: string[];
   logLevel: string;
   kubeconfig?: string;
+  /** API settings given as flags (the environment's are read by loadApiConfig). */
+  api?: ApiFlags;
 }
 
 function defaultNamespace(): string {
@@ -172,6 +179,18 @@ export function loadConfig(argv: readonly string[] = process.argv.slice(2), env:
         break;
       case '--kubeconfig':
         cfg.kubeconfig = value();
+        break;
+      case '--jwt-max-age':
+        cfg.api = { ...cfg.api, jwtMaxAgeSeconds: parseDurationSeconds('--jwt-max-age', value()) };
+        break;
+      case '--jwt-audience':
+        cfg.api = { ...cfg.api, jwtAudience: value() };
+        break;
+      case '--trusted-proxies':
+        cfg.api = { ...cfg.api, trustedProxies: parseTrustedProxies('--trusted-proxies', value()) };
+        break;
+      case '--api-max-connections':
+        cfg.api = { ...cfg.api, maxConnections: parseMaxConnections('--api-max-connections', value()) };
         break;
       default:
         throw new ConfigError(`unknown flag ${flag}`);

@@ -8,7 +8,7 @@ import { apiErrorMessage as errorMessage } from './kube/errors.js';
 import { NamespaceOwners, createNamespaceInformer } from './events/owners.js';
 import { EventRecorder } from './events/recorder.js';
 import { EventStore, createEventInformer } from './events/store.js';
-import { loadApiConfig, type ApiConfig } from './http/config.js';
+import { applyApiFlags, loadApiConfig, type ApiConfig } from './http/config.js';
 import { createReachabilityProbe } from './http/health.js';
 import { createApiServer, type ApiServer } from './http/server.js';
 import { createLogger, type Logger } from './log.js';
@@ -51,7 +51,12 @@ export async function startOvim(
   store.follow(eventInformer);
   const probe = createReachabilityProbe(kc);
   let operator: Operator | undefined;
+  // The API's own recorder (component ovim-api): its security events go through a correlator.
+  const apiRecorder = EventRecorder.create(kc, { component: 'ovim-api', logger });
   const api = createApiServer({
+    limits: apiConfig.maxConnections ? { maxConnections: apiConfig.maxConnections } : undefined,
+    trustedProxies: apiConfig.trustedProxies,
+    security: { recorder: apiRecorder, namespace: process.env.POD_NAMESPACE || 'default' },
     store,
     auth: apiConfig.auth,
     metrics,
@@ -75,6 +80,7 @@ export async function startOvim(
     namespaceInformer.stop();
     probe.stop();
     await api.close();
+    await apiRecorder.stop(2_000);
     throw err;
   }
   const running = operator;
@@ -91,6 +97,7 @@ export async function startOvim(
         namespaceInformer.stop();
         probe.stop();
         await api.close();
+        await apiRecorder.stop(2_000);
       })();
       return stopped;
     },
@@ -111,7 +118,7 @@ const emptyStats = {
 /** The program: `node --import tsx src/main.ts [flags]` (or `node dist/src/main.js`). */
 export async function main(argv = process.argv.slice(2)): Promise<void> {
   const config = loadConfig(argv);
-  const apiConfig = loadApiConfig();
+  const apiConfig = applyApiFlags(loadApiConfig(), config.api);
   const logger = createLogger(config.logLevel);
   const kc = new KubeConfig();
   if (config.kubeconfig) kc.loadFromFile(config.kubeconfig);

@@ -107,6 +107,8 @@ export interface EventStoreStatsSource {
   size: number;
   maxEvents: number;
   evictions: number;
+  /** Of the evictions, those of a namespace that held its maximum share. */
+  namespaceEvictions?: number;
 }
 
 /**
@@ -244,6 +246,16 @@ export function registerEventStoreMetrics(metrics: Metrics, stats: () => EventSt
       const s = current();
       this.reset();
       if (s) setTotal(this, s.evictions);
+    },
+  });
+  new Counter({
+    name: 'ovim_event_store_namespace_evictions_total',
+    help: 'Events evicted because their namespace held its maximum share of the event store',
+    registers,
+    collect() {
+      const s = current();
+      this.reset();
+      if (s) setTotal(this, s.namespaceEvictions ?? 0);
     },
   });
 }

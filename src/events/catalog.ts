@@ -7,14 +7,17 @@ import type { EventType } from './types.js';
 export const ORGANIZATION_KIND = 'Organization';
 export const VDC_KIND = 'VirtualDataCenter';
 export const VM_KIND = 'VirtualMachine';
+/** The operator's own Namespace: the object of the API's AuthenticationFailed events. */
+export const NAMESPACE_KIND = 'Namespace';
 
-export type CatalogKind = typeof ORGANIZATION_KIND | typeof VDC_KIND | typeof VM_KIND;
+export type CatalogKind = typeof ORGANIZATION_KIND | typeof VDC_KIND | typeof VM_KIND | typeof NAMESPACE_KIND;
 
 /** apiVersion of each catalog kind, used when a caller hands over an object without one. */
 export const KIND_API_VERSIONS: Readonly<Record<CatalogKind, string>> = {
   Organization: 'ovim.io/v1',
   VirtualDataCenter: 'ovim.io/v1',
   VirtualMachine: 'kubevirt.io/v1',
+  Namespace: 'v1',
 };
 
 export interface CatalogEntry {
@@ -48,6 +51,9 @@ export const EVENT_CATALOG = {
   VMDeleted: { type: 'Normal', kinds: [VM_KIND], when: 'KubeVirt VM deleted' },
   ProvisioningFailed: { type: 'Warning', kinds: [VM_KIND], when: 'VM reports a failure condition before ever running' },
   StartupFailed: { type: 'Warning', kinds: [VM_KIND], when: 'VM fails to start' },
+  // Security events of the HTTP API (component ovim-api; DESIGN.md section 8).
+  AuthenticationFailed: { type: 'Warning', kinds: [NAMESPACE_KIND], when: 'rejected tokens, aggregated per client address' },
+  AccessDenied: { type: 'Warning', kinds: [ORGANIZATION_KIND], when: 'a valid token asked for something outside its scope (403)' },
 } as const satisfies Record<string, CatalogEntry>;
 
 /** Every reason of the catalog. */

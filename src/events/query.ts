@@ -70,8 +70,9 @@ export interface QueryResult {
 /**
  * What a caller may see, computed once per request from the token's claims.
  * - `all`: system admins.
- * - `organization`: an organization's admins — `org-<org>`, the `vdc-*` namespaces labelled as
- *   the organization's (NamespaceOwnership), and their Organization object's events in `default`.
+ * - `organization`: an organization's admins — `org-<org>` and the `vdc-*` namespaces labelled as
+ *   the organization's (NamespaceOwnership), and the operator's events about their Organization
+ *   object in `default`.
  * - `own`: an organization's users — the events of that organization whose actor or owner is them.
  */
 export type Scope =
@@ -120,24 +121,42 @@ export interface NamespaceOwnership {
 /** Knows no namespace: every `vdc-*` namespace is nobody's (the fail-closed default). */
 export const NO_NAMESPACE_OWNERS: NamespaceOwnership = { ownerOf: () => undefined };
 
+/**
+ * The component whose Organization events in `default` an organization's admins see: anyone who
+ * may create Events in `default` could otherwise plant one "about" their Organization. (The
+ * API's own security events there, component `ovim-api`, are for system admins only.)
+ */
+export const TRUSTED_ORGANIZATION_EVENT_COMPONENT = 'ovim-controller';
+
+/** Whether `org-<org>` is the organization's namespace by its owner label, not only its name. */
+export function isHomeNamespaceOf(namespace: string, org: string, owners: NamespaceOwnership): boolean {
+  return namespace === orgNamespace(org) && owners.ownerOf(namespace) === org;
+}
+
 /** Whether `namespace` is one of the organization's VDC namespaces (by its owner label). */
 export function isVdcNamespaceOf(namespace: string, org: string, owners: NamespaceOwnership): boolean {
   return namespace.startsWith(vdcNamespacePrefix(org)) && owners.ownerOf(namespace) === org;
 }
 
 /**
- * Whether an event belongs to an organization: its `org-<org>` namespace; a `vdc-<org>-*`
- * namespace labelled as the organization's (an unknown or foreign owner never matches, whatever
- * the event's annotations say); or the Organization object's own events in `default`.
+ * Whether an event belongs to an organization: its `org-<org>` namespace or a `vdc-<org>-*`
+ * namespace, either labelled as the organization's (an unknown or foreign owner never matches,
+ * whatever the name or the event's annotations say); or the Organization object's own events in
+ * `default` as the operator's controller reported them.
  */
 export function organizationMatcher(org: string, owners: NamespaceOwnership): (record: EventRecord) => boolean {
   const home = orgNamespace(org);
   const prefix = vdcNamespacePrefix(org);
   return (record) => {
     const ns = record.namespace;
-    if (ns === home) return true;
-    if (ns.startsWith(prefix)) return owners.ownerOf(ns) === org;
-    if (ns === CLUSTER_EVENTS_NAMESPACE) return record.kind === 'Organization' && record.objectName === org;
+    if (ns === home || ns.startsWith(prefix)) return owners.ownerOf(ns) === org;
+    if (ns === CLUSTER_EVENTS_NAMESPACE) {
+      return (
+        record.kind === 'Organization' &&
+        record.objectName === org &&
+        record.component === TRUSTED_ORGANIZATION_EVENT_COMPONENT
+      );
+    }
     return false;
   };
 }
@@ -167,15 +186,15 @@ export function inScope(record: EventRecord, scope: Scope, owners: NamespaceOwne
 }
 
 /**
- * Whether a `namespace` filter is inside the scope (outside → 403): `org-<org>`, `default`, and
- * the `vdc-<org>-*` namespaces known to be the organization's. A `vdc-*` namespace whose owner is
- * unknown (not yet seen) or another organization is outside.
+ * Whether a `namespace` filter is inside the scope (outside → 403): `default`, and the `org-<org>`
+ * and `vdc-<org>-*` namespaces known (by their label) to be the organization's. A namespace whose
+ * owner is unknown (not yet seen, or never labelled) or another organization is outside.
  */
 export function namespaceInScope(namespace: string, scope: Scope, owners: NamespaceOwnership): boolean {
   if (scope.kind === 'all') return true;
   const org = scope.organization;
   return (
-    namespace === orgNamespace(org) ||
+    isHomeNamespaceOf(namespace, org, owners) ||
     namespace === CLUSTER_EVENTS_NAMESPACE ||
     isVdcNamespaceOf(namespace, org, owners)
   );

@@ -19,7 +19,7 @@ import {
   type ReasonType,
 } from './catalog.js';
 import { EventCorrelator, type CorrelatorOptions, type EventInput, type InvolvedObject } from './correlator.js';
-import { sanitizeMessage } from './redact.js';
+import { sanitizeAnnotation, sanitizeMessage } from './redact.js';
 import {
   EventSink,
   KubeEventApi,
@@ -183,8 +183,9 @@ export function describeEvent(
   const owner = options?.owner || meta.annotations?.[ANNOTATIONS.owner] || undefined;
   if (organization) annotations[EVENT_ANNOTATIONS.organization] = cut(organization, MAX_ANNOTATION_VALUE);
   if (vdc) annotations[EVENT_ANNOTATIONS.vdc] = cut(vdc, MAX_ANNOTATION_VALUE);
-  if (actor) annotations[EVENT_ANNOTATIONS.actor] = cut(actor, MAX_ANNOTATION_VALUE);
-  if (owner) annotations[EVENT_ANNOTATIONS.owner] = cut(owner, MAX_ANNOTATION_VALUE);
+  // Tenant-written annotations: redacted like messages (a token there must not be copied).
+  if (actor) annotations[EVENT_ANNOTATIONS.actor] = sanitizeAnnotation(actor);
+  if (owner) annotations[EVENT_ANNOTATIONS.owner] = sanitizeAnnotation(owner);
 
   return {
     input: {

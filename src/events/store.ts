@@ -13,11 +13,14 @@ import { CoreV1Api } from '@kubernetes/client-node';
 import type { Logger } from 'winston';
 import { ResilientInformer } from '../kube/informer.js';
 import { NamespaceOwners } from './owners.js';
+import { MAX_ANNOTATION_LENGTH, truncateMessage } from './redact.js';
 import { EVENT_ANNOTATIONS } from './types.js';
 import {
   CLUSTER_EVENTS_NAMESPACE,
+  TRUSTED_ORGANIZATION_EVENT_COMPONENT,
   compareEvents,
   componentMatcher,
+  isHomeNamespaceOf,
   orgNamespace,
   scopeMatcher,
   vdcNamespacePrefix,
@@ -30,6 +33,10 @@ import {
 
 
 export const DEFAULT_MAX_EVENTS = 100_000;
+/** No namespace may hold more than this share of the store (a flood evicts its own oldest). */
+export const DEFAULT_NAMESPACE_SHARE = 0.1;
+/** Timestamps further than this in the future are taken as "now" (30 s of clock skew allowed). */
+export const MAX_FUTURE_SKEW_MS = 30_000;
 
 /** An Event as the informer hands it over: typed (Date fields) from a list, raw JSON from a watch. */
 export type EventObject = CoreV1Event;
@@ -40,8 +47,17 @@ function toMillis(value: unknown): number | undefined {
   return Number.isFinite(ms) ? ms : undefined;
 }
 
+// Anyone who may create Events writes these fields: each is cut before it is kept, so that a
+// record stays small whatever an Event says (messages to the catalog's 1024 characters).
+const bounded = (value: string): string => (value.length > MAX_ANNOTATION_LENGTH ? value.slice(0, MAX_ANNOTATION_LENGTH) : value);
+
 const nonEmpty = (value: unknown): string | undefined =>
-  typeof value === 'string' && value !== '' ? value : undefined;
+  typeof value === 'string' && value !== '' ? bounded(value) : undefined;
+
+/** A timestamp, with one more than 30 s in the future taken as `now` (it would sort first forever). */
+function notFuture(ms: number | undefined, now: number): number | undefined {
+  return ms !== undefined && ms > now + MAX_FUTURE_SKEW_MS ? now : ms;
+}
 
 /** The compact record of an Event (pure). Undefined for objects that are not usable events. */
 export function compactEvent(event: EventObject, now = Date.now()): EventRecord | undefined {
@@ -51,16 +67,21 @@ export function compactEvent(event: EventObject, now = Date.now()): EventRecord 
   const namespace = meta.namespace ?? CLUSTER_EVENTS_NAMESPACE;
   const annotations = meta.annotations ?? {};
   const involved = event.involvedObject ?? {};
-  const kind = involved.kind ?? '';
-  const objectName = involved.name ?? '';
-  const created = toMillis(meta.creationTimestamp);
+  const kind = bounded(involved.kind ?? '');
+  const objectName = bounded(involved.name ?? '');
+  const created = notFuture(toMillis(meta.creationTimestamp), now);
+  const eventTime = notFuture(toMillis(event.eventTime), now);
   const last =
-    toMillis(event.lastTimestamp) ?? toMillis(event.series?.lastObservedTime) ?? toMillis(event.eventTime) ?? created ?? now;
-  const first = toMillis(event.firstTimestamp) ?? toMillis(event.eventTime) ?? created ?? last;
+    notFuture(toMillis(event.lastTimestamp), now) ??
+    notFuture(toMillis(event.series?.lastObservedTime), now) ??
+    eventTime ??
+    created ??
+    now;
+  const first = notFuture(toMillis(event.firstTimestamp), now) ?? eventTime ?? created ?? last;
   const count = Math.max(event.count ?? 0, event.series?.count ?? 0) || 1;
   let organization = nonEmpty(annotations[EVENT_ANNOTATIONS.organization]);
   if (organization === undefined) {
-    if (namespace.startsWith('org-') && namespace.length > 4) organization = namespace.slice(4);
+    if (namespace.startsWith('org-') && namespace.length > 4) organization = bounded(namespace.slice(4));
     else if (kind === 'Organization' && objectName) organization = objectName;
   }
   let vdc = nonEmpty(annotations[EVENT_ANNOTATIONS.vdc]);
@@ -69,10 +90,10 @@ export function compactEvent(event: EventObject, now = Date.now()): EventRecord 
     uid: meta.uid || `${namespace}/${name}`,
     name,
     namespace,
-    type: event.type ?? '',
-    reason: event.reason ?? '',
-    message: event.message ?? '',
-    component: event.source?.component || event.reportingComponent || '',
+    type: bounded(event.type ?? ''),
+    reason: bounded(event.reason ?? ''),
+    message: truncateMessage(event.message ?? ''),
+    component: bounded(event.source?.component || event.reportingComponent || ''),
     kind,
     objectName,
     firstTimestamp: first,
@@ -164,6 +185,8 @@ export class OrderedList {
   }
 }
 
+const trustedOrganizationEvent = (r: EventRecord): boolean => r.component === TRUSTED_ORGANIZATION_EVENT_COMPONENT;
+
 /** One value of an indexed field: its records, and the canonical (interned) string. */
 interface Posting {
   key: string;
@@ -217,12 +240,21 @@ export interface EventFeed {
 export interface EventStoreStats {
   size: number;
   maxEvents: number;
+  /** Every event evicted to stay within the bounds. */
   evictions: number;
+  /** Of those, the ones evicted because their namespace held its maximum share. */
+  namespaceEvictions?: number;
 }
 
 export interface EventStoreOptions {
   /** At most this many events are kept; the oldest (by last timestamp) are evicted first. */
   maxEvents?: number;
+  /**
+   * The largest share of `maxEvents` one namespace may hold (default 0.1): past it, the
+   * namespace's own oldest events go first, so that a flood in one namespace cannot push the
+   * other namespaces' events out.
+   */
+  namespaceShare?: number;
   logger?: Logger;
   /**
    * Who owns each managed namespace (fed by the namespace informer): the only source for which
@@ -234,12 +266,15 @@ export interface EventStoreOptions {
 
 export class EventStore {
   readonly maxEvents: number;
+  /** At most this many events per namespace. */
+  readonly maxPerNamespace: number;
   private readonly all = new OrderedList();
   private readonly byUid = new Map<string, EventRecord>();
   private readonly indexes = new Map<IndexedField, Map<string, Posting>>();
   /** Events about Organization objects in `default`, by organization name (for org admins). */
   private readonly organizationObjects = new Map<string, Posting>();
   private evictions = 0;
+  private namespaceEvictions = 0;
   /** Bumped whenever a namespace gains its first event or loses its last. */
   private namespaceGeneration = 0;
   private readonly vdcNamespaceCache = new Map<
@@ -252,6 +287,8 @@ export class EventStore {
 
   constructor(options: EventStoreOptions = {}) {
     this.maxEvents = Math.max(1, options.maxEvents ?? DEFAULT_MAX_EVENTS);
+    const share = Math.min(1, Math.max(0, options.namespaceShare ?? DEFAULT_NAMESPACE_SHARE));
+    this.maxPerNamespace = Math.max(1, Math.floor(this.maxEvents * share));
     this.logger = options.logger;
     this.namespaceOwners = options.namespaceOwners ?? new NamespaceOwners();
     for (const field of INDEXED_FIELDS) this.indexes.set(field, new Map());
@@ -262,7 +299,12 @@ export class EventStore {
   }
 
   stats(): EventStoreStats {
-    return { size: this.byUid.size, maxEvents: this.maxEvents, evictions: this.evictions };
+    return {
+      size: this.byUid.size,
+      maxEvents: this.maxEvents,
+      evictions: this.evictions,
+      namespaceEvictions: this.namespaceEvictions,
+    };
   }
 
   get(uid: string): EventRecord | undefined {
@@ -283,7 +325,13 @@ export class EventStore {
     } else {
       this.byUid.set(fresh.uid, fresh);
       this.index(fresh);
-      while (this.byUid.size > this.maxEvents) this.evictOldest();
+      // (With a share of 1 the store's own bound is the namespace's: nothing to count apart.)
+      const sameNamespace = this.maxPerNamespace < this.maxEvents ? this.posting('namespace', fresh.namespace)?.list : undefined;
+      while (sameNamespace && sameNamespace.size > this.maxPerNamespace) {
+        this.evict(sameNamespace.oldest());
+        this.namespaceEvictions++;
+      }
+      while (this.byUid.size > this.maxEvents) this.evict(this.all.oldest());
     }
   }
 
@@ -392,8 +440,7 @@ export class EventStore {
     }
   }
 
-  private evictOldest(): void {
-    const oldest = this.all.oldest();
+  private evict(oldest: EventRecord | undefined): void {
     if (!oldest) return;
     this.unindex(oldest);
     this.byUid.delete(oldest.uid);
@@ -440,12 +487,15 @@ export class EventStore {
       return { sources, disjoint: false, residual: visible };
     }
     const sources: Source[] = [];
-    const home = this.posting('namespace', orgNamespace(org));
+    // org-<org> only when labelled as the organization's (a same-named foreign namespace is not).
+    const home = isHomeNamespaceOf(orgNamespace(org), org, this.namespaceOwners)
+      ? this.posting('namespace', orgNamespace(org))
+      : undefined;
     if (home) sources.push({ list: home.list });
     // Every event in a namespace the organization owns is the organization's (annotations or not).
     for (const posting of this.vdcNamespaces(org)) sources.push({ list: posting.list });
     const own = this.organizationObjects.get(org);
-    if (own) sources.push({ list: own.list });
+    if (own) sources.push({ list: own.list, filter: trustedOrganizationEvent });
     return { sources, disjoint: true };
   }
 

@@ -5,6 +5,10 @@ import { createPublicKey, webcrypto, type KeyObject } from 'node:crypto';
 import { SignJWT, errors as joseErrors, jwtVerify, type JWTPayload, type JWTVerifyGetKey } from 'jose';
 
 export const JWT_ISSUER = 'ovim-backend';
+/** HS256 secrets shorter than this are refused (RFC 7518 3.2: at least the hash's 256 bits). */
+export const MIN_SECRET_BYTES = 32;
+/** Tokens issued longer ago than this are refused, whatever their `exp` says (24 h). */
+export const DEFAULT_MAX_TOKEN_AGE_SECONDS = 24 * 3600;
 
 export type PublicKeyAlgorithm = 'RS256' | 'ES256';
 
@@ -17,6 +21,19 @@ export interface AuthConfig {
   issuer?: string;
   /** Allowed clock skew for exp/nbf/iat, seconds (default 30). */
   clockToleranceSeconds?: number;
+  /**
+   * Tokens whose `iat` is older than this many seconds are refused, and tokens without `iat`
+   * too (default 24 h).
+   */
+  maxTokenAgeSeconds?: number;
+  /** When set, tokens must name this audience in `aud`. */
+  audience?: string;
+}
+
+/** The reason a secret is refused at start, or undefined when it is long enough. */
+export function secretProblem(secret: Uint8Array): string | undefined {
+  if (secret.length >= MIN_SECRET_BYTES) return undefined;
+  return `the JWT secret is ${secret.length} bytes long; HS256 needs at least ${MIN_SECRET_BYTES} (e.g. \`openssl rand -base64 32\`)`;
 }
 
 /** The claims the API relies on. */
@@ -67,6 +84,10 @@ interface CachedToken {
  * until it expires, so repeated requests with it cost a map lookup and a clock check.
  */
 export function createVerifier(config: AuthConfig): TokenVerifier {
+  if (config.secret && config.secret.length > 0) {
+    const problem = secretProblem(config.secret);
+    if (problem) throw new Error(problem);
+  }
   const keys = new Map<string, Uint8Array | KeyObject | webcrypto.CryptoKey>();
   if (config.secret && config.secret.length > 0) keys.set('HS256', config.secret);
   if (config.publicKey) {
@@ -87,6 +108,8 @@ export function createVerifier(config: AuthConfig): TokenVerifier {
   };
   const issuer = config.issuer ?? JWT_ISSUER;
   const clockTolerance = config.clockToleranceSeconds ?? 30;
+  const maxTokenAge = config.maxTokenAgeSeconds ?? DEFAULT_MAX_TOKEN_AGE_SECONDS;
+  const audience = config.audience || undefined;
   // The HMAC key imported once (jose would import a raw secret on every verification).
   let hmacKey: Promise<void> | undefined;
   if (config.secret && config.secret.length > 0) {
@@ -102,6 +125,7 @@ export function createVerifier(config: AuthConfig): TokenVerifier {
     if (cached) {
       const fresh =
         now <= cached.exp + clockTolerance &&
+        (cached.iat as number) >= now - maxTokenAge - clockTolerance &&
         (cached.nbf === undefined || now >= cached.nbf - clockTolerance) &&
         (cached.iat === undefined || cached.iat <= now + clockTolerance);
       if (fresh) return cached.claims;
@@ -110,7 +134,15 @@ export function createVerifier(config: AuthConfig): TokenVerifier {
     if (hmacKey) await hmacKey;
     let payload: JWTPayload;
     try {
-      ({ payload } = await jwtVerify(token, getKey, { algorithms, issuer, clockTolerance, requiredClaims: ['exp'] }));
+      ({ payload } = await jwtVerify(token, getKey, {
+        algorithms,
+        issuer,
+        audience,
+        clockTolerance,
+        // Also makes `iat` required: a stolen token stops working a day after it was issued.
+        maxTokenAge,
+        requiredClaims: ['exp', 'iat'],
+      }));
     } catch (err) {
       throw new AuthError(describeJoseError(err));
     }
@@ -127,11 +159,12 @@ export function createVerifier(config: AuthConfig): TokenVerifier {
 
 function describeJoseError(err: unknown): string {
   if (err instanceof AuthError) return err.message;
-  if (err instanceof joseErrors.JWTExpired) return 'token expired';
+  if (err instanceof joseErrors.JWTExpired) return err.claim === 'iat' ? 'token is older than the maximum token age' : 'token expired';
   if (err instanceof joseErrors.JWTClaimValidationFailed) {
     if (err.reason === 'missing') return `token has no ${err.claim} claim`;
     if (err.claim === 'nbf' || err.claim === 'iat') return 'token not yet valid';
     if (err.claim === 'iss') return 'token issuer is not accepted';
+    if (err.claim === 'aud') return 'token audience is not accepted';
     return `token claim ${err.claim} is invalid`;
   }
   if (err instanceof joseErrors.JOSEAlgNotAllowed) return 'token algorithm is not accepted';

@@ -4,9 +4,16 @@
 //   OVIM_JWT_SECRET_FILE      … or a file holding it (a mounted Secret); one trailing newline is dropped
 //   OVIM_JWT_PUBLIC_KEY_FILE  optional PEM public key for RS256 (RSA) or ES256 (EC P-256) tokens
 //   OVIM_JWT_ISSUER           default `ovim-backend`
+//   OVIM_JWT_MAX_AGE          tokens issued longer ago are refused: seconds or 30m, 24h (default 24h)
+//   OVIM_JWT_AUDIENCE         when set, tokens must carry it in `aud`
+//   OVIM_TRUSTED_PROXIES      comma-separated addresses/CIDRs whose X-Forwarded-For is believed
+//   OVIM_API_MAX_CONNECTIONS  open connections at most (default 1024)
 //   OVIM_EVENT_STORE_MAX      events kept in memory, default 100000
+// The operator's flags (--jwt-max-age, --jwt-audience, --trusted-proxies, --api-max-connections)
+// override these (applyApiFlags).
 import { readFileSync } from 'node:fs';
-import type { AuthConfig } from './auth.js';
+import { isIP } from 'node:net';
+import { secretProblem, type AuthConfig } from './auth.js';
 import { DEFAULT_MAX_EVENTS } from '../events/store.js';
 
 export const DEFAULT_API_ADDRESS = ':8080';
@@ -15,9 +22,65 @@ export interface ApiConfig {
   address: string;
   auth: AuthConfig;
   maxEvents: number;
+  /** Open connections at most (default 1024). */
+  maxConnections?: number;
+  /** Proxies whose X-Forwarded-For names the client (none: the header is ignored). */
+  trustedProxies?: string[];
+}
+
+/** The API settings the operator also takes as flags (src/config.ts); they win over the environment. */
+export interface ApiFlags {
+  jwtMaxAgeSeconds?: number;
+  jwtAudience?: string;
+  trustedProxies?: string[];
+  maxConnections?: number;
 }
 
 export class ConfigError extends Error {}
+
+/** `86400`, `90s`, `30m`, `24h` → seconds (at least 1, at most 30 days). */
+export function parseDurationSeconds(what: string, text: string): number {
+  const match = /^(\d{1,7})(s|m|h)?$/.exec(text.trim());
+  const seconds = match ? Number(match[1]) * (match[2] === 'h' ? 3600 : match[2] === 'm' ? 60 : 1) : NaN;
+  if (!match || seconds < 1 || seconds > 30 * 86_400) {
+    throw new ConfigError(`${what} must be a duration such as 3600, 90m or 24h (at most 30 days), not ${JSON.stringify(text)}`);
+  }
+  return seconds;
+}
+
+/** `10.0.0.1, 10.1.0.0/16, ::1` → the list; anything that is not an address or CIDR is an error. */
+export function parseTrustedProxies(what: string, text: string): string[] {
+  const entries = text.split(',').map((e) => e.trim()).filter((e) => e !== '');
+  for (const entry of entries) {
+    const [address = '', bits, extra] = entry.split('/');
+    const family = isIP(address);
+    const maxBits = family === 6 ? 128 : 32;
+    const okBits = bits === undefined || (/^\d{1,3}$/.test(bits) && Number(bits) <= maxBits);
+    if (family === 0 || !okBits || extra !== undefined) {
+      throw new ConfigError(`${what}: ${JSON.stringify(entry)} is not an IP address or CIDR (e.g. 10.0.0.1 or 10.0.0.0/8)`);
+    }
+  }
+  return entries;
+}
+
+export function parseMaxConnections(what: string, text: string): number {
+  const n = Number(text);
+  if (!/^\d+$/.test(text.trim()) || n < 1 || n > 1_000_000) {
+    throw new ConfigError(`${what} must be a whole number between 1 and 1000000, not ${JSON.stringify(text)}`);
+  }
+  return n;
+}
+
+/** The configuration with the operator's flags applied. */
+export function applyApiFlags(config: ApiConfig, flags: ApiFlags | undefined): ApiConfig {
+  if (!flags) return config;
+  const out: ApiConfig = { ...config, auth: { ...config.auth } };
+  if (flags.jwtMaxAgeSeconds !== undefined) out.auth.maxTokenAgeSeconds = flags.jwtMaxAgeSeconds;
+  if (flags.jwtAudience !== undefined) out.auth.audience = flags.jwtAudience;
+  if (flags.trustedProxies !== undefined) out.trustedProxies = flags.trustedProxies;
+  if (flags.maxConnections !== undefined) out.maxConnections = flags.maxConnections;
+  return out;
+}
 
 export interface ListenAddress {
   host: string;
@@ -52,7 +115,11 @@ export function loadApiConfig(env: NodeJS.ProcessEnv = process.env): ApiConfig {
   const secret = env.OVIM_JWT_SECRET_FILE
     ? readSecretFile(env.OVIM_JWT_SECRET_FILE, 'the JWT secret file')
     : env.OVIM_JWT_SECRET;
-  if (secret !== undefined && secret !== '') auth.secret = new TextEncoder().encode(secret);
+  if (secret !== undefined && secret !== '') {
+    auth.secret = new TextEncoder().encode(secret);
+    const problem = secretProblem(auth.secret);
+    if (problem) throw new ConfigError(`${problem}; refusing to start`);
+  }
   if (env.OVIM_JWT_PUBLIC_KEY_FILE) {
     auth.publicKey = { pem: readSecretFile(env.OVIM_JWT_PUBLIC_KEY_FILE, 'the JWT public key file') };
   }
@@ -62,6 +129,8 @@ export function loadApiConfig(env: NodeJS.ProcessEnv = process.env): ApiConfig {
     );
   }
   if (env.OVIM_JWT_ISSUER) auth.issuer = env.OVIM_JWT_ISSUER;
+  if (env.OVIM_JWT_MAX_AGE) auth.maxTokenAgeSeconds = parseDurationSeconds('OVIM_JWT_MAX_AGE', env.OVIM_JWT_MAX_AGE);
+  if (env.OVIM_JWT_AUDIENCE) auth.audience = env.OVIM_JWT_AUDIENCE;
 
   const address = env.OVIM_API_ADDRESS || DEFAULT_API_ADDRESS;
   parseListenAddress(address);
@@ -73,5 +142,8 @@ export function loadApiConfig(env: NodeJS.ProcessEnv = process.env): ApiConfig {
       throw new ConfigError(`OVIM_EVENT_STORE_MAX must be a positive integer, not ${JSON.stringify(env.OVIM_EVENT_STORE_MAX)}`);
     }
   }
-  return { address, auth, maxEvents };
+  const config: ApiConfig = { address, auth, maxEvents };
+  if (env.OVIM_TRUSTED_PROXIES) config.trustedProxies = parseTrustedProxies('OVIM_TRUSTED_PROXIES', env.OVIM_TRUSTED_PROXIES);
+  if (env.OVIM_API_MAX_CONNECTIONS) config.maxConnections = parseMaxConnections('OVIM_API_MAX_CONNECTIONS', env.OVIM_API_MAX_CONNECTIONS);
+  return config;
 }

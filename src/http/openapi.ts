@@ -39,6 +39,7 @@ const errors = {
   400: json(errorSchema, 'A malformed parameter (e.g. a non-integer limit, a page below 1, an unknown type).'),
   401: json(errorSchema, 'Missing, malformed, expired or wrongly signed token.'),
   403: json(errorSchema, "A namespace outside the caller's scope, or a role without access to events."),
+  429: json(errorSchema, "More than 20 rejected tokens a minute from the client's address; Retry-After says when to retry."),
 };
 
 /** The whole document (served at GET /api/v1/openapi.json). */
@@ -90,7 +91,7 @@ export function openApiDocument(version = '0.1.0'): JsonObject {
           summary: 'This document',
           tags: ['events'],
           security: [{ bearerAuth: [] }],
-          responses: { 200: { description: 'The OpenAPI document.', content: { 'application/json': {} } }, 401: errors[401] },
+          responses: { 200: { description: 'The OpenAPI document.', content: { 'application/json': {} } }, 401: errors[401], 429: errors[429] },
         },
       },
       '/health': {

@@ -12,7 +12,7 @@ import {
   type Scope,
 } from '../events/query.js';
 import type { EventStore } from '../events/store.js';
-import { AuthError, bearerToken, type TokenVerifier } from './auth.js';
+import { AuthError, bearerToken, type Claims, type TokenVerifier } from './auth.js';
 import { openApiDocument } from './openapi.js';
 import {
   apiErrorResponses,
@@ -22,11 +22,14 @@ import {
   recentResponseSchema,
 } from './schemas.js';
 import { ForbiddenError, scopeForClaims } from './scope.js';
+import type { SecurityMonitor } from './security.js';
 
 declare module 'fastify' {
   interface FastifyRequest {
     /** The caller's scope, set by the authentication hook of /api/v1 routes. */
     scope: Scope | null;
+    /** The caller's verified claims, set with the scope. */
+    claims: Claims | null;
   }
 }
 
@@ -110,19 +113,38 @@ function sendError(reply: FastifyReply, status: number, message: string): Fastif
 export interface EventRoutesOptions {
   store: EventStore;
   verify: TokenVerifier;
+  /** Counts rejections (→ 429 past the limit) and records security events. */
+  security?: SecurityMonitor;
 }
 
-export function registerEventRoutes(app: FastifyInstance, { store, verify }: EventRoutesOptions): void {
+export function registerEventRoutes(app: FastifyInstance, { store, verify, security }: EventRoutesOptions): void {
   app.decorateRequest('scope', null);
+  app.decorateRequest('claims', null);
   const items = new ItemJsonCache();
 
+  /** A 403 for a valid token, recorded as AccessDenied on the caller's Organization. */
+  const deny = (request: FastifyRequest, reply: FastifyReply, claims: Claims | null, message: string) => {
+    if (claims) security?.accessDenied(request.ip, { username: claims.username, role: claims.role, organization: claims.orgId }, message);
+    return sendError(reply, 403, message);
+  };
+
   const authenticate = async (request: FastifyRequest, reply: FastifyReply) => {
+    let claims: Claims | null = null;
     try {
-      const claims = await verify(bearerToken(request.headers.authorization));
+      claims = await verify(bearerToken(request.headers.authorization));
+      request.claims = claims;
       request.scope = scopeForClaims(claims);
     } catch (err) {
-      if (err instanceof AuthError) return sendError(reply, 401, err.message);
-      if (err instanceof ForbiddenError) return sendError(reply, 403, err.message);
+      if (err instanceof AuthError) {
+        // A request without any credentials is no rejected token (the panel before sign-in).
+        const retryAfter = request.headers.authorization ? (security?.authenticationFailed(request.ip, err.message) ?? 0) : 0;
+        if (retryAfter > 0) {
+          reply.header('retry-after', String(retryAfter));
+          return sendError(reply, 429, `too many rejected tokens from this address; retry in ${retryAfter} s`);
+        }
+        return sendError(reply, 401, err.message);
+      }
+      if (err instanceof ForbiddenError) return deny(request, reply, claims, err.message);
       throw err;
     }
   };
@@ -137,7 +159,7 @@ export function registerEventRoutes(app: FastifyInstance, { store, verify }: Eve
     const scope = scopeOf(request);
     const q = request.query;
     if (q.namespace !== undefined && !namespaceInScope(q.namespace, scope, store.namespaceOwners)) {
-      return sendError(reply, 403, `namespace ${JSON.stringify(q.namespace)} is outside your scope`);
+      return deny(request, reply, request.claims, `namespace ${JSON.stringify(q.namespace)} is outside your scope`);
     }
     const filters: EventFilters = {};
     if (q.type !== undefined) filters.type = q.type;

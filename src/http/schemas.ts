@@ -146,4 +146,5 @@ export const apiErrorResponses = {
   400: { ...errorSchema, description: 'A malformed parameter.' },
   401: { ...errorSchema, description: 'No token, or an invalid one.' },
   403: { ...errorSchema, description: 'A namespace outside the caller\'s scope, or a role without access.' },
+  429: { ...errorSchema, description: 'More than 20 rejected tokens a minute from the client\'s address (Retry-After).' },
 } as const;

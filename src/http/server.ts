@@ -12,6 +12,7 @@ import { parseListenAddress } from './config.js';
 import { healthReport, isReady, type HealthSources } from './health.js';
 import { PANEL_CSP, loadPanelAssets } from './panel.js';
 import { registerEventRoutes } from './routes.js';
+import { SecurityMonitor, type SecurityOptions } from './security.js';
 import { errorSchema, healthResponseSchema, statusResponseSchema } from './schemas.js';
 
 export interface ApiServerOptions {
@@ -22,7 +23,38 @@ export interface ApiServerOptions {
   logger?: Logger;
   /** When given, the recorder's counters are exported on /metrics too. */
   recorderStats?: () => RecorderStats;
+  /** Socket and request bounds (DEFAULT_SERVER_LIMITS otherwise). */
+  limits?: Partial<ServerLimits>;
+  /**
+   * Proxies (addresses or CIDRs) whose `X-Forwarded-For` names the client. Without any, the
+   * header is ignored and the client is the socket's peer.
+   */
+  trustedProxies?: readonly string[];
+  /** Security events, sampled warnings and the 429 rule for rejected tokens. */
+  security?: Omit<SecurityOptions, 'logger'>;
 }
+
+/** What one client may hold of the server. */
+export interface ServerLimits {
+  /** A socket with no activity for this long is closed (fastify connectionTimeout). */
+  connectionTimeoutMs: number;
+  /** An idle keep-alive socket is closed after this long. */
+  keepAliveTimeoutMs: number;
+  /** The whole request (headers and body) must arrive within this. */
+  requestTimeoutMs: number;
+  /** Open connections at most, all clients together; more are refused at once. */
+  maxConnections: number;
+  /** Requests one keep-alive socket may carry before the server closes it. */
+  maxRequestsPerSocket: number;
+}
+
+export const DEFAULT_SERVER_LIMITS: Readonly<ServerLimits> = {
+  connectionTimeoutMs: 30_000,
+  keepAliveTimeoutMs: 5_000,
+  requestTimeoutMs: 30_000,
+  maxConnections: 1024,
+  maxRequestsPerSocket: 1000,
+};
 
 export interface ApiServer {
   /** Starts listening (`:8080`, `127.0.0.1:0`, `[::1]:8080`); resolves to the base URL. */
@@ -64,15 +96,23 @@ export function createApiServer(options: ApiServerOptions): ApiServer {
   registerEventStoreMetrics(metrics, () => store.stats());
   if (options.recorderStats) registerRecorderMetrics(metrics, options.recorderStats);
 
+  const limits: ServerLimits = { ...DEFAULT_SERVER_LIMITS, ...options.limits };
+  const security = new SecurityMonitor({ ...options.security, logger });
   const app = Fastify({
     logger: false,
     // Integers are converted by the routes' preValidation (decimal digits only), nothing else.
     ajv: { customOptions: { coerceTypes: false } },
     bodyLimit: 16 * 1024,
-    requestTimeout: 30_000,
-    keepAliveTimeout: 5_000,
+    connectionTimeout: limits.connectionTimeoutMs,
+    keepAliveTimeout: limits.keepAliveTimeoutMs,
+    requestTimeout: limits.requestTimeoutMs,
+    maxRequestsPerSocket: limits.maxRequestsPerSocket,
+    // request.ip: X-Forwarded-For only when the socket's peer is a configured proxy.
+    trustProxy: options.trustedProxies && options.trustedProxies.length > 0 ? [...options.trustedProxies] : false,
     return503OnClosing: true,
   });
+  // Past the cap, node closes new sockets right away (nothing is queued for them).
+  app.server.maxConnections = limits.maxConnections;
 
   const routes: string[] = [];
   app.addHook('onRoute', (route) => {
@@ -102,7 +142,7 @@ export function createApiServer(options: ApiServerOptions): ApiServer {
 
   app.setNotFoundHandler((_request, reply) => reply.code(404).send({ error: 'not found' }));
 
-  registerEventRoutes(app, { store, verify });
+  registerEventRoutes(app, { store, verify, security });
 
   app.get('/health', { schema: { response: { 200: healthResponseSchema, 503: healthResponseSchema } } }, async (_req, reply) => {
     const report = healthReport(health, store.stats());

@@ -65,6 +65,11 @@ const invalidCases: InvalidCase[] = [
     message: /spec\.admins\[0\]: Invalid value: "-admins"/ },
   { what: 'organization with a duplicate admin group', object: org('bad-9', { ...validOrgSpec, admins: ['ops', 'ops'] }),
     message: /spec\.admins\[1\]: Duplicate value: "ops"/ },
+  // Regression (issue 10): `system:authenticated` as an admin group handed the organization to everyone.
+  { what: 'organization admin group system:authenticated', object: org('bad-9a', { ...validOrgSpec, admins: ['ops', 'system:authenticated'] }),
+    message: /spec\.admins\[1\]: Invalid value: "string": must not be a Kubernetes system: group/ },
+  { what: 'organization admin group system:masters', object: org('bad-9b', { ...validOrgSpec, admins: ['system:masters'] }),
+    message: /spec\.admins\[0\].*must not be a Kubernetes system: group/ },
   { what: 'organization isEnabled not a boolean', object: org('bad-10', { ...validOrgSpec, isEnabled: 'yes' }),
     message: /spec\.isEnabled: Invalid value: "string": spec\.isEnabled in body must be of type boolean/ },
   { what: 'organization quota cpu with a fraction', object: org('bad-11', { ...validOrgSpec, quota: { cpu: '2.5' } }),

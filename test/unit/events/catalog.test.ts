@@ -41,6 +41,8 @@ const warningReasons: ReasonsOfType<'Warning'>[] = [
   'CreationFailed',
   'ProvisioningFailed',
   'StartupFailed',
+  'AuthenticationFailed',
+  'AccessDenied',
 ];
 // @ts-expect-error VMStarted is not a Warning
 export const notAWarning: ReasonsOfType<'Warning'> = 'VMStarted';
@@ -67,6 +69,8 @@ describe('event catalog', function () {
     ['VMDeleted', 'Normal', ['VirtualMachine']],
     ['ProvisioningFailed', 'Warning', ['VirtualMachine']],
     ['StartupFailed', 'Warning', ['VirtualMachine']],
+    ['AuthenticationFailed', 'Warning', ['Namespace']],
+    ['AccessDenied', 'Warning', ['Organization']],
   ];
 
   it('holds exactly the reasons of DESIGN.md section 4 with their type and kinds', function () {

@@ -111,3 +111,28 @@ describe('describeEvent', function () {
     expect(input.message.length).to.equal(1024);
   });
 });
+
+// Regression (issue 10): a token placed in `ovim.io/requested-by` was redacted in the message
+// but copied whole into the `ovim.io/actor` annotation.
+describe('describeEvent with hostile annotations', function () {
+  const JWT = 'eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiJ4In0.c2lnbmF0dXJlLWJ5dGVz';
+  const hostile = (value: string) => ({
+    ...org,
+    metadata: { ...org.metadata, annotations: { 'ovim.io/requested-by': value, 'ovim.io/owner': value } },
+  });
+
+  it('redacts a token in the actor and owner annotations like in the message', function () {
+    const { input } = describeEvent(hostile(`Bearer ${JWT}`), 'Normal', 'OrganizationCreated', `created by Bearer ${JWT}`, undefined, source);
+    expect(input.message).to.not.include(JWT);
+    expect(input.annotations['ovim.io/actor']).to.equal('Bearer [REDACTED]');
+    expect(input.annotations['ovim.io/owner']).to.equal('Bearer [REDACTED]');
+  });
+
+  it('bounds them to 253 characters, also when 256 KB long', function () {
+    const big = `key ${'a.'.repeat(128 * 1024)}`;
+    const { input } = describeEvent(hostile(big), 'Normal', 'OrganizationCreated', `created by ${big}`, undefined, source);
+    expect(input.annotations['ovim.io/actor']?.length).to.be.at.most(253);
+    expect(input.annotations['ovim.io/owner']?.length).to.be.at.most(253);
+    expect(input.message.length).to.be.at.most(1024);
+  });
+});

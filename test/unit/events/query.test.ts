@@ -209,7 +209,38 @@ describe('events query (pure)', () => {
       const none = new NamespaceOwners();
       expect(inScope(acmeVdc, acme, none)).to.equal(false);
       expect(namespaceInScope('vdc-acme-dev', acme, none)).to.equal(false);
-      expect(inScope(acmeHome, acme, none)).to.equal(true);
+      expect(inScope(acmeHome, acme, none)).to.equal(false, 'org-* namespaces need their owner label too');
+    });
+
+    // Regression (issue 10, M3): an org_admin token of a non-existent organization `zzz` saw the
+    // events of an unlabelled, foreign namespace that happened to be called `org-zzz`.
+    it('an org-* namespace is the organization\'s only when labelled as its own', () => {
+      const zzz: Scope = { kind: 'organization', organization: 'zzz' };
+      const planted = rec({ name: 'z', namespace: 'org-zzz', organization: 'zzz' });
+      expect(inScope(planted, zzz, OWNERS)).to.equal(false);
+      expect(inScope(planted, { kind: 'own', organization: 'zzz', username: 'alex' }, OWNERS)).to.equal(false);
+      expect(namespaceInScope('org-zzz', zzz, OWNERS)).to.equal(false);
+      expect(runQuery([planted], {}, zzz, { page: 1, limit: 50 }, OWNERS).total).to.equal(0);
+      // A label naming another organization does not make it zzz's either.
+      const owners = new NamespaceOwners();
+      owners.set('org-zzz', 'globex');
+      expect(inScope(planted, zzz, owners)).to.equal(false);
+      owners.set('org-zzz', 'zzz');
+      expect(inScope(planted, zzz, owners)).to.equal(true);
+      expect(namespaceInScope('org-zzz', zzz, owners)).to.equal(true);
+    });
+
+    // Regression (issue 10): anyone who can create Events in `default` could plant one that an
+    // organization admin saw as being about their Organization.
+    it('Organization events in default count only when the operator\'s controller reported them', () => {
+      const planted = rec({ name: 'pl', namespace: 'default', kind: 'Organization', objectName: 'acme', component: 'kubectl' });
+      const unnamed = rec({ name: 'un', namespace: 'default', kind: 'Organization', objectName: 'acme', component: '' });
+      const denied = rec({ name: 'ad', namespace: 'default', kind: 'Organization', objectName: 'acme', component: 'ovim-api', reason: 'AccessDenied' });
+      for (const r of [planted, unnamed, denied]) {
+        expect(inScope(r, acme, OWNERS), r.name).to.equal(false);
+        expect(inScope(r, ALL, OWNERS), r.name).to.equal(true);
+      }
+      expect(inScope(acmeOrgObject, acme, OWNERS)).to.equal(true);
     });
 
     it('a label that contradicts the name gives nothing (vdc-<owner>-* only)', () => {

@@ -1,12 +1,16 @@
 // Credentials never leave the process in an Event message, and messages fit 1024 characters.
+import { performance } from 'node:perf_hooks';
 import { expect } from 'chai';
 import {
+  MAX_ANNOTATION_LENGTH,
   MAX_MESSAGE_LENGTH,
   REDACTED,
   redactCredentials,
+  sanitizeAnnotation,
   sanitizeMessage,
   truncateMessage,
 } from '../../../src/events/redact.js';
+import { HOSTILE_TEXTS, measureBlocking } from '../../support/hostile.js';
 
 const JWT =
   'eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9.eyJ1c2VyX2lkIjoiMSIsInJvbGUiOiJzeXN0ZW1fYWRtaW4ifQ.c2lnbmF0dXJlLWJ5dGVzLWhlcmU';
@@ -101,5 +105,52 @@ describe('truncation', function () {
 
   it('sanitizeMessage applies the limit', function () {
     expect(sanitizeMessage('z'.repeat(3000)).length).to.equal(1024);
+  });
+});
+
+// H1: a tenant's 200 KB annotation once froze the event loop for 31 s (quadratic regexes run
+// before the cut). Every hostile shape is now handled in well under 50 ms, and the loop's delay
+// while it is stays under 50 ms.
+describe('redaction of hostile input', function () {
+  for (const [what, text] of HOSTILE_TEXTS) {
+    it(`handles 256 KB of ${what} in < 50 ms without blocking the event loop`, async function () {
+      const { value, ms, maxDelayMs } = await measureBlocking(() => sanitizeMessage(text));
+      expect(value.length).to.be.at.most(MAX_MESSAGE_LENGTH);
+      expect(ms, 'time to sanitize').to.be.below(50);
+      expect(maxDelayMs, 'event-loop delay').to.be.below(50);
+    });
+  }
+
+  it('the redaction itself is linear: 256 KB of any hostile shape, uncut, in well under a second', function () {
+    // A quadratic pattern takes tens of seconds on these; a linear one a few milliseconds.
+    for (const [what, text] of HOSTILE_TEXTS) {
+      const start = performance.now();
+      redactCredentials(text);
+      expect(performance.now() - start, what).to.be.below(1000);
+    }
+  });
+
+  it('a secret cut in half by the pre-cut is dropped, not shown', function () {
+    const message = `${'x '.repeat(2100)}password=${'s'.repeat(100)}`;
+    expect(sanitizeMessage(message)).to.not.include('sss');
+    const jwtAtTheCut = `${'a '.repeat(2046)}${JWT}`; // the token straddles the pre-cut
+    const out = sanitizeMessage(`${'[x] '.repeat(800)}${jwtAtTheCut}`);
+    expect(out).to.not.include(JWT.slice(0, 20));
+  });
+});
+
+describe('annotation values', function () {
+  it('are redacted like messages and cut to 253 characters', function () {
+    expect(sanitizeAnnotation(`Bearer ${JWT}`)).to.equal(`Bearer ${REDACTED}`);
+    expect(sanitizeAnnotation(JWT)).to.equal(REDACTED);
+    expect(sanitizeAnnotation('a'.repeat(10_000)).length).to.equal(MAX_ANNOTATION_LENGTH);
+    expect(MAX_ANNOTATION_LENGTH).to.equal(253);
+    expect(sanitizeAnnotation('alice@example.com')).to.equal('alice@example.com');
+  });
+
+  it('a 256 KB hostile value is handled in < 50 ms', async function () {
+    const { value, ms } = await measureBlocking(() => sanitizeAnnotation(HOSTILE_TEXTS[0]?.[1] ?? ''));
+    expect(value.length).to.be.at.most(MAX_ANNOTATION_LENGTH);
+    expect(ms).to.be.below(50);
   });
 });

@@ -205,14 +205,14 @@ describe('EventStore', () => {
 
   describe('bounded size', () => {
     it('evicts the oldest by last timestamp first and counts evictions', () => {
-      const store = new EventStore({ maxEvents: 3 });
+      const store = new EventStore({ maxEvents: 3, namespaceShare: 1 });
       store.upsert(rawEvent({ name: 'mid', namespace: 'ns', uid: 'M', at: 50 }));
       store.upsert(rawEvent({ name: 'old', namespace: 'ns', uid: 'O', at: 10 }));
       store.upsert(rawEvent({ name: 'new', namespace: 'ns', uid: 'N', at: 90 }));
       store.upsert(rawEvent({ name: 'newer', namespace: 'ns', uid: 'N2', at: 95 }));
       expect(store.size).to.equal(3);
       expect(store.get('O')).to.equal(undefined);
-      expect(store.stats()).to.deep.equal({ size: 3, maxEvents: 3, evictions: 1 });
+      expect(store.stats()).to.deep.equal({ size: 3, maxEvents: 3, evictions: 1, namespaceEvictions: 0 });
       // An event older than everything kept is itself the one evicted.
       store.upsert(rawEvent({ name: 'ancient', namespace: 'ns', uid: 'A', at: 1 }));
       expect(store.get('A')).to.equal(undefined);
@@ -221,12 +221,61 @@ describe('EventStore', () => {
       expect(store.query({ namespace: 'ns' }, { kind: 'all' }, { page: 1, limit: 10 }).total).to.equal(3);
     });
 
+    // Regression (issue 10, M1): 1 MB messages dated in year 9999 were stored whole, sorted
+    // first, were served whole and pushed the real events out of the store.
+    it('cuts messages and every other text field, so a record stays small', () => {
+      const store = new EventStore();
+      const huge = 'm'.repeat(1024 * 1024);
+      const long = 'x'.repeat(100_000);
+      store.upsert(
+        rawEvent({
+          name: 'big', namespace: 'ns', uid: 'B', message: huge, reason: long, component: long, kind: long, objectName: long,
+          annotations: { 'ovim.io/actor': long, 'ovim.io/owner': long, 'ovim.io/organization': long, 'ovim.io/vdc': long },
+        }),
+      );
+      const r = store.get('B');
+      expect(r?.message.length).to.equal(1024);
+      for (const field of ['reason', 'component', 'kind', 'objectName', 'actor', 'owner', 'organization', 'vdc'] as const) {
+        expect(r?.[field]?.length, field).to.be.at.most(253);
+      }
+      expect(JSON.stringify(r).length).to.be.below(4096);
+    });
+
+    it('clamps timestamps more than 30 s in the future to now', () => {
+      const now = Date.now();
+      const far = compactEvent(rawEvent({ name: 'f', namespace: 'ns', first: '9999-12-31T23:59:59Z', last: '9999-12-31T23:59:59Z' }), now);
+      expect(far?.lastTimestamp).to.equal(now);
+      expect(far?.firstTimestamp).to.equal(now);
+      // Clock skew of up to 30 s is left alone.
+      const soon = new Date(now + 20_000).toISOString();
+      const skewed = compactEvent(rawEvent({ name: 's', namespace: 'ns', first: soon, last: soon }), now);
+      expect(skewed?.lastTimestamp).to.equal(Date.parse(soon));
+      // A future-dated event does not outrank real, newer ones for long: it is "now" when seen.
+      const store = new EventStore();
+      store.upsert(rawEvent({ name: 'planted', namespace: 'ns', uid: 'P', last: '9999-01-01T00:00:00Z' }));
+      expect(store.get('P')?.lastTimestamp).to.be.at.most(Date.now());
+    });
+
+    it('caps one namespace at 10% of the capacity: its own oldest go first, counted', () => {
+      const store = new EventStore({ maxEvents: 100 });
+      for (let i = 0; i < 5; i++) store.upsert(rawEvent({ name: `real${i}`, namespace: 'org-acme', uid: `R${i}`, at: i }));
+      for (let i = 0; i < 500; i++) store.upsert(rawEvent({ name: `flood${i}`, namespace: 'attacker', uid: `F${i}`, at: 1000 + i }));
+      expect(store.query({ namespace: 'attacker' }, { kind: 'all' }, { page: 1, limit: 200 }).total).to.equal(10);
+      expect(store.query({ namespace: 'org-acme' }, { kind: 'all' }, { page: 1, limit: 200 }).total).to.equal(5);
+      expect(store.get('F499')).to.not.equal(undefined, 'the newest flood events are kept');
+      expect(store.get('F0')).to.equal(undefined);
+      expect(store.stats()).to.deep.equal({ size: 15, maxEvents: 100, evictions: 490, namespaceEvictions: 490 });
+      // An update of an event already stored is no new event: nothing is evicted for it.
+      store.upsert(rawEvent({ name: 'flood499', namespace: 'attacker', uid: 'F499', at: 5000, count: 2 }));
+      expect(store.stats().namespaceEvictions).to.equal(490);
+    });
+
     it('defaults to 100k events', () => {
       expect(new EventStore().maxEvents).to.equal(100_000);
     });
 
     it('keeps its order through many head removals (compaction)', () => {
-      const store = new EventStore({ maxEvents: 500 });
+      const store = new EventStore({ maxEvents: 500, namespaceShare: 1 });
       for (let i = 0; i < 5000; i++) store.upsert(rawEvent({ name: `e${i}`, namespace: `ns${i % 3}`, uid: `u${i}`, at: i }));
       expect(store.size).to.equal(500);
       expect(store.stats().evictions).to.equal(4500);

@@ -58,11 +58,12 @@ describe('metrics of the recorder and the event store', () => {
     registerRecorderMetrics(metrics, () => stats({ written: 1 }));
     registerRecorderMetrics(metrics, () => stats({ written: 2 }));
     registerEventStoreMetrics(metrics, () => ({ size: 1, maxEvents: 10, evictions: 0 }));
-    registerEventStoreMetrics(metrics, () => ({ size: 4, maxEvents: 10, evictions: 3 }));
+    registerEventStoreMetrics(metrics, () => ({ size: 4, maxEvents: 10, evictions: 3, namespaceEvictions: 2 }));
     const text = await metrics.registry.metrics();
     expect(text).to.match(/^ovim_events_written_total 2$/m);
     expect(text).to.match(/^ovim_event_store_events 4$/m);
     expect(text).to.match(/^ovim_event_store_evictions_total 3$/m);
+    expect(text).to.match(/^ovim_event_store_namespace_evictions_total 2$/m);
     expect(text).to.match(/^ovim_event_store_max_events 10$/m);
   });
 

@@ -168,13 +168,14 @@ describe('HTTP server', () => {
     it('loads the secret from the environment or a file, and refuses to run without a key', () => {
       const dir = mkdtempSync(join(tmpdir(), 'ovim-api-config-'));
       try {
-        const fromEnv = loadApiConfig({ OVIM_JWT_SECRET: 's3cret' });
+        const LONG = 's3cret-s3cret-s3cret-s3cret-s3cret';
+        const fromEnv = loadApiConfig({ OVIM_JWT_SECRET: LONG });
         expect(fromEnv.address).to.equal(':8080');
         expect(fromEnv.maxEvents).to.equal(100_000);
-        expect(new TextDecoder().decode(fromEnv.auth.secret)).to.equal('s3cret');
-        writeFileSync(join(dir, 'secret'), 'from-file\n');
+        expect(new TextDecoder().decode(fromEnv.auth.secret)).to.equal(LONG);
+        writeFileSync(join(dir, 'secret'), 'from-file-from-file-from-file-from-file\n');
         const fromFile = loadApiConfig({ OVIM_JWT_SECRET_FILE: join(dir, 'secret'), OVIM_API_ADDRESS: '127.0.0.1:9999', OVIM_EVENT_STORE_MAX: '500' });
-        expect(new TextDecoder().decode(fromFile.auth.secret)).to.equal('from-file');
+        expect(new TextDecoder().decode(fromFile.auth.secret)).to.equal('from-file-from-file-from-file-from-file');
         expect(fromFile.address).to.equal('127.0.0.1:9999');
         expect(fromFile.maxEvents).to.equal(500);
         const pem = generateKeyPairSync('ec', { namedCurve: 'P-256' }).publicKey.export({ type: 'spki', format: 'pem' }).toString();
@@ -185,8 +186,8 @@ describe('HTTP server', () => {
         expect(() => loadApiConfig({})).to.throw(ConfigError, /needs a JWT key/);
         expect(() => loadApiConfig({ OVIM_JWT_SECRET: 'a', OVIM_JWT_SECRET_FILE: join(dir, 'secret') })).to.throw(ConfigError, /not both/);
         expect(() => loadApiConfig({ OVIM_JWT_SECRET_FILE: join(dir, 'missing') })).to.throw(ConfigError, /cannot read/);
-        expect(() => loadApiConfig({ OVIM_JWT_SECRET: 'a', OVIM_API_ADDRESS: 'nope' })).to.throw(ConfigError, /listen address/);
-        expect(() => loadApiConfig({ OVIM_JWT_SECRET: 'a', OVIM_EVENT_STORE_MAX: '0' })).to.throw(ConfigError);
+        expect(() => loadApiConfig({ OVIM_JWT_SECRET: LONG, OVIM_API_ADDRESS: 'nope' })).to.throw(ConfigError, /listen address/);
+        expect(() => loadApiConfig({ OVIM_JWT_SECRET: LONG, OVIM_EVENT_STORE_MAX: '0' })).to.throw(ConfigError);
         const p384 = generateKeyPairSync('ec', { namedCurve: 'P-384' }).publicKey.export({ type: 'spki', format: 'pem' }).toString();
         expect(() => createVerifier({ publicKey: { pem: p384 } })).to.throw(/unsupported JWT public key/);
       } finally {

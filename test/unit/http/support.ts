@@ -72,7 +72,7 @@ export interface TestServer {
 }
 
 export async function startServer(
-  options: { store?: EventStore; auth?: ApiServerOptions['auth']; logger?: ApiServerOptions['logger']; recorderStats?: ApiServerOptions['recorderStats'] } = {},
+  options: Partial<Pick<ApiServerOptions, 'store' | 'auth' | 'logger' | 'recorderStats' | 'limits' | 'trustedProxies' | 'security'>> = {},
 ): Promise<TestServer> {
   const store = options.store ?? new EventStore();
   const metrics = createMetrics();
@@ -89,6 +89,9 @@ export async function startServer(
     auth: options.auth ?? { secret: new TextEncoder().encode(SECRET) },
     logger: options.logger,
     recorderStats: options.recorderStats,
+    limits: options.limits,
+    trustedProxies: options.trustedProxies,
+    security: options.security,
   });
   const url = await server.listen('127.0.0.1:0');
   return {
