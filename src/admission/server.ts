@@ -36,10 +36,11 @@ function readBody(req: IncomingMessage): Promise<string> {
     const chunks: Buffer[] = [];
     let size = 0;
     req.on('data', (chunk: Buffer) => {
+      if (size > MAX_REVIEW_BYTES) return; // already answered 413: drop the rest
       size += chunk.length;
       if (size > MAX_REVIEW_BYTES) {
+        chunks.length = 0;
         reject(new HttpError(413, `admission review larger than ${MAX_REVIEW_BYTES} bytes`));
-        req.destroy();
         return;
       }
       chunks.push(chunk);
@@ -92,6 +93,11 @@ export class AdmissionServer {
       this.handle(req, res).catch((err: unknown) => {
         const status = err instanceof HttpError ? err.status : 500;
         if (status === 500) deps.logger?.error(`admission request failed: ${apiErrorMessage(err)}`);
+        if (status === 413) {
+          // The rest of the body is not read: answer, then close the connection.
+          res.setHeader('Connection', 'close');
+          res.on('finish', () => req.destroy());
+        }
         if (!res.headersSent) send(res, status, { error: err instanceof Error ? err.message : String(err) });
       });
     });
