@@ -10,6 +10,8 @@ import { expect } from 'chai';
 import { DEFAULT_CONFIG, type OperatorConfig, type WebhookConfig } from '../../src/config.js';
 import { startAdmission, type Admission } from '../../src/admission/index.js';
 import { STAMPS } from '../../src/admission/stamps.js';
+import { createCa, issueServing, pemBlocks, servesFor } from '../../src/admission/certs.js';
+import { SharedCertificate } from '../../src/admission/secrets.js';
 import { installCrds } from '../../src/kube/crds.js';
 import { isNotFound } from '../../src/kube/errors.js';
 import { KubeClient } from '../../src/kube/rest.js';
@@ -323,5 +325,61 @@ describe('admission webhook (the API server calls it)', function () {
     const deleted = await event('Organization', name, 'default', 'OrganizationDeleted');
     // Nobody stamped this deletion: the deleter is unknown, not the requester.
     expect(deleted.message).to.equal(`Organization '${name}' deleted by unknown`);
+  });
+});
+
+describe('webhook certificate Secret', function () {
+  this.timeout(60_000);
+  let cp: ControlPlane;
+  let client: KubeClient;
+  const ns = `ovim-certs-${sfx}`;
+  const names = { dnsNames: ['ovim-operator-webhook.ovim-system.svc'], ips: ['127.0.0.1'] };
+
+  before(async function () {
+    this.timeout(180_000);
+    cp = await controlPlane();
+    client = await KubeClient.create(cp.kubeConfig);
+    await client.create('/api/v1/namespaces', { metadata: { name: ns } });
+  });
+
+  after(() => client?.close());
+
+  it('replicas starting together create it once and all read the same certificate', async function () {
+    const replicas = Array.from({ length: 3 }, () => new SharedCertificate(client, { namespace: ns, secretName: 'race', names }));
+    const loaded = await Promise.all(replicas.map((r) => r.load()));
+    expect(new Set(loaded.map((m) => m.fingerprint)).size).to.equal(1);
+    expect(loaded.every((m) => m.managed)).to.equal(true);
+  });
+
+  it('renews the CA before it expires and keeps the old one in the bundle', async function () {
+    const t0 = Date.now();
+    let now = t0;
+    const options = { namespace: ns, secretName: 'ca-rotation', names, caValidityMs: 90_000, leafValidityMs: 60_000, renewBeforeMs: 45_000, now: () => new Date(now) };
+    const first = await new SharedCertificate(client, options).load();
+    expect(pemBlocks(first.caBundle)).to.have.length(1);
+    now = t0 + 20_000; // the serving certificate is due, and the CA would expire before a new one
+    const second = await new SharedCertificate(client, options).load();
+    expect(second.fingerprint).to.not.equal(first.fingerprint);
+    const bundle = pemBlocks(second.caBundle);
+    expect(bundle).to.have.length(2);
+    expect(bundle[1]?.trim()).to.equal(pemBlocks(first.caBundle)[0]?.trim()); // the old CA still trusted
+    expect(servesFor(second.certPem, bundle[0] ?? '', names)).to.equal(true); // signed by the new CA
+  });
+
+  it("uses cert-manager's layout as it is and never renews it", async function () {
+    const ca = await createCa(new Date(), 3_600_000);
+    const leaf = await issueServing(ca, names, new Date(), 60_000);
+    const b64 = (s: string) => Buffer.from(s).toString('base64');
+    await client.create(`/api/v1/namespaces/${ns}/secrets`, {
+      metadata: { name: 'cert-manager' },
+      type: 'kubernetes.io/tls',
+      data: { 'tls.crt': b64(leaf.certPem), 'tls.key': b64(leaf.keyPem), 'ca.crt': b64(ca.certPem) },
+    });
+    // Due by our standards (a year's certificate renewed with 4 months left): still not touched.
+    const material = await new SharedCertificate(client, { namespace: ns, secretName: 'cert-manager', names }).load();
+    expect(material.managed).to.equal(false);
+    expect(material.certPem).to.equal(leaf.certPem);
+    const stored = await client.get<{ data: Record<string, string> }>(`/api/v1/namespaces/${ns}/secrets/cert-manager`);
+    expect(Object.keys(stored.data).sort()).to.deep.equal(['ca.crt', 'tls.crt', 'tls.key']);
   });
 });
