@@ -155,6 +155,13 @@ describe('admission webhook (the API server calls it)', function () {
   after(async function () {
     this.timeout(60_000);
     await stopOp();
+    // Leave no Organization of this suite behind for the operators of later suites.
+    const list = await api.list<Organization>('/apis/ovim.io/v1/organizations');
+    for (const o of list.items.filter((i) => i.metadata.name?.startsWith('adm-') && i.metadata.name.includes(sfx))) {
+      const path = `/apis/ovim.io/v1/organizations/${o.metadata.name}`;
+      await api.patch(path, { metadata: { finalizers: null } }, 'merge').catch(() => undefined);
+      await api.delete(path).catch(() => undefined);
+    }
     for (const a of [admission, ...extra]) await a?.stop();
     // The webhooks are cluster-wide: later suites must not meet them.
     for (const kind of ['mutatingwebhookconfiguration', 'validatingwebhookconfiguration']) {
