@@ -183,3 +183,16 @@ describe('admission decisions', function () {
     });
   });
 });
+
+describe('admission decisions on reinvocation', function () {
+  it('are idempotent: the webhook called again on its own output changes nothing', function () {
+    for (const user of ['alice', 'system:serviceaccount:ovim:backend']) {
+      const once = admitted(request('CREATE', user, org({ 'ovim.io/requested-by': 'frank', 'ovim.io/owner': 'frank', 'ovim.io/force-reconcile': '1' })));
+      expect(admitted(request('CREATE', user, once))).to.deep.equal(once);
+    }
+    const stored = admitted(request('CREATE', 'alice', org()));
+    const next = org({ ...stamps(stored), 'ovim.io/force-reconcile': '2' }, { displayName: 'x', admins: [] });
+    const once = admitted(request('UPDATE', 'bob', next, stored));
+    expect(admitted(request('UPDATE', 'bob', once, stored))).to.deep.equal(once);
+  });
+});
