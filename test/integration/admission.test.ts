@@ -18,6 +18,11 @@ import { KubeClient } from '../../src/kube/rest.js';
 import { createLogger } from '../../src/log.js';
 import { startOperator, type Operator } from '../../src/operator.js';
 import type { Organization } from '../../src/resources/types.js';
+import { NamespaceOwners } from '../../src/events/owners.js';
+import { EventStore, createEventInformer } from '../../src/events/store.js';
+import { signToken } from '../../src/http/auth.js';
+import { createApiServer } from '../../src/http/server.js';
+import { createMetrics } from '../../src/metrics.js';
 import { controlPlane } from '../support/hooks.js';
 import { kubectl, kubectlOk } from '../support/kubectl.js';
 import { freePort, type ControlPlane } from '../support/controlplane.js';
@@ -28,6 +33,7 @@ const NS = `ovim-admission-${sfx}`;
 const GROUP = `admission-testers-${sfx}`;
 const BACKEND = `system:serviceaccount:${NS}:backend`;
 const OTHER_SA = `system:serviceaccount:${NS}:other`;
+const JWT_SECRET = 'admission-test-secret-0123456789abcdef';
 const config: OperatorConfig = { ...DEFAULT_CONFIG, resyncPeriodMs: 0, workers: { organization: 2, vdc: 2, quota: 1 } };
 
 interface CoreEvent {
@@ -278,6 +284,45 @@ describe('admission webhook (the API server calls it)', function () {
     expect(a.metadata.annotations).to.include({ 'ovim.io/owner': 'gina', 'ovim.io/owner-verified': 'true' });
     const b = await event('Organization', forged, 'default', 'OrganizationCreated');
     expect(b.metadata.annotations).to.include({ 'ovim.io/owner': 'hank', 'ovim.io/owner-verified': 'false' });
+  });
+
+  it("the events API: an organization user sees the events whose verified actor or owner they are, and no one else's", async function () {
+    const namespaceOwners = new NamespaceOwners();
+    const store = new EventStore({ namespaceOwners });
+    const informer = createEventInformer(cp.kubeConfig);
+    store.follow(informer);
+    informer.start();
+    const server = createApiServer({
+      store,
+      auth: { secret: new TextEncoder().encode(JWT_SECRET) },
+      metrics: createMetrics(),
+      health: { kubernetesReachable: () => true, informersSynced: () => informer.hasSynced(), leadership: () => 'disabled' },
+    });
+    try {
+      await informer.waitForSync();
+      const url = await server.listen('127.0.0.1:0');
+      /** The Organization events `username` (an org_user of `org`) sees. */
+      const seen = async (username: string, orgId: string) => {
+        const token = await signToken({ userId: username, username, role: 'org_user', orgId }, JWT_SECRET);
+        const res = await fetch(`${url}/api/v1/events?kind=Organization&name=${orgId}`, { headers: { authorization: `Bearer ${token}` } });
+        expect(res.status).to.equal(200);
+        return ((await res.json()) as { events: { reason: string; actor?: string; actor_verified?: boolean }[] }).events;
+      };
+      const owned = `adm-owned-${sfx}`;
+      const forged = `adm-forged-${sfx}`;
+      await waitFor('the store to hold the suite\'s events', async () => (await seen('gina', owned)).some((e) => e.reason === 'OrganizationCreated'));
+      expect((await seen('gina', owned)).map((e) => e.reason)).to.include('OrganizationCreated'); // verified owner
+      expect(await seen('hank', forged)).to.deep.equal([]); // owner named by someone else
+      expect((await seen('gina', forged)).map((e) => e.reason)).to.include('OrganizationCreated'); // its verified actor
+      expect(await seen('mallory', preOrg)).to.deep.equal([]); // actor only stated, before the webhook
+      const alices = await seen('alice', org);
+      expect(alices.map((e) => [e.reason, e.actor, e.actor_verified])).to.deep.include(['OrganizationCreated', 'alice', true]);
+      expect(alices.map((e) => e.actor)).to.not.include('bob'); // bob's Updated is bob's
+      expect((await seen('bob', org)).map((e) => [e.reason, e.actor_verified])).to.deep.include(['OrganizationUpdated', true]);
+    } finally {
+      informer.stop();
+      await server.close();
+    }
   });
 
   it('two replicas serve the webhook with one certificate', async function () {
