@@ -14,7 +14,7 @@ import { createLogger } from '../src/log.js';
 import { signToken } from '../src/http/auth.js';
 import { applyApiFlags, loadApiConfig } from '../src/http/config.js';
 import { startOvim, type Ovim } from '../src/main.js';
-import { ControlPlane } from '../test/support/controlplane.js';
+import { ControlPlane, freePort } from '../test/support/controlplane.js';
 
 const log = createLogger(process.env.LOG_LEVEL ?? 'info', false).child({ component: 'make-run' });
 const sandboxDir = resolve('.ovim-sandbox');
@@ -97,6 +97,11 @@ async function main(): Promise<void> {
   // The operator and the API, in this process (flags after `--` and OVIM_* variables configure
   // them). Without OVIM_JWT_SECRET(_FILE) the API uses the secret kept in .ovim-sandbox/.
   const config = loadConfig(process.argv.slice(2));
+  // The sandbox's API server calls the admission webhook on loopback (DESIGN.md section 8).
+  if (sandbox && config.webhook.port === 0) {
+    const port = await freePort();
+    config.webhook = { ...config.webhook, port, host: '127.0.0.1', url: `https://127.0.0.1:${port}` };
+  }
   const env = { ...process.env };
   if (!env.OVIM_JWT_SECRET && !env.OVIM_JWT_SECRET_FILE && !env.OVIM_JWT_PUBLIC_KEY_FILE) {
     env.OVIM_JWT_SECRET_FILE = jwtSecretFile();
@@ -113,6 +118,8 @@ async function main(): Promise<void> {
     throw err;
   }
   log.info('operator running: reconciling Organizations and VirtualDataCenters');
+  if (config.webhook.port > 0) log.info(`admission webhook on ${config.webhook.url ?? `port ${config.webhook.port}`}: actors are verified`);
+  else log.warn('no admission webhook (--webhook-port): event actors are recorded as unverified');
 
   const apiUrl = ovim.apiUrl.replace('//0.0.0.0:', '//127.0.0.1:');
   writeFileSync(join(sandboxDir, 'api-url'), `${apiUrl}\n`);

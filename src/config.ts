@@ -21,6 +21,11 @@
 //   --jwt-audience A         API tokens must carry audience A (OVIM_JWT_AUDIENCE)
 //   --trusted-proxies LIST   proxies (IPs/CIDRs) whose X-Forwarded-For names the client (OVIM_TRUSTED_PROXIES)
 //   --api-max-connections N  open API connections at most (OVIM_API_MAX_CONNECTIONS, default 1024)
+//   --webhook-port N         serve the admission webhook on N, 0 = off (OVIM_WEBHOOK_PORT, default 0)
+//   --webhook-host H         its bind address (OVIM_WEBHOOK_HOST, default 0.0.0.0)
+//   --webhook-url URL        the API server calls this base URL (e.g. https://127.0.0.1:9443) instead
+//                            of the Service ovim-operator-webhook (OVIM_WEBHOOK_URL)
+//   --trusted-requesters A,B usernames whose stated requested-by is kept (OVIM_TRUSTED_REQUESTERS)
 import { readFileSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { parseDurationSeconds, parseMaxConnections, parseTrustedProxies, type ApiFlags } from './http/config.js';
@@ -34,6 +39,20 @@ export interface LeaderElectionConfig {
   leaseDurationMs: number;
   renewDeadlineMs: number;
   retryPeriodMs: number;
+}
+
+/** The admission webhook (DESIGN.md section 8, src/admission). */
+export interface WebhookConfig {
+  /** 0: no webhook. */
+  port: number;
+  host: string;
+  /** Base URL the API server calls; else the Service `service` in the operator's namespace. */
+  url?: string;
+  service: string;
+  /** Usernames (e.g. the backend's ServiceAccount) whose stated actor is kept. */
+  trustedRequesters: string[];
+  /** Secret of the serving certificate; the actor-proof key is in `<secretName>-actor-key`. */
+  secretName: string;
 }
 
 export interface OperatorConfig {
@@ -50,6 +69,7 @@ export interface OperatorConfig {
   kubeconfig?: string;
   /** API settings given as flags (the environment's are read by loadApiConfig). */
   api?: ApiFlags;
+  webhook: WebhookConfig;
 }
 
 function defaultNamespace(): string {
@@ -78,7 +98,12 @@ export const DEFAULT_CONFIG: OperatorConfig = {
   installRoles: false,
   privilegedOrganizations: [],
   logLevel: 'info',
+  webhook: { port: 0, host: '0.0.0.0', service: 'ovim-operator-webhook', trustedRequesters: [], secretName: 'ovim-operator-webhook-tls' },
 };
+
+function list(text: string): string[] {
+  return text.split(',').map((s) => s.trim()).filter(Boolean);
+}
 
 export class ConfigError extends Error {
   override name = 'ConfigError';
@@ -101,6 +126,7 @@ export function loadConfig(argv: readonly string[] = process.argv.slice(2), env:
   const cfg: OperatorConfig = {
     ...DEFAULT_CONFIG,
     workers: { ...DEFAULT_CONFIG.workers },
+    webhook: { ...DEFAULT_CONFIG.webhook },
     leaderElection: {
       ...DEFAULT_CONFIG.leaderElection,
       namespace: env.POD_NAMESPACE || defaultNamespace(),
@@ -130,6 +156,10 @@ export function loadConfig(argv: readonly string[] = process.argv.slice(2), env:
   cfg.leaderElection.enabled = bool(env.OVIM_LEADER_ELECT) ?? cfg.leaderElection.enabled;
   if (env.LOG_LEVEL) cfg.logLevel = env.LOG_LEVEL;
   if (env.KUBECONFIG) cfg.kubeconfig = env.KUBECONFIG;
+  if (env.OVIM_WEBHOOK_PORT) cfg.webhook.port = integer('OVIM_WEBHOOK_PORT', env.OVIM_WEBHOOK_PORT, 0, 65_535);
+  if (env.OVIM_WEBHOOK_HOST) cfg.webhook.host = env.OVIM_WEBHOOK_HOST;
+  if (env.OVIM_WEBHOOK_URL) cfg.webhook.url = env.OVIM_WEBHOOK_URL;
+  if (env.OVIM_TRUSTED_REQUESTERS) cfg.webhook.trustedRequesters = list(env.OVIM_TRUSTED_REQUESTERS);
 
   const args = [...argv];
   while (args.length) {
@@ -192,11 +222,26 @@ export function loadConfig(argv: readonly string[] = process.argv.slice(2), env:
       case '--api-max-connections':
         cfg.api = { ...cfg.api, maxConnections: parseMaxConnections('--api-max-connections', value()) };
         break;
+      case '--webhook-port':
+        cfg.webhook.port = integer('--webhook-port', value(), 0, 65_535);
+        break;
+      case '--webhook-host':
+        cfg.webhook.host = value();
+        break;
+      case '--webhook-url':
+        cfg.webhook.url = value();
+        break;
+      case '--trusted-requesters':
+        cfg.webhook.trustedRequesters = list(value());
+        break;
       default:
         throw new ConfigError(`unknown flag ${flag}`);
     }
   }
   cfg.privilegedOrganizations = [...privileged].sort();
+  if (cfg.webhook.url !== undefined && !/^https:\/\/[^/\s]+$/.test(cfg.webhook.url)) {
+    throw new ConfigError(`--webhook-url must be https://host:port without a path, got '${cfg.webhook.url}'`);
+  }
   if (!['error', 'warn', 'info', 'http', 'verbose', 'debug', 'silly'].includes(cfg.logLevel)) {
     throw new ConfigError(`log level must be one of error, warn, info, debug; got '${cfg.logLevel}'`);
   }

@@ -14,6 +14,7 @@ import { createApiServer, type ApiServer } from './http/server.js';
 import { createLogger, type Logger } from './log.js';
 import { createMetrics } from './metrics.js';
 import { startOperator, type Operator } from './operator.js';
+import { startAdmission, type Admission } from './admission/index.js';
 
 export interface Ovim {
   operator: Operator;
@@ -73,9 +74,22 @@ export async function startOvim(
   const apiUrl = await api.listen(apiConfig.address);
   namespaceInformer.start();
   eventInformer.start();
+  let admission: Admission | undefined;
   try {
-    operator = await startOperator(kc, config, logger, { metrics, onLostLeadership: options.onLostLeadership });
+    // The webhook serves on every replica (leader or not), before the reconcilers start.
+    if (config.webhook.port > 0) {
+      admission = await startAdmission(kc, config.webhook, {
+        namespace: config.leaderElection.namespace,
+        logger: logger.child({ component: 'admission' }),
+      });
+    }
+    operator = await startOperator(kc, config, logger, {
+      metrics,
+      onLostLeadership: options.onLostLeadership,
+      actorVerifier: admission?.verifier,
+    });
   } catch (err) {
+    await admission?.stop();
     eventInformer.stop();
     namespaceInformer.stop();
     probe.stop();
@@ -93,6 +107,7 @@ export async function startOvim(
     stop() {
       stopped ??= (async () => {
         await running.stop();
+        await admission?.stop();
         eventInformer.stop();
         namespaceInformer.stop();
         probe.stop();

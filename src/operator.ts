@@ -18,6 +18,7 @@ import { createLogger, type Logger } from './log.js';
 import type { Metrics } from './metrics.js';
 import { EventRecorder } from './events/recorder.js';
 import { ClientEventApi } from './events/sink.js';
+import type { ActorVerification } from './events/types.js';
 import { errorMessage, type EventSink } from './controllers/common.js';
 import { OrganizationReconciler, vdcsOfOrganization } from './controllers/organization.js';
 import { QuotaWatcher } from './controllers/quota.js';
@@ -43,6 +44,8 @@ export interface OperatorDeps {
    * stopped). Default: the operator stops. The program exits non-zero so that it restarts.
    */
   onLostLeadership?: () => void;
+  /** Checks the admission webhook's actor stamps (src/admission); without it actors are unverified. */
+  actorVerifier?: ActorVerification;
 }
 
 export interface OperatorInformers {
@@ -163,7 +166,7 @@ export async function startOperator(
   // Events go through their own pool, so that the operator's write counts stay its own.
   const eventsClient = ownRecorder ? await KubeClient.create(kc, { userAgent: 'ovim-operator/events', maxSockets: 8 }) : undefined;
   const recorder =
-    deps.recorder ?? new EventRecorder(new ClientEventApi(eventsClient as KubeClient), { component: 'ovim-controller', logger });
+    deps.recorder ?? new EventRecorder(new ClientEventApi(eventsClient as KubeClient), { component: 'ovim-controller', logger, actorVerifier: deps.actorVerifier });
 
   const inf = (spec: InformerSpec) => makeInformer<PlainObject>(kc, client, spec, config, logger);
   const informers: OperatorInformers = {

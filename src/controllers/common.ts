@@ -2,6 +2,7 @@
 // interface, and keeping a set of child objects in line with their desired state.
 import type { KubernetesObject } from '@kubernetes/client-node';
 import type { Logger } from 'winston';
+import { STAMPS, deleterOf } from '../admission/stamps.js';
 import type { EventRecording } from '../events/types.js';
 import {
   applyObject,
@@ -64,6 +65,19 @@ export function expectWrite(base: ReconcilerBase, obj: KubernetesObject, written
 /** Who asked for the object: its `ovim.io/requested-by` annotation. */
 export function requestedBy(obj: KubernetesObject): string | undefined {
   return obj.metadata?.annotations?.[ANNOTATIONS.requestedBy] || undefined;
+}
+
+/**
+ * Who last changed the spec or annotations: `ovim.io/last-modified-by` (stamped by the admission
+ * webhook), else the requester (objects from before the webhook).
+ */
+export function modifiedBy(obj: KubernetesObject): string | undefined {
+  return obj.metadata?.annotations?.[STAMPS.lastModifiedBy] || requestedBy(obj);
+}
+
+/** Who deleted it: the webhook's deletion stamp of this deletion; undefined when unknown. */
+export function deletedBy(obj: KubernetesObject): string | undefined {
+  return deleterOf(obj);
 }
 
 /** Who triggered a forced reconcile: `ovim.io/force-reconcile-by`, when set. */

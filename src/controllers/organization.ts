@@ -26,7 +26,9 @@ import {
   READY,
   ensureFinalizer,
   ensureNamespace,
+  deletedBy,
   forcedBy,
+  modifiedBy,
   isDeleting,
   nextCommonStatus,
   pendingForceReconcile,
@@ -86,7 +88,7 @@ export function organizationEvents(org: Organization, prev: OrganizationStatus |
   if (provisioned && next.namespace && !prev?.namespace) {
     out.push({ type: 'Normal', reason: 'OrganizationCreated', actor });
   } else if (provisioned && prev?.namespace && prev.observedGeneration !== undefined && prev.observedGeneration < generation) {
-    out.push({ type: 'Normal', reason: 'OrganizationUpdated', actor });
+    out.push({ type: 'Normal', reason: 'OrganizationUpdated', actor: modifiedBy(org) });
   }
   if (next.lastForcedReconcile && next.lastForcedReconcile !== prev?.lastForcedReconcile) {
     out.push({ type: 'Normal', reason: 'ReconcileForced', actor: forcedBy(org) });
@@ -95,7 +97,7 @@ export function organizationEvents(org: Organization, prev: OrganizationStatus |
   const before = findCondition(prev?.conditions, READY);
   const warning = ready && ready.status === 'False' ? WARNING_REASONS[ready.reason] : undefined;
   if (warning && (before?.reason !== ready?.reason || before?.observedGeneration !== ready?.observedGeneration)) {
-    out.push({ type: 'Warning', reason: warning, message: ready?.message ?? '', actor });
+    out.push({ type: 'Warning', reason: warning, message: ready?.message ?? '', actor: warning === 'DeletionBlocked' ? deletedBy(org) : actor });
   }
   return out;
 }
@@ -240,7 +242,7 @@ export class OrganizationReconciler {
       return { requeueAfter: 5_000 };
     }
     if (!(await removeFinalizer(this.deps.client, org, ORGANIZATION_FINALIZER))) return;
-    safely(this.deps.logger, 'OrganizationDeleted', () => this.deps.events.recordOrganizationDeleted(org, requestedBy(org)));
+    safely(this.deps.logger, 'OrganizationDeleted', () => this.deps.events.recordOrganizationDeleted(org, deletedBy(org)));
   }
 
   /**

@@ -37,7 +37,9 @@ import {
   READY,
   ensureFinalizer,
   ensureNamespace,
+  deletedBy,
   forcedBy,
+  modifiedBy,
   isDeleting,
   nextCommonStatus,
   pendingForceReconcile,
@@ -180,7 +182,7 @@ export function vdcEvents(vdc: VirtualDataCenter, prev: VirtualDataCenterStatus 
   if (next.phase === 'Active' && next.namespace && !prev?.namespace) {
     out.push({ type: 'Normal', reason: 'VDCCreated', actor });
   } else if (next.phase === 'Active' && prev?.namespace && prev.observedGeneration !== undefined && prev.observedGeneration < generation) {
-    out.push({ type: 'Normal', reason: 'VDCUpdated', actor });
+    out.push({ type: 'Normal', reason: 'VDCUpdated', actor: modifiedBy(vdc) });
   }
   if (next.lastForcedReconcile && next.lastForcedReconcile !== prev?.lastForcedReconcile) {
     out.push({ type: 'Normal', reason: 'ReconcileForced', actor: forcedBy(vdc) });
@@ -350,7 +352,7 @@ export class VdcReconciler {
       }
     }
     if (!(await removeFinalizer(this.deps.client, vdc, VDC_FINALIZER))) return;
-    safely(this.deps.logger, 'VDCDeleted', () => this.deps.events.recordVdcDeleted(vdc, orgName, requestedBy(vdc)));
+    safely(this.deps.logger, 'VDCDeleted', () => this.deps.events.recordVdcDeleted(vdc, orgName, deletedBy(vdc)));
   }
 
   private async writeStatus(

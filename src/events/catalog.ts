@@ -32,6 +32,8 @@ export const EVENT_CATALOG = {
   OrganizationUpdated: { type: 'Normal', kinds: [ORGANIZATION_KIND], when: 'a spec change (new generation) was applied' },
   OrganizationDeleted: { type: 'Normal', kinds: [ORGANIZATION_KIND], when: 'cleanup finished, finalizer removed' },
   ReconcileForced: { type: 'Normal', kinds: [ORGANIZATION_KIND, VDC_KIND], when: 'force-reconcile annotation handled' },
+  // DESIGN.md section 8: recorded by the admission webhook with the deleting user as actor.
+  DeletionRequested: { type: 'Normal', kinds: [ORGANIZATION_KIND, VDC_KIND], when: 'a user asked to delete it' },
   DeletionBlocked: { type: 'Warning', kinds: [ORGANIZATION_KIND], when: 'deletion requested while VDCs exist' },
   // The contract's table lists ReconcileFailed for Organizations; VDC reconciles fail the same way.
   ReconcileFailed: { type: 'Warning', kinds: [ORGANIZATION_KIND, VDC_KIND], when: 'a reconcile error persisted past retries' },

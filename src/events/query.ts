@@ -34,6 +34,10 @@ export interface EventRecord {
   actor: string | undefined;
   /** `ovim.io/owner` */
   owner: string | undefined;
+  /** `ovim.io/actor-verified` is "true": the admission webhook stamped the actor (DESIGN.md section 8). */
+  actorVerified?: boolean;
+  /** `ovim.io/owner-verified` is "true". */
+  ownerVerified?: boolean;
 }
 
 export type EventTypeFilter = 'Normal' | 'Warning';
@@ -73,7 +77,7 @@ export interface QueryResult {
  * - `organization`: an organization's admins — `org-<org>` and the `vdc-*` namespaces labelled as
  *   the organization's (NamespaceOwnership), and the operator's events about their Organization
  *   object in `default`.
- * - `own`: an organization's users — the events of that organization whose actor or owner is them.
+ * - `own`: an organization's users — the events of that organization whose verified actor or owner is them.
  */
 export type Scope =
   | { kind: 'all' }
@@ -175,7 +179,10 @@ export function scopeMatcher(scope: Scope, owners: NamespaceOwnership): (record:
     case 'own': {
       const ofOrganization = organizationMatcher(scope.organization, owners);
       const user = scope.username;
-      return (record) => (record.actor === user || record.owner === user) && ofOrganization(record);
+      // Only stamped names count: a name typed into an annotation shows nobody else's events.
+      return (record) =>
+        ((record.actorVerified === true && record.actor === user) || (record.ownerVerified === true && record.owner === user)) &&
+        ofOrganization(record);
     }
   }
 }
@@ -306,6 +313,7 @@ export interface ApiEvent {
   organization?: string;
   vdc?: string;
   actor?: string;
+  actor_verified?: boolean;
 }
 
 export function toApiEvent(r: EventRecord): ApiEvent {
@@ -325,6 +333,9 @@ export function toApiEvent(r: EventRecord): ApiEvent {
   };
   if (r.organization !== undefined) item.organization = r.organization;
   if (r.vdc !== undefined) item.vdc = r.vdc;
-  if (r.actor !== undefined) item.actor = r.actor;
+  if (r.actor !== undefined) {
+    item.actor = r.actor;
+    item.actor_verified = r.actorVerified === true;
+  }
   return item;
 }

@@ -28,7 +28,7 @@ import {
   type EventApi,
   type EventSinkOptions,
 } from './sink.js';
-import { EVENT_ANNOTATIONS, type DropCause, type EventRecording, type EventType, type RecordOptions, type RecorderStats } from './types.js';
+import { EVENT_ANNOTATIONS, type ActorVerification, type DropCause, type EventRecording, type EventType, type RecordOptions, type RecorderStats } from './types.js';
 import { ANNOTATIONS, LABELS, type Organization, type VirtualDataCenter } from '../resources/types.js';
 
 export type RecorderComponent = 'ovim-controller' | 'ovim-api';
@@ -45,6 +45,8 @@ export interface EventRecorderOptions {
   correlator?: CorrelatorOptions;
   /** Delivery tuning (concurrency, tries, backoff, request timeout). */
   sink?: Pick<EventSinkOptions, 'concurrency' | 'maxTries' | 'backoff' | 'requestTimeoutMs'>;
+  /** Checks the webhook's actor stamps; without it every actor is recorded as unverified. */
+  actorVerifier?: ActorVerification;
 }
 
 export const DEFAULT_QUEUE_SIZE = 1000;
@@ -138,6 +140,7 @@ export function describeEvent(
   message: string,
   options: RecordOptions | undefined,
   source: { component: string; reportingInstance: string },
+  verifier?: ActorVerification,
 ): { input: EventInput; issues: readonly RecordIssue[] } {
   let issues: RecordIssue[] | undefined;
   let eventType: EventType = type;
@@ -186,6 +189,11 @@ export function describeEvent(
   // Tenant-written annotations: redacted like messages (a token there must not be copied).
   if (actor) annotations[EVENT_ANNOTATIONS.actor] = sanitizeAnnotation(actor);
   if (owner) annotations[EVENT_ANNOTATIONS.owner] = sanitizeAnnotation(owner);
+  if (actor) {
+    const verified = options?.actorVerified ?? verifier?.actorVerified(obj, actor) ?? false;
+    annotations[EVENT_ANNOTATIONS.actorVerified] = String(verified);
+  }
+  if (owner) annotations[EVENT_ANNOTATIONS.ownerVerified] = String(verifier?.ownerVerified(obj, owner) ?? false);
 
   return {
     input: {
@@ -211,6 +219,7 @@ export class EventRecorder implements EventRecording {
   private readonly source: { component: string; reportingInstance: string };
   private readonly sink: EventSink;
   private readonly logger: winston.Logger;
+  private readonly verifier: ActorVerification | undefined;
   private readonly counters: DeliveryCounters = emptyDeliveryCounters();
   /** record() calls accepted, by reason then type (no key string built per call). */
   private readonly recorded = new Map<string, Partial<Record<EventType, { type: EventType; reason: string; count: number }>>>();
@@ -238,6 +247,7 @@ export class EventRecorder implements EventRecording {
     this.source = { component: this.component, reportingInstance: this.reportingInstance };
     this.logger = (options.logger ?? silentLogger()).child({ component: 'event-recorder' });
     this.correlator = new EventCorrelator(options.correlator);
+    this.verifier = options.actorVerifier;
     this.sink = new EventSink(api, {
       ...options.sink,
       logger: this.logger,
@@ -285,7 +295,8 @@ export class EventRecorder implements EventRecording {
   }
 
   recordOrganizationDeleted(org: Organization | null | undefined, actor?: string): void {
-    this.recordOrganization(org, Reasons.OrganizationDeleted, (name, who) => `Organization '${name}' deleted by ${who}`, actor);
+    // The deleter, never the requester: an unknown deleter is said to be unknown.
+    this.recordOrganization(org, Reasons.OrganizationDeleted, (name, who) => `Organization '${name}' deleted by ${who}`, actor, false);
   }
 
   /** "Manual reconciliation triggered for organization '<name>' by <actor>" (DESIGN.md section 3). */
@@ -315,7 +326,7 @@ export class EventRecorder implements EventRecording {
   }
 
   recordVdcDeleted(vdc: VirtualDataCenter | null | undefined, org: Organization | string | undefined, actor?: string): void {
-    this.recordVdc(vdc, org, Reasons.VDCDeleted, (name, o, who) => `VDC '${name}' deleted from organization '${o}' by ${who}`, actor);
+    this.recordVdc(vdc, org, Reasons.VDCDeleted, (name, o, who) => `VDC '${name}' deleted from organization '${o}' by ${who}`, actor, false);
   }
 
   /** "Manual reconciliation triggered for VDC '<name>' by <actor>". */
@@ -418,7 +429,7 @@ export class EventRecorder implements EventRecording {
     }
     if (!object || !object.metadata?.name) return this.noObject(reason);
 
-    const { input, issues } = describeEvent(object, type, reason, message, options, this.source);
+    const { input, issues } = describeEvent(object, type, reason, message, options, this.source, this.verifier);
     for (const issue of issues) this.warnOnce(issue.key, issue.message, issue.meta);
     const eventType = input.type;
     if (this.sink.pendingCount >= this.queueSize) {

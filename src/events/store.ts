@@ -103,6 +103,8 @@ export function compactEvent(event: EventObject, now = Date.now()): EventRecord 
     vdc,
     actor: nonEmpty(annotations[EVENT_ANNOTATIONS.actor]),
     owner: nonEmpty(annotations[EVENT_ANNOTATIONS.owner]),
+    actorVerified: annotations[EVENT_ANNOTATIONS.actorVerified] === 'true',
+    ownerVerified: annotations[EVENT_ANNOTATIONS.ownerVerified] === 'true',
   };
 }
 

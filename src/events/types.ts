@@ -13,7 +13,17 @@ export const EVENT_ANNOTATIONS = {
   vdc: 'ovim.io/vdc',
   actor: 'ovim.io/actor',
   owner: 'ovim.io/owner',
+  /** "true" when the actor was stamped by the admission webhook (DESIGN.md section 8), else "false". */
+  actorVerified: 'ovim.io/actor-verified',
+  /** The same for the owner. */
+  ownerVerified: 'ovim.io/owner-verified',
 } as const;
+
+/** Tells whether an actor or owner named on an object was stamped by the admission webhook. */
+export interface ActorVerification {
+  actorVerified(object: KubernetesObject, actor: string): boolean;
+  ownerVerified(object: KubernetesObject, owner: string): boolean;
+}
 
 /** Context stored as annotations on the Event (DESIGN.md section 4). */
 export interface RecordOptions {
@@ -25,6 +35,8 @@ export interface RecordOptions {
   vdc?: string;
   /** Owner of the object (otherwise the object's `ovim.io/owner` annotation). */
   owner?: string;
+  /** Whether the actor is known to be the authenticated user; otherwise the recorder's verifier decides. */
+  actorVerified?: boolean;
 }
 
 /** Why an event did not become a write. */

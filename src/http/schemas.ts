@@ -77,6 +77,10 @@ export const eventSchema = {
     organization: { type: 'string', description: 'When known.' },
     vdc: { type: 'string', description: 'When known.' },
     actor: { type: 'string', description: 'Who caused it, when known.' },
+    actor_verified: {
+      type: 'boolean',
+      description: 'With actor: true when the admission webhook stamped it from the authenticated user, false when it was only stated.',
+    },
   },
 } as const;
 

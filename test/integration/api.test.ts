@@ -180,6 +180,7 @@ describe('events API on a real control plane', function () {
         organization: ORG,
         vdc: 'dev',
         actor: 'alex',
+        actor_verified: false,
       });
       // The store keeps the compact record only.
       const record = store.get(created.metadata.uid as string);
@@ -231,7 +232,10 @@ describe('events API on a real control plane', function () {
 
     it('appear with organization, vdc, actor and component, and count bumps update in place', async function () {
       this.timeout(60_000);
-      const rec = EventRecorder.create(cp.kubeConfig, { component: 'ovim-controller' });
+      // Verified actors and owners, as the admission webhook's stamps make them (admission.test.ts):
+      // an organization user's scope counts only those.
+      const stamped = { actorVerified: () => true, ownerVerified: () => true };
+      const rec = EventRecorder.create(cp.kubeConfig, { component: 'ovim-controller', actorVerifier: stamped });
       recorder = rec;
       const startedAt = Date.now();
       rec.recordOrganizationCreated(org, 'alex');

@@ -164,6 +164,9 @@ describe('EventRecorder against a real API server', function () {
         'ovim.io/organization': 'evrec-acme',
         'ovim.io/actor': 'a-user',
         'ovim.io/owner': 'an-owner',
+        // No admission webhook stamped them (no verifier): recorded as unverified.
+        'ovim.io/actor-verified': 'false',
+        'ovim.io/owner-verified': 'false',
       });
       expect(created.firstTimestamp).to.be.instanceOf(Date);
       expect(Date.now() - (created.lastTimestamp as Date).getTime()).to.be.below(60_000);

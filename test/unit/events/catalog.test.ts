@@ -55,6 +55,7 @@ describe('event catalog', function () {
     ['OrganizationUpdated', 'Normal', ['Organization']],
     ['OrganizationDeleted', 'Normal', ['Organization']],
     ['ReconcileForced', 'Normal', ['Organization', 'VirtualDataCenter']],
+    ['DeletionRequested', 'Normal', ['Organization', 'VirtualDataCenter']],
     ['DeletionBlocked', 'Warning', ['Organization']],
     ['ReconcileFailed', 'Warning', ['Organization', 'VirtualDataCenter']],
     ['VDCCreated', 'Normal', ['VirtualDataCenter']],

@@ -50,6 +50,9 @@ describe('describeEvent', function () {
       'ovim.io/organization': 'acme',
       'ovim.io/actor': 'a-user',
       'ovim.io/owner': 'an-owner',
+      // No webhook stamped them (no verifier here): recorded as unverified.
+      'ovim.io/actor-verified': 'false',
+      'ovim.io/owner-verified': 'false',
     });
     expect(describeEvent(vdc, 'Normal', 'VDCCreated', 'm', undefined, source).input.annotations).to.deep.equal({
       'ovim.io/organization': 'acme',

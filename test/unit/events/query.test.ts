@@ -173,7 +173,7 @@ describe('events query (pure)', () => {
     // A kubelet/scheduler/KubeVirt event: no ovim annotations at all.
     const acmeCorpKubelet = rec({ name: 'k', namespace: 'vdc-acme-corp-x', component: 'kubelet' });
     // Annotations are not evidence of ownership: this one names acme, but the namespace is acme-corp's.
-    const acmeCorpForged = rec({ name: 'fa', namespace: 'vdc-acme-corp-x', organization: 'acme', actor: 'alex' });
+    const acmeCorpForged = rec({ name: 'fa', namespace: 'vdc-acme-corp-x', organization: 'acme', actor: 'alex', actorVerified: true });
     // A vdc-* namespace nobody is known to own (no label, or not seen yet).
     const ghost = rec({ name: 'gh', namespace: 'vdc-acme-ghost' });
     const ghostAnnotated = rec({ name: 'gha', namespace: 'vdc-acme-ghost', organization: 'acme', actor: 'alex' });
@@ -254,12 +254,16 @@ describe('events query (pure)', () => {
 
     it('an organization user sees only their organization\'s events that name them as actor or owner', () => {
       const scope: Scope = { kind: 'own', organization: 'acme', username: 'alex' };
-      const mine = rec({ name: 'm', namespace: 'vdc-acme-dev', actor: 'alex' });
-      const owned = rec({ name: 'o', namespace: 'org-acme', owner: 'alex' });
-      const someoneElse = rec({ name: 's', namespace: 'org-acme', actor: 'sam' });
-      const mineElsewhere = rec({ name: 'e', namespace: 'org-globex', actor: 'alex' });
+      const mine = rec({ name: 'm', namespace: 'vdc-acme-dev', actor: 'alex', actorVerified: true });
+      const owned = rec({ name: 'o', namespace: 'org-acme', owner: 'alex', ownerVerified: true });
+      const someoneElse = rec({ name: 's', namespace: 'org-acme', actor: 'sam', actorVerified: true });
+      const mineElsewhere = rec({ name: 'e', namespace: 'org-globex', actor: 'alex', actorVerified: true });
       expect(inScope(mine, scope, OWNERS)).to.equal(true);
       expect(inScope(owned, scope, OWNERS)).to.equal(true);
+      // Names only stated in annotations (no webhook stamp) show nobody anything.
+      expect(inScope({ ...mine, actorVerified: false }, scope, OWNERS)).to.equal(false);
+      expect(inScope({ ...owned, ownerVerified: false }, scope, OWNERS)).to.equal(false);
+      expect(inScope({ ...owned, actorVerified: true, ownerVerified: false }, scope, OWNERS)).to.equal(false);
       expect(inScope(someoneElse, scope, OWNERS)).to.equal(false);
       expect(inScope(mineElsewhere, scope, OWNERS)).to.equal(false);
       // vdc-acme-corp-x is acme-corp's: being named as actor there does not make it acme's.
@@ -336,6 +340,7 @@ describe('events query (pure)', () => {
         organization: 'a',
         vdc: 'b',
         actor: 'someone',
+        actor_verified: false,
       });
       const bare = toApiEvent(rec({ name: 'n' }));
       expect(bare).to.not.have.any.keys('organization', 'vdc', 'actor');

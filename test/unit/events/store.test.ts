@@ -44,6 +44,8 @@ describe('EventStore', () => {
         vdc: 'dev',
         actor: 'alex',
         owner: 'sam',
+        actorVerified: false,
+        ownerVerified: false,
       });
     });
 

@@ -92,6 +92,7 @@ describe('HTTP events API', () => {
         organization: 'acme',
         vdc: 'dev',
         actor: 'alex',
+        actor_verified: false,
       },
     ]);
   });

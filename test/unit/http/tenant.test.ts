@@ -35,37 +35,41 @@ const org = (name: string) => ({ kind: 'Organization', objectName: name, namespa
 
 const fixtures: Fixture[] = [
   // default: Organization objects' events and unrelated cluster noise.
-  { name: 'acme.created', ...org('acme'), reason: 'OrganizationCreated', annotations: { 'ovim.io/organization': 'acme', 'ovim.io/actor': 'alex' }, visibleTo: ['acmeAdmin', 'acmeAlex'] },
+  { name: 'acme.created', ...org('acme'), reason: 'OrganizationCreated', annotations: { 'ovim.io/organization': 'acme', 'ovim.io/actor': 'alex', 'ovim.io/actor-verified': 'true' }, visibleTo: ['acmeAdmin', 'acmeAlex'] },
   { name: 'acme.blocked', ...org('acme'), type: 'Warning', reason: 'DeletionBlocked', annotations: { 'ovim.io/organization': 'acme' }, visibleTo: ['acmeAdmin'] },
-  { name: 'globex.created', ...org('globex'), reason: 'OrganizationCreated', annotations: { 'ovim.io/organization': 'globex', 'ovim.io/actor': 'gus' }, visibleTo: ['globexAdmin', 'globexGus'] },
-  { name: 'acme-corp.created', ...org('acme-corp'), reason: 'OrganizationCreated', annotations: { 'ovim.io/actor': 'alex' }, visibleTo: ['acmeCorpAdmin'] },
+  { name: 'globex.created', ...org('globex'), reason: 'OrganizationCreated', annotations: { 'ovim.io/organization': 'globex', 'ovim.io/actor': 'gus', 'ovim.io/actor-verified': 'true' }, visibleTo: ['globexAdmin', 'globexGus'] },
+  { name: 'acme-corp.created', ...org('acme-corp'), reason: 'OrganizationCreated', annotations: { 'ovim.io/actor': 'alex', 'ovim.io/actor-verified': 'true' }, visibleTo: ['acmeCorpAdmin'] },
   { name: 'node.pod', namespace: 'default', kind: 'Pod', objectName: 'acme', reason: 'Scheduled', visibleTo: [] },
-  { name: 'default.vdc', namespace: 'default', kind: 'VirtualDataCenter', objectName: 'acme', annotations: { 'ovim.io/organization': 'acme', 'ovim.io/actor': 'alex' }, visibleTo: [] },
+  { name: 'default.vdc', namespace: 'default', kind: 'VirtualDataCenter', objectName: 'acme', annotations: { 'ovim.io/organization': 'acme', 'ovim.io/actor': 'alex', 'ovim.io/actor-verified': 'true' }, visibleTo: [] },
   // org-acme
-  { name: 'dev.created', namespace: 'org-acme', kind: 'VirtualDataCenter', objectName: 'dev', reason: 'VDCCreated', annotations: { 'ovim.io/organization': 'acme', 'ovim.io/vdc': 'dev', 'ovim.io/actor': 'alex' }, visibleTo: ['acmeAdmin', 'acmeAlex'] },
-  { name: 'dev.quota', namespace: 'org-acme', kind: 'VirtualDataCenter', objectName: 'dev', type: 'Warning', reason: 'QuotaExceeded', annotations: { 'ovim.io/organization': 'acme', 'ovim.io/vdc': 'dev', 'ovim.io/owner': 'kim' }, visibleTo: ['acmeAdmin', 'acmeKim'] },
-  { name: 'misplaced.failed', namespace: 'org-acme', kind: 'VirtualDataCenter', objectName: 'misplaced', type: 'Warning', reason: 'CreationFailed', annotations: { 'ovim.io/organization': 'globex', 'ovim.io/actor': 'gus' }, visibleTo: ['acmeAdmin'] },
+  { name: 'dev.created', namespace: 'org-acme', kind: 'VirtualDataCenter', objectName: 'dev', reason: 'VDCCreated', annotations: { 'ovim.io/organization': 'acme', 'ovim.io/vdc': 'dev', 'ovim.io/actor': 'alex', 'ovim.io/actor-verified': 'true' }, visibleTo: ['acmeAdmin', 'acmeAlex'] },
+  { name: 'dev.quota', namespace: 'org-acme', kind: 'VirtualDataCenter', objectName: 'dev', type: 'Warning', reason: 'QuotaExceeded', annotations: { 'ovim.io/organization': 'acme', 'ovim.io/vdc': 'dev', 'ovim.io/owner': 'kim', 'ovim.io/owner-verified': 'true' }, visibleTo: ['acmeAdmin', 'acmeKim'] },
+  { name: 'misplaced.failed', namespace: 'org-acme', kind: 'VirtualDataCenter', objectName: 'misplaced', type: 'Warning', reason: 'CreationFailed', annotations: { 'ovim.io/organization': 'globex', 'ovim.io/actor': 'gus', 'ovim.io/actor-verified': 'true' }, visibleTo: ['acmeAdmin'] },
   // vdc-acme-*
-  { name: 'vm1.started', namespace: 'vdc-acme-dev', kind: 'VirtualMachine', objectName: 'vm1', reason: 'VMStarted', annotations: { 'ovim.io/organization': 'acme', 'ovim.io/vdc': 'dev', 'ovim.io/actor': 'kim', 'ovim.io/owner': 'alex' }, visibleTo: ['acmeAdmin', 'acmeAlex', 'acmeKim'] },
+  { name: 'vm1.started', namespace: 'vdc-acme-dev', kind: 'VirtualMachine', objectName: 'vm1', reason: 'VMStarted', annotations: { 'ovim.io/organization': 'acme', 'ovim.io/vdc': 'dev', 'ovim.io/actor': 'kim', 'ovim.io/actor-verified': 'true', 'ovim.io/owner': 'alex', 'ovim.io/owner-verified': 'true' }, visibleTo: ['acmeAdmin', 'acmeAlex', 'acmeKim'] },
   { name: 'pod.pulled', namespace: 'vdc-acme-dev', kind: 'Pod', objectName: 'virt-launcher', reason: 'Pulled', component: 'kubelet', visibleTo: ['acmeAdmin'] },
-  { name: 'vm2.failed', namespace: 'vdc-acme-prod', kind: 'VirtualMachine', objectName: 'vm2', type: 'Warning', reason: 'StartupFailed', annotations: { 'ovim.io/organization': 'acme', 'ovim.io/actor': 'alex' }, visibleTo: ['acmeAdmin', 'acmeAlex'] },
+  { name: 'vm2.failed', namespace: 'vdc-acme-prod', kind: 'VirtualMachine', objectName: 'vm2', type: 'Warning', reason: 'StartupFailed', annotations: { 'ovim.io/organization': 'acme', 'ovim.io/actor': 'alex', 'ovim.io/actor-verified': 'true' }, visibleTo: ['acmeAdmin', 'acmeAlex'] },
   // acme-corp: its VDC namespace starts with "vdc-acme-" too.
-  { name: 'corp-vm.started', namespace: 'vdc-acme-corp-x', kind: 'VirtualMachine', objectName: 'vm9', reason: 'VMStarted', annotations: { 'ovim.io/organization': 'acme-corp', 'ovim.io/actor': 'alex' }, visibleTo: ['acmeCorpAdmin'] },
+  { name: 'corp-vm.started', namespace: 'vdc-acme-corp-x', kind: 'VirtualMachine', objectName: 'vm9', reason: 'VMStarted', annotations: { 'ovim.io/organization': 'acme-corp', 'ovim.io/actor': 'alex', 'ovim.io/actor-verified': 'true' }, visibleTo: ['acmeCorpAdmin'] },
   // A kubelet event in acme-corp's VDC namespace: no ovim annotations at all.
   { name: 'corp-pod.pulled', namespace: 'vdc-acme-corp-x', kind: 'Pod', objectName: 'virt-launcher-vm9', reason: 'Pulled', component: 'kubelet', visibleTo: ['acmeCorpAdmin'] },
   // Annotations do not make a namespace anyone's: this one names acme and alex, the namespace is acme-corp's.
-  { name: 'corp-vm.misnamed', namespace: 'vdc-acme-corp-x', kind: 'VirtualMachine', objectName: 'vm8', reason: 'VMStopped', annotations: { 'ovim.io/organization': 'acme', 'ovim.io/actor': 'alex' }, visibleTo: ['acmeCorpAdmin'] },
-  { name: 'corp.created', namespace: 'org-acme-corp', kind: 'VirtualDataCenter', objectName: 'x', reason: 'VDCCreated', annotations: { 'ovim.io/organization': 'acme-corp', 'ovim.io/actor': 'alex' }, visibleTo: ['acmeCorpAdmin'] },
+  { name: 'corp-vm.misnamed', namespace: 'vdc-acme-corp-x', kind: 'VirtualMachine', objectName: 'vm8', reason: 'VMStopped', annotations: { 'ovim.io/organization': 'acme', 'ovim.io/actor': 'alex', 'ovim.io/actor-verified': 'true' }, visibleTo: ['acmeCorpAdmin'] },
+  { name: 'corp.created', namespace: 'org-acme-corp', kind: 'VirtualDataCenter', objectName: 'x', reason: 'VDCCreated', annotations: { 'ovim.io/organization': 'acme-corp', 'ovim.io/actor': 'alex', 'ovim.io/actor-verified': 'true' }, visibleTo: ['acmeCorpAdmin'] },
   // globex
-  { name: 'prod.created', namespace: 'org-globex', kind: 'VirtualDataCenter', objectName: 'prod', reason: 'VDCCreated', annotations: { 'ovim.io/organization': 'globex', 'ovim.io/actor': 'alex' }, visibleTo: ['globexAdmin', 'globexAlex'] },
-  { name: 'gvm.stopped', namespace: 'vdc-globex-prod', kind: 'VirtualMachine', objectName: 'gvm', reason: 'VMStopped', annotations: { 'ovim.io/organization': 'globex', 'ovim.io/owner': 'gus' }, visibleTo: ['globexAdmin', 'globexGus'] },
+  { name: 'prod.created', namespace: 'org-globex', kind: 'VirtualDataCenter', objectName: 'prod', reason: 'VDCCreated', annotations: { 'ovim.io/organization': 'globex', 'ovim.io/actor': 'alex', 'ovim.io/actor-verified': 'true' }, visibleTo: ['globexAdmin', 'globexAlex'] },
+  { name: 'gvm.stopped', namespace: 'vdc-globex-prod', kind: 'VirtualMachine', objectName: 'gvm', reason: 'VMStopped', annotations: { 'ovim.io/organization': 'globex', 'ovim.io/owner': 'gus', 'ovim.io/owner-verified': 'true' }, visibleTo: ['globexAdmin', 'globexGus'] },
   // a vdc-* namespace with no known owner (no operator labels, or not seen yet): system admins only.
   { name: 'ghost-pod.pulled', namespace: 'vdc-acme-ghost', kind: 'Pod', objectName: 'p', reason: 'Pulled', component: 'kubelet', visibleTo: [] },
-  { name: 'ghost-vm.started', namespace: 'vdc-acme-ghost', kind: 'VirtualMachine', objectName: 'vm7', reason: 'VMStarted', annotations: { 'ovim.io/organization': 'acme', 'ovim.io/actor': 'alex' }, visibleTo: [] },
+  { name: 'ghost-vm.started', namespace: 'vdc-acme-ghost', kind: 'VirtualMachine', objectName: 'vm7', reason: 'VMStarted', annotations: { 'ovim.io/organization': 'acme', 'ovim.io/actor': 'alex', 'ovim.io/actor-verified': 'true' }, visibleTo: [] },
   // foreign namespaces
-  { name: 'dns.failed', namespace: 'kube-system', kind: 'Pod', objectName: 'coredns', type: 'Warning', reason: 'BackOff', annotations: { 'ovim.io/actor': 'alex' }, visibleTo: [] },
-  { name: 'app.scaled', namespace: 'shop', kind: 'Deployment', objectName: 'web', reason: 'ScalingReplicaSet', annotations: { 'ovim.io/organization': 'acme', 'ovim.io/actor': 'alex' }, visibleTo: [] },
-  { name: 'orgish.ns', namespace: 'org-acmex', kind: 'Pod', objectName: 'p', annotations: { 'ovim.io/actor': 'alex' }, visibleTo: [] },
+  { name: 'dns.failed', namespace: 'kube-system', kind: 'Pod', objectName: 'coredns', type: 'Warning', reason: 'BackOff', annotations: { 'ovim.io/actor': 'alex', 'ovim.io/actor-verified': 'true' }, visibleTo: [] },
+  { name: 'app.scaled', namespace: 'shop', kind: 'Deployment', objectName: 'web', reason: 'ScalingReplicaSet', annotations: { 'ovim.io/organization': 'acme', 'ovim.io/actor': 'alex', 'ovim.io/actor-verified': 'true' }, visibleTo: [] },
+  { name: 'orgish.ns', namespace: 'org-acmex', kind: 'Pod', objectName: 'p', annotations: { 'ovim.io/actor': 'alex', 'ovim.io/actor-verified': 'true' }, visibleTo: [] },
+  // Names only stated on the object (no admission webhook stamped them): they show the named user nothing.
+  { name: 'dev.unverified', namespace: 'org-acme', kind: 'VirtualDataCenter', objectName: 'old', reason: 'VDCCreated', annotations: { 'ovim.io/organization': 'acme', 'ovim.io/actor': 'alex', 'ovim.io/actor-verified': 'false' }, visibleTo: ['acmeAdmin'] },
+  { name: 'vm5.owner-unverified', namespace: 'vdc-acme-dev', kind: 'VirtualMachine', objectName: 'vm5', reason: 'VMStarted', annotations: { 'ovim.io/organization': 'acme', 'ovim.io/actor': 'kim', 'ovim.io/actor-verified': 'true', 'ovim.io/owner': 'alex', 'ovim.io/owner-verified': 'false' }, visibleTo: ['acmeAdmin', 'acmeKim'] },
+  { name: 'gvm.owner-unverified', namespace: 'vdc-globex-prod', kind: 'VirtualMachine', objectName: 'gvm2', reason: 'VMStopped', annotations: { 'ovim.io/organization': 'globex', 'ovim.io/owner': 'gus' }, visibleTo: ['globexAdmin'] },
 ];
 
 const namespaces = [...new Set(fixtures.map((f) => f.namespace))];
