@@ -27,14 +27,14 @@ export class ApiGate {
   static async start(apiServerUrl: string, mode: GateMode = 'open'): Promise<ApiGate> {
     const url = new URL(apiServerUrl);
     const target = { host: url.hostname, port: Number(url.port) };
-    let gate: ApiGate | undefined;
-    const server = createServer((socket) => gate?.accept(socket));
+    const holder: { gate?: ApiGate } = {};
+    const server = createServer((socket) => holder.gate?.accept(socket));
     await new Promise<void>((resolve, reject) => {
       server.once('error', reject);
       server.listen(0, '127.0.0.1', () => resolve());
     });
-    gate = new ApiGate(server, (server.address() as { port: number }).port, target, mode);
-    return gate;
+    holder.gate = new ApiGate(server, (server.address() as { port: number }).port, target, mode);
+    return holder.gate;
   }
 
   /** Connections held right now (waiting for the gate to open). */
