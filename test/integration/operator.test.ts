@@ -15,6 +15,7 @@ import type { Organization, VirtualDataCenter } from '../../src/resources/types.
 import type { EventRecorder } from '../../src/events/recorder.js';
 import { controlPlane } from '../support/hooks.js';
 import { kubectlOk } from '../support/kubectl.js';
+import { settleOperator } from '../support/settle.js';
 import { waitFor } from '../support/wait.js';
 import type { ControlPlane } from '../support/controlplane.js';
 
@@ -44,24 +45,8 @@ describe('operator', function () {
     await op?.stop();
     op = undefined;
   };
-  /**
-   * Until everything queued is reconciled, no delayed add (a requeueAfter of a few seconds, the
-   * organization debounce, a retry) is due soon, and every recorded event is written. The 30 s
-   * re-checks of a foreign namespace are reads and stay scheduled, so the horizon is 10 s.
-   */
-  const settle = async () => {
-    const o = op as Operator;
-    const queues = () => Object.values(o.controllers).map((c) => c.queue);
-    await waitFor(
-      'the operator idle with no delayed add due within 10 s',
-      async () => {
-        expect(await o.waitIdle(60_000), 'the operator became idle').to.equal(true);
-        return queues().every((q) => q.length === 0 && q.processingCount === 0 && q.delayedWithin(10_000) === 0);
-      },
-      { timeoutMs: 90_000, intervalMs: 100 },
-    );
-    expect(await (o.recorder as EventRecorder).flush(20_000), 'events flushed').to.equal(true);
-  };
+  /** Until nothing is queued, processing or due soon, and every recorded event is written. */
+  const settle = () => settleOperator(op as Operator);
 
   before(async function () {
     this.timeout(180_000);
