@@ -90,13 +90,17 @@ describe('the program (src/main.ts) as a process', function () {
   }
 
   it('/readyz is 503 while Kubernetes cannot be reached, 200 once the informers sync', async () => {
-    const first = await waitFor('the API to listen', () => httpGet(`${base}/readyz`), { timeoutMs: 60_000 });
-    expect(first.status, log()).to.equal(503);
-    expect(JSON.parse(first.text)).to.have.property('error');
-    await waitFor('connections held at the gate', async () => gate.heldCount > 0);
-    expect((await httpGet(`${base}/readyz`))?.status, 'still not ready while held').to.equal(503);
-    expect((await httpGet(`${base}/healthz`))?.status, 'alive meanwhile').to.equal(200);
-    gate.set('open');
+    try {
+      const first = await waitFor('the API to listen', () => httpGet(`${base}/readyz`), { timeoutMs: 60_000 });
+      expect(first.status, log()).to.equal(503);
+      expect(JSON.parse(first.text)).to.have.property('error');
+      await waitFor('connections held at the gate', async () => gate.heldCount > 0);
+      expect((await httpGet(`${base}/readyz`))?.status, 'still not ready while held').to.equal(503);
+      expect((await httpGet(`${base}/healthz`))?.status, 'alive meanwhile').to.equal(200);
+    } finally {
+      // Open even when an assertion failed: the later tests need the cluster.
+      gate.set('open');
+    }
     await waitFor('/readyz 200', async () => (await httpGet(`${base}/readyz`))?.status === 200, { timeoutMs: 90_000 });
     expect(JSON.parse((await httpGet(`${base}/readyz`))?.text ?? '{}')).to.deep.equal({ status: 'ready' });
   });
