@@ -189,4 +189,18 @@ describe('quota usage', () => {
     expect(quotaCrossings(after100, u100, 90)).to.deep.equal({ exceeded: [], threshold: [] });
     expect(quotaCrossings(none, u100, 90), 'straight to 100%: only exceeded').to.deep.equal({ exceeded: ['cpu', 'pods'], threshold: [] });
   });
+
+  it('the threshold is the configured one, not 90: at 50 and at 75', () => {
+    const u50 = quotaUsage(rq({ 'requests.cpu': '500m', pods: '5' }))!;
+    const u74 = quotaUsage(rq({ 'requests.cpu': '740m', pods: '7' }))!;
+    const u75 = quotaUsage(rq({ 'requests.cpu': '750m', pods: '7' }))!;
+    const none = undefined;
+    expect(quotaCrossings(none, u50, 50)).to.deep.equal({ exceeded: [], threshold: ['cpu', 'pods'] });
+    expect(quotaCrossings(none, u50, 90), '50% is below 90').to.deep.equal({ exceeded: [], threshold: [] });
+    expect(quotaCrossings(none, u74, 75), 'just below').to.deep.equal({ exceeded: [], threshold: [] });
+    expect(quotaCrossings(none, u75, 75), 'cpu at 75%, pods at 70%').to.deep.equal({ exceeded: [], threshold: ['cpu'] });
+    const after50 = { resourceUsage: u50.resourceUsage, workloadCounts: u50.workloadCounts };
+    expect(quotaCrossings(after50, u75, 50), 'already over 50').to.deep.equal({ exceeded: [], threshold: [] });
+    expect(quotaCrossings(after50, u75, 75), '50 → 75 crosses 75').to.deep.equal({ exceeded: [], threshold: ['cpu'] });
+  });
 });
