@@ -239,6 +239,21 @@ export class WorkQueue {
     return true;
   }
 
+  // --- Observation (tests, diagnostics): read-only, kept apart from the queue's logic. ---
+
+  /** Keys handed out and not yet done(). */
+  get processingCount(): number {
+    return this.processing.size;
+  }
+
+  /** Delayed adds (addAfter, addRateLimited) that fire within `horizonMs` from now. */
+  delayedWithin(horizonMs: number): number {
+    const limit = Date.now() + horizonMs;
+    let n = 0;
+    for (const { at } of this.waiting.values()) if (at <= limit) n++;
+    return n;
+  }
+
   private push(key: string): void {
     if (this.discarding) return;
     this.queue.push(key);

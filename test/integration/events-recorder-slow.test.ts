@@ -1,7 +1,7 @@
 // Slow Event writes against a real kube-apiserver: an admission webhook (served here, called by
-// the API server) holds chosen Event creates, so that one write is slow for real. Other
-// objects' events must not wait for it, and a write that outlives the request timeout is
-// aborted, retried and still lands exactly once.
+// the API server) holds chosen Event creates until the test releases them, so that one write is
+// slow for real. Other objects' events must not wait for it, and a write that outlives the
+// request timeout is aborted, retried and lands exactly once.
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { createServer, type Server } from 'node:https';
 import { tmpdir } from 'node:os';
@@ -32,8 +32,16 @@ describe('EventRecorder with slow writes (admission webhook delays)', function (
   let core: CoreV1Api;
   let server: Server;
   let certDir: string;
-  /** Delay per involved object name, applied to the first `times` admissions of it. */
-  const holds = new Map<string, { delayMs: number; times: number }>();
+  /**
+   * Holds per involved object name: the first `times` admissions of it wait for `release`, then
+   * are answered `allowed` (default true).
+   */
+  const holds = new Map<string, { times: number; release: Promise<void>; allowed?: boolean }>();
+  const hold = (name: string, times: number, allowed = true) => {
+    let release!: () => void;
+    holds.set(name, { times, release: new Promise<void>((r) => (release = r)), allowed });
+    return release;
+  };
   const admissions = new Map<string, number>();
   /** Held admissions answered so far, per involved object name. */
   const released = new Map<string, number>();
@@ -55,19 +63,20 @@ describe('EventRecorder with slow writes (admission webhook delays)', function (
         const name = review.request.object?.involvedObject?.name ?? '';
         const seen = (admissions.get(name) ?? 0) + 1;
         admissions.set(name, seen);
-        const hold = holds.get(name);
-        const delay = hold && seen <= hold.times ? hold.delayMs : 0;
-        setTimeout(() => {
-          if (delay > 0) released.set(name, (released.get(name) ?? 0) + 1);
+        const held = holds.get(name);
+        const holding = held !== undefined && seen <= held.times;
+        void (holding ? held.release : Promise.resolve()).then(() => {
+          if (holding) released.set(name, (released.get(name) ?? 0) + 1);
+          const allowed = holding ? held.allowed !== false : true;
           res.setHeader('Content-Type', 'application/json');
           res.end(
             JSON.stringify({
               apiVersion: 'admission.k8s.io/v1',
               kind: 'AdmissionReview',
-              response: { uid: review.request.uid, allowed: true },
+              response: { uid: review.request.uid, allowed, ...(allowed ? {} : { status: { code: 403, message: 'denied after the hold' } }) },
             }),
           );
-        }, delay);
+        });
       });
     });
     await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
@@ -87,8 +96,10 @@ describe('EventRecorder with slow writes (admission webhook delays)', function (
             namespaceSelector: { matchLabels: { 'evrec-slow': 'true' } },
             sideEffects: 'None',
             admissionReviewVersions: ['v1'],
-            timeoutSeconds: 15,
-            failurePolicy: 'Ignore',
+            // The longest hold the API server allows; a webhook call it gives up on (or cancels
+            // with the client's request) fails the create rather than letting it through.
+            timeoutSeconds: 30,
+            failurePolicy: 'Fail',
           },
         ],
       },
@@ -115,32 +126,38 @@ describe('EventRecorder with slow writes (admission webhook delays)', function (
     await rm(certDir, { recursive: true, force: true });
   });
 
-  it("delivers other objects' events while one write is held", async function () {
+  it("delivers other objects' events while one write is held at the webhook", async function () {
     this.timeout(60_000);
-    const recorder = EventRecorder.create(cp.kubeConfig, { component: 'ovim-controller', reportingInstance: 'slow-test' });
+    // No client-side timeout during the hold: the write stays one request, in flight.
+    const recorder = EventRecorder.create(cp.kubeConfig, { component: 'ovim-controller', reportingInstance: 'slow-test', sink: { requestTimeoutMs: 60_000 } });
     recorders.push(recorder);
-    holds.set('held', { delayMs: 6_000, times: 1 });
+    const release = hold('held', 1);
     const held = vdcIn(SLOW_NS, 'held');
+    const heldEvents = async () =>
+      (await core.listNamespacedEvent({ namespace: SLOW_NS, fieldSelector: `involvedObject.uid=${held.metadata?.uid}` })).items;
     const others = Array.from({ length: 30 }, (_, i) => vdcIn(FAST_NS, `fast-${i}`));
 
-    const started = Date.now();
-    recorder.record(held, 'Warning', Reasons.QuotaExceeded, 'held by the webhook');
-    await new Promise((r) => setTimeout(r, 100)); // the held write is in flight first
-    for (const o of others) recorder.record(o, 'Warning', Reasons.QuotaExceeded, 'not held');
+    try {
+      recorder.record(held, 'Warning', Reasons.QuotaExceeded, 'held by the webhook');
+      // The held write is in flight first: the API server has asked the webhook about it.
+      await waitFor('the held write at the webhook', async () => admissions.get('held') === 1);
+      for (const o of others) recorder.record(o, 'Warning', Reasons.QuotaExceeded, 'not held');
 
-    await waitFor('the other objects\' events', async () => {
-      const list = await core.listNamespacedEvent({ namespace: FAST_NS });
-      return list.items.length === others.length;
-    });
-    const othersDoneAfter = Date.now() - started;
-    expect(othersDoneAfter, 'the others did not wait for the held write').to.be.below(5_000);
-    expect((await core.listNamespacedEvent({ namespace: SLOW_NS, fieldSelector: `involvedObject.uid=${held.metadata?.uid}` })).items)
-      .to.have.length(0);
-
+      await waitFor('the other objects\' events', async () => {
+        const list = await core.listNamespacedEvent({ namespace: FAST_NS });
+        return list.items.length === others.length;
+      });
+      // ...all written while the held one is still held: not answered, not stored, still queued.
+      expect(released.get('held') ?? 0, 'the held write is still held').to.equal(0);
+      expect(await heldEvents()).to.have.length(0);
+      expect(recorder.stats().queueDepth).to.equal(1);
+    } finally {
+      release();
+    }
     expect(await recorder.flush(30_000)).to.equal(true);
-    expect(Date.now() - started).to.be.at.least(5_000); // the held write really was slow
-    const heldEvents = await core.listNamespacedEvent({ namespace: SLOW_NS, fieldSelector: `involvedObject.uid=${held.metadata?.uid}` });
-    expect(heldEvents.items).to.have.length(1);
+    expect(released.get('held')).to.equal(1);
+    expect(admissions.get('held'), 'one try').to.equal(1);
+    expect(await heldEvents()).to.have.length(1);
   });
 
   it('aborts a write that outlives the request timeout, retries it, and writes it once', async function () {
@@ -151,19 +168,23 @@ describe('EventRecorder with slow writes (admission webhook delays)', function (
       sink: { requestTimeoutMs: 1_000 },
     });
     recorders.push(recorder);
-    holds.set('stuck', { delayMs: 4_000, times: 1 });
+    // The first try is held until the recorder has given up on it, then denied: it can never
+    // land late, so the one Event below is the retry's, with nothing still on its way.
+    const release = hold('stuck', 1, false);
     const stuck = vdcIn(SLOW_NS, 'stuck');
 
     recorder.record(stuck, 'Warning', Reasons.QuotaExceeded, 'first try held past the timeout');
+    try {
+      await waitFor('the first try to time out', async () => recorder.stats().writeFailures >= 1, { timeoutMs: 20_000 });
+    } finally {
+      release();
+    }
     expect(await recorder.flush(30_000)).to.equal(true);
 
     const stats = recorder.stats();
     expect(stats.writeFailures, 'the first try timed out').to.be.at.least(1);
-    expect(admissions.get('stuck')).to.be.at.least(2);
-    // Whether or not the aborted try lands once the webhook lets it go, there is one Event
-    // with count 1. (Half a second covers the API server finishing the released request.)
-    await waitFor('the webhook to release the held try', async () => (released.get('stuck') ?? 0) >= 1, { timeoutMs: 10_000 });
-    await new Promise((r) => setTimeout(r, 500));
+    expect(admissions.get('stuck'), 'retried').to.be.at.least(2);
+    await waitFor('the webhook to answer the held try', async () => released.get('stuck') === 1);
     const events = await core.listNamespacedEvent({ namespace: SLOW_NS, fieldSelector: `involvedObject.uid=${stuck.metadata?.uid}` });
     expect(events.items).to.have.length(1);
     expect(events.items[0]?.count).to.equal(1);

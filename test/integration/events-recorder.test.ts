@@ -388,11 +388,10 @@ describe('EventRecorder against a real API server', function () {
       const recorder = newRecorder();
       const object = fakeVdc(ns, 'orphan');
       expect(() => recorder.record(object, 'Warning', Reasons.QuotaExceeded, 'late')).to.not.throw();
-      const started = Date.now();
       expect(await recorder.flush(10_000), 'flush reports the event as not delivered').to.equal(false);
-      expect(Date.now() - started).to.be.below(5_000);
       let stats = recorder.stats();
-      expect(stats.writeFailures).to.equal(1); // one try, no retries
+      // One try, no retries (with retries the backoff alone would outlast the flush above).
+      expect(stats.writeFailures).to.equal(1);
       expect(stats.dropped.find((d) => d.cause === 'namespace_terminating')?.count).to.equal(1);
 
       recorder.record(object, 'Warning', Reasons.QuotaExceeded, 'late');

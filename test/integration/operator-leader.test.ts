@@ -14,7 +14,16 @@ import { waitFor } from '../support/wait.js';
 import type { ControlPlane } from '../support/controlplane.js';
 
 const sfx = randomBytes(2).toString('hex');
-const timing = { leaseDurationMs: 3_000, renewDeadlineMs: 2_000, retryPeriodMs: 300 };
+// Long enough that a loaded machine does not make a renewing leader miss its deadline (eight
+// tries a second apart); the tests wait on the Lease's own timestamps, never on sleeps.
+const timing = { leaseDurationMs: 10_000, renewDeadlineMs: 8_000, retryPeriodMs: 1_000 };
+
+interface LeaseSpec {
+  holderIdentity?: string;
+  acquireTime?: string;
+  renewTime?: string;
+  leaseDurationSeconds?: number;
+}
 
 describe('operator leader election', function () {
   this.timeout(90_000);
@@ -40,8 +49,9 @@ describe('operator leader election', function () {
     cleanup.push(() => e.stop());
     return e;
   };
-  const holder = async (name: string) =>
-    (await api.get<{ spec?: { holderIdentity?: string } }>(`/apis/coordination.k8s.io/v1/namespaces/default/leases/${name}`)).spec?.holderIdentity;
+  const leaseSpec = async (name: string) =>
+    (await api.get<{ spec?: LeaseSpec }>(`/apis/coordination.k8s.io/v1/namespaces/default/leases/${name}`)).spec ?? {};
+  const ms = (microTime: string | undefined) => Date.parse(microTime ?? '');
 
   it('one holder at a time; stop() releases and the other takes over at once', async () => {
     const lease = `le-${sfx}`;
@@ -51,15 +61,29 @@ describe('operator leader election', function () {
     let bLed = 0;
     a.run({ onStartedLeading: () => void aLed++, onStoppedLeading: () => undefined });
     await waitFor('a leads', async () => a.isLeader());
+    const bStarted = Date.now();
     b.run({ onStartedLeading: () => void bLed++, onStoppedLeading: () => undefined });
-    await new Promise((r) => setTimeout(r, 2 * timing.leaseDurationMs)); // a keeps renewing meanwhile
+    // a renews past the point where its lease (as b first saw it) would have expired: b, trying
+    // every second meanwhile, must still be a follower.
+    const renewed = await waitFor(
+      'a to renew beyond one lease duration after b started',
+      async () => {
+        const spec = await leaseSpec(lease);
+        return ms(spec.renewTime) > bStarted + timing.leaseDurationMs ? spec : undefined;
+      },
+      { timeoutMs: 4 * timing.leaseDurationMs, intervalMs: 250 },
+    );
+    expect(renewed.holderIdentity).to.equal('replica-a');
     expect(b.isLeader(), 'b stays a follower while a renews').to.equal(false);
-    expect(await holder(lease)).to.equal('replica-a');
-    const released = Date.now();
+    expect(bLed).to.equal(0);
     await a.stop();
-    await waitFor('b leads', async () => b.isLeader());
-    expect(Date.now() - released, 'handover well before the lease would expire').to.be.below(timing.leaseDurationMs);
-    expect(await holder(lease)).to.equal('replica-b');
+    const released = await leaseSpec(lease);
+    expect(released.holderIdentity, 'stop() releases the lease').to.equal('');
+    await waitFor('b leads', async () => b.isLeader(), { timeoutMs: 4 * timing.leaseDurationMs });
+    const taken = await leaseSpec(lease);
+    expect(taken.holderIdentity).to.equal('replica-b');
+    // Taken on the release, before a's last renewal would have expired (the Lease's own times).
+    expect(ms(taken.acquireTime), 'handover before the lease would expire').to.be.below(ms(renewed.renewTime) + timing.leaseDurationMs);
     expect([aLed, bLed]).to.deep.equal([1, 1]);
   });
 
@@ -73,11 +97,13 @@ describe('operator leader election', function () {
       spec: { holderIdentity: 'crashed', leaseDurationSeconds: 3, acquireTime: now, renewTime: now, leaseTransitions: 0 },
     });
     const c = elector(lease, 'replica-c');
-    const started = Date.now();
     c.run({ onStartedLeading: () => undefined, onStoppedLeading: () => undefined });
-    await waitFor('c leads', async () => c.isLeader(), { timeoutMs: 20_000 });
-    expect(Date.now() - started).to.be.at.least(2_900);
-    expect(await holder(lease)).to.equal('replica-c');
+    await waitFor('c leads', async () => c.isLeader(), { timeoutMs: 60_000 });
+    const taken = await leaseSpec(lease);
+    expect(taken.holderIdentity).to.equal('replica-c');
+    // Not before the crashed holder's last renewal plus its 3 s (the Lease's own times; c's
+    // clock starts counting when it first sees the record, which is later still).
+    expect(ms(taken.acquireTime) - ms(now)).to.be.at.least(3_000);
   });
 
   it('two operators: only the leader reconciles; when it stops, the other takes over', async function () {

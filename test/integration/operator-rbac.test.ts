@@ -82,7 +82,11 @@ describe('operator with only its shipped permissions (ServiceAccount, ClusterRol
       group: 'ovim.io', version: 'v1', plural: 'virtualdatacenters', namespace: `org-${ORG}`, name: 'dev',
     })) as VirtualDataCenter;
 
-  it('provisions an organization and a VDC to Active and records their events', async function () {
+  /** The events the operator recorded about one object (by its uid), listed as the admin. */
+  const eventsAbout = async (uid: string | undefined, reason: string) =>
+    (await cp.kubeConfig.makeApiClient(CoreV1Api).listEventForAllNamespaces({ fieldSelector: `involvedObject.uid=${uid},reason=${reason}` })).items;
+
+  it('provisions an organization and a VDC to Active and records their Created events', async function () {
     await custom.createClusterCustomObject({
       group: 'ovim.io', version: 'v1', plural: 'organizations',
       body: { apiVersion: 'ovim.io/v1', kind: 'Organization', metadata: { name: ORG }, spec: { displayName: 'RBAC', admins: ['rbac-admins'] } },
@@ -99,11 +103,15 @@ describe('operator with only its shipped permissions (ServiceAccount, ClusterRol
     expect(await (op?.recorder as EventRecorder).flush(20_000)).to.equal(true);
     const described = await kubectlOk(cp.kubeconfigPath, ['describe', 'vdc', 'dev', '-n', `org-${ORG}`]);
     expect(described).to.match(/Normal\s+VDCCreated/);
+    expect(await kubectlOk(cp.kubeconfigPath, ['describe', 'organization', ORG])).to.match(/Normal\s+OrganizationCreated/);
+    // Both about these very objects (by uid), not about an older namesake of another suite.
+    expect(await eventsAbout((await getOrg()).metadata.uid, 'OrganizationCreated')).to.have.length(1);
+    expect(await eventsAbout((await getVdc()).metadata.uid, 'VDCCreated')).to.have.length(1);
     const stats = (op?.recorder as EventRecorder).stats();
     expect(stats.writeFailures, 'no event write was refused').to.equal(0);
   });
 
-  it('can feed the event store (list and watch Events in all namespaces) and the namespace owners', async function () {
+  it('can feed the event store (list, then watch Events in all namespaces) and the namespace owners', async function () {
     const owners = new NamespaceOwners();
     const namespaces = createNamespaceInformer(operatorKc);
     owners.follow(namespaces);
@@ -114,7 +122,25 @@ describe('operator with only its shipped permissions (ServiceAccount, ClusterRol
     informer.start();
     try {
       await Promise.all([informer.waitForSync(), namespaces.waitForSync()]);
-      expect([...store.records()].some((r) => r.reason === 'VDCCreated' && r.objectName === 'dev')).to.equal(true);
+      // Listed: this VDC's own VDCCreated Event (by the Event's uid).
+      const [created] = await eventsAbout((await getVdc()).metadata.uid, 'VDCCreated');
+      expect([...store.records()].some((r) => r.uid === created?.metadata?.uid)).to.equal(true);
+      // Watched: an event recorded after the sync arrives through the user's watch.
+      await custom.patchNamespacedCustomObject(
+        {
+          group: 'ovim.io', version: 'v1', plural: 'virtualdatacenters', namespace: `org-${ORG}`, name: 'dev',
+          body: { metadata: { annotations: { 'ovim.io/force-reconcile': 'watch-1' } } },
+        },
+        setHeaderOptions('Content-Type', PatchStrategy.MergePatch),
+      );
+      const [forced] = await waitFor('ReconcileForced on the VDC', async () => {
+        const list = await eventsAbout((await getVdc()).metadata.uid, 'ReconcileForced');
+        return list.length > 0 ? list : undefined;
+      });
+      await waitFor('the watched event in the store', async () => [...store.records()].some((r) => r.uid === forced?.metadata?.uid));
+      // By the watch: one list in all, no restart (a refused watch would relist on every retry).
+      expect(informer.stats).to.include({ lists: 1, restarts: 0 });
+      expect(informer.stats.watches).to.be.at.least(1);
       // The namespace owners come from the labels on the namespaces the operator provisioned.
       expect(owners.ownerOf(`org-${ORG}`)).to.equal(ORG);
       expect(owners.ownerOf(`vdc-${ORG}-dev`)).to.equal(ORG);

@@ -15,6 +15,7 @@ import type { Organization, VirtualDataCenter } from '../../src/resources/types.
 import type { EventRecorder } from '../../src/events/recorder.js';
 import { controlPlane } from '../support/hooks.js';
 import { kubectlOk } from '../support/kubectl.js';
+import { settleOperator } from '../support/settle.js';
 import { waitFor } from '../support/wait.js';
 import type { ControlPlane } from '../support/controlplane.js';
 
@@ -44,11 +45,8 @@ describe('operator', function () {
     await op?.stop();
     op = undefined;
   };
-  /** Until everything queued is reconciled and every recorded event is written. */
-  const settle = async () => {
-    expect(await op?.waitIdle(60_000), 'the operator became idle').to.equal(true);
-    expect(await (op?.recorder as EventRecorder).flush(20_000), 'events flushed').to.equal(true);
-  };
+  /** Until nothing is queued, processing or due soon, and every recorded event is written. */
+  const settle = () => settleOperator(op as Operator);
 
   before(async function () {
     this.timeout(180_000);
@@ -187,8 +185,17 @@ describe('operator', function () {
         pods: '20',
         'count/virtualmachines.kubevirt.io': '50',
       });
-      expect(await exists(`/api/v1/namespaces/${ws}/limitranges/vdc-limits`)).to.equal(true);
-      expect(await exists(`/apis/networking.k8s.io/v1/namespaces/${ws}/networkpolicies/vdc-network-policy`)).to.equal(true);
+      const limits = await api.get<{ spec: { limits: Record<string, unknown>[] } }>(`/api/v1/namespaces/${ws}/limitranges/vdc-limits`);
+      expect(limits.spec.limits).to.deep.equal([
+        { type: 'Container', default: { cpu: '500m', memory: '512Mi' }, defaultRequest: { cpu: '100m', memory: '128Mi' } },
+      ]);
+      const policy = await api.get<{ spec: Record<string, unknown> }>(`/apis/networking.k8s.io/v1/namespaces/${ws}/networkpolicies/vdc-network-policy`);
+      // The default mode: ingress from the organization's namespaces only.
+      expect(policy.spec).to.deep.equal({
+        podSelector: {},
+        policyTypes: ['Ingress'],
+        ingress: [{ from: [{ namespaceSelector: { matchLabels: { 'ovim.io/organization': org } } }] }],
+      });
       const rbs = await api.list<{ roleRef: { name: string }; subjects: { name: string }[] }>(`/apis/rbac.authorization.k8s.io/v1/namespaces/${ws}/rolebindings`);
       expect(rbs.items.map((rb) => [rb.roleRef.name, rb.subjects[0].name])).to.deep.equal([['ovim:vdc-admin', `${org}-admins`]]);
       await waitOccurrences('VirtualDataCenter', 'dev', ns, 'VDCCreated', 1);
@@ -458,9 +465,21 @@ describe('operator', function () {
       await api.patch(orgPath(org), { spec: { isEnabled: false } }, 'merge');
       await orgPhase(org, 'Disabled');
       await vdcPhase(ns, 'web', 'Suspended');
-      expect(await exists(`/api/v1/namespaces/vdc-${org}-web`)).to.equal(true);
-      expect(await exists(`/api/v1/namespaces/vdc-${org}-web/resourcequotas/vdc-quota`)).to.equal(true);
-      expect(await exists(`/api/v1/namespaces/${ns}`)).to.equal(true);
+      // Nothing deleted: both namespaces and every child of the VDC namespace stay.
+      const web = `vdc-${org}-web`;
+      for (const path of [
+        `/api/v1/namespaces/${web}`,
+        `/api/v1/namespaces/${web}/resourcequotas/vdc-quota`,
+        `/api/v1/namespaces/${web}/limitranges/vdc-limits`,
+        `/apis/networking.k8s.io/v1/namespaces/${web}/networkpolicies/vdc-network-policy`,
+        `/api/v1/namespaces/${ns}`,
+      ]) {
+        expect(await exists(path), path).to.equal(true);
+      }
+      const bindings = async (namespace: string) =>
+        (await api.list<{ roleRef: { name: string } }>(`/apis/rbac.authorization.k8s.io/v1/namespaces/${namespace}/rolebindings`)).items.map((rb) => rb.roleRef.name);
+      expect(await bindings(web), 'the VDC role binding stays').to.deep.equal(['ovim:vdc-admin']);
+      expect(await bindings(ns), 'the organization role binding stays').to.deep.equal(['ovim:org-admin']);
       // A spec change while suspended is applied (VDCUpdated) when the organization is enabled.
       await api.patch(vdcPath(ns, 'web'), { spec: { quota: { cpu: '3' } } }, 'merge');
       await settle();

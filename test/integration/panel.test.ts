@@ -16,13 +16,15 @@ import type { ControlPlane } from '../support/controlplane.js';
 
 const SECRET = 'panel-secret-0123456789abcdef0123';
 const NS = 'panel-test';
+/** A second namespace, so that the namespace filter has rows to take away. */
+const OTHER_NS = 'panel-test-other';
 const XSS = '<img src=x onerror="window.__xss=1">';
 
 describe('events panel in Chromium', function () {
   let cp: ControlPlane;
   let core: CoreV1Api;
   let store: EventStore;
-  let informer: ResilientInformer<EventObject>;
+  const informers: ResilientInformer<EventObject>[] = [];
   let server: ApiServer;
   let url: string;
   let browser: Browser | undefined;
@@ -30,14 +32,14 @@ describe('events panel in Chromium', function () {
   let seq = 0;
   let base = 0;
 
-  async function createEvent(type: 'Normal' | 'Warning', reason: string, message: string): Promise<void> {
+  async function createEvent(type: 'Normal' | 'Warning', reason: string, message: string, namespace = NS): Promise<void> {
     // One second apart: Event timestamps have second precision, and ties would sort by name.
     const now = new Date(base + ++seq * 1000);
     await core.createNamespacedEvent({
-      namespace: NS,
+      namespace,
       body: {
-        metadata: { name: `panel.${seq}`, namespace: NS },
-        involvedObject: { kind: 'VirtualMachine', name: `vm-${seq}`, namespace: NS },
+        metadata: { name: `panel.${seq}`, namespace },
+        involvedObject: { kind: 'VirtualMachine', name: `vm-${seq}`, namespace },
         type,
         reason,
         message,
@@ -67,28 +69,32 @@ describe('events panel in Chromium', function () {
     this.timeout(180_000);
     cp = await controlPlane();
     core = cp.kubeConfig.makeApiClient(CoreV1Api);
-    await core.createNamespace({ body: { metadata: { name: NS } } });
     store = new EventStore();
-    // Only this test's namespace: the shared control plane holds other suites' events, some
-    // newer than these, and the page shows the newest first.
-    informer = new ResilientInformer<EventObject>(cp.kubeConfig, {
-      path: `/api/v1/namespaces/${NS}/events`,
-      list: (o) => core.listNamespacedEvent({ namespace: NS, limit: o.limit, _continue: o._continue }),
-    });
-    store.follow(informer);
-    informer.start();
-    await informer.waitForSync();
+    // Only this test's two namespaces: the shared control plane holds other suites' events,
+    // some newer than these, and the page shows the newest first.
+    for (const namespace of [NS, OTHER_NS]) {
+      await core.createNamespace({ body: { metadata: { name: namespace } } });
+      const informer = new ResilientInformer<EventObject>(cp.kubeConfig, {
+        path: `/api/v1/namespaces/${namespace}/events`,
+        list: (o) => core.listNamespacedEvent({ namespace, limit: o.limit, _continue: o._continue }),
+      });
+      store.follow(informer);
+      informer.start();
+      await informer.waitForSync();
+      informers.push(informer);
+    }
     server = createApiServer({
       store,
       auth: { secret: new TextEncoder().encode(SECRET) },
       metrics: createMetrics(),
-      health: { kubernetesReachable: () => true, informersSynced: () => informer.hasSynced(), leadership: () => 'disabled' },
+      health: { kubernetesReachable: () => true, informersSynced: () => informers.every((i) => i.hasSynced()), leadership: () => 'disabled' },
     });
     url = await server.listen('127.0.0.1:0');
     base = Math.floor(Date.now() / 1000) * 1000;
     await createEvent('Normal', 'PanelVMStarted', 'vm started');
     await createEvent('Warning', 'PanelStartupFailed', XSS);
     await createEvent('Normal', 'PanelVMStopped', 'vm stopped');
+    await createEvent('Normal', 'OtherNamespaceVMStarted', 'vm started elsewhere', OTHER_NS);
 
     browser = await chromium.launch({
       executablePath: '/usr/bin/chromium',
@@ -105,9 +111,9 @@ describe('events panel in Chromium', function () {
   after(async function () {
     this.timeout(60_000);
     await browser?.close();
-    informer?.stop();
+    for (const i of informers) i.stop();
     await server?.close();
-    await core?.deleteNamespace({ name: NS }).catch(() => undefined);
+    for (const namespace of [NS, OTHER_NS]) await core?.deleteNamespace({ name: namespace }).catch(() => undefined);
   });
 
   it('asks for a token first, and says when a token is rejected', async function () {
@@ -125,7 +131,7 @@ describe('events panel in Chromium', function () {
     const token = await signToken({ userId: '1', username: 'root', role: 'system_admin' }, SECRET);
     await page.fill('#token', token);
     await page.click('#use-token');
-    await until('three rows', async () => (await rows()).length >= 3);
+    await until('the four rows', async () => (await rows()).length >= 4);
     const mine = (await rows()).filter((r) => r.reason.startsWith('Panel'));
     expect(mine.map((r) => r.reason)).to.deep.equal(['PanelVMStopped', 'PanelStartupFailed', 'PanelVMStarted']);
     // An event message is data, never markup.
@@ -162,10 +168,22 @@ describe('events panel in Chromium', function () {
     await until('one row', async () => (await rows()).length === 1);
     expect(await reasons()).to.deep.equal(['PanelVMStopped']);
     await page.fill('#reason', '');
+    await page.clock.runFor(400);
+    await until('both namespaces\' rows', async () => (await rows()).length === 4);
+    expect(await reasons()).to.include('OtherNamespaceVMStarted');
     await page.fill('#namespace', NS);
     await page.clock.runFor(400);
     await until('the namespace\'s rows', async () => (await rows()).length === 3);
+    expect(await reasons()).to.deep.equal(['PanelVMStopped', 'PanelStartupFailed', 'PanelVMStarted']);
     expect(apiCalls.at(-1)).to.contain(`namespace=${NS}`);
+    await page.fill('#namespace', OTHER_NS);
+    await page.clock.runFor(400);
+    await until('the other namespace\'s row', async () => (await rows()).length === 1);
+    expect(await reasons()).to.deep.equal(['OtherNamespaceVMStarted']);
+    // Back to this test's namespace for the refresh test below.
+    await page.fill('#namespace', NS);
+    await page.clock.runFor(400);
+    await until('the namespace\'s rows again', async () => (await rows()).length === 3);
   });
 
   it('refreshes automatically, and not while paused', async function () {

@@ -37,18 +37,27 @@ const cand = (key: string, createdAt: string, cpu: number, applied?: number): Ce
 describe('VDC preconditions', () => {
   const ctx = { provisioned: false, candidates: [] };
 
-  it('each CreationFailed cause has its reason', () => {
-    expect(vdcPrecondition(vdc('dev', 'acme', 'default'), org('acme'), ctx)).to.include({ kind: 'failed', reason: VdcReasons.WrongNamespace });
-    expect(vdcPrecondition(vdc('dev', 'acme'), undefined, ctx)).to.include({ kind: 'failed', reason: VdcReasons.OrganizationNotFound });
+  // The five causes vdcPrecondition decides (NamespaceConflict needs the cluster: it is decided
+  // while applying and tested in test/integration/operator.test.ts), each with its literal reason
+  // and a message naming the cause.
+  it('each of the five precondition causes of CreationFailed has its own reason and message', () => {
     const longOrg = 'o'.repeat(40);
-    expect(vdcPrecondition(vdc('v'.repeat(20), longOrg), org(longOrg), ctx)).to.include({
-      kind: 'failed',
-      reason: VdcReasons.NamespaceNameTooLong,
-    });
-    expect(vdcPrecondition(vdc('dev', 'acme'), org('acme', { isEnabled: false }), ctx)).to.include({
-      kind: 'failed',
-      reason: VdcReasons.OrganizationDisabled,
-    });
+    const overCeiling = {
+      provisioned: false,
+      candidates: [cand('org-acme/a', '1', 4, 4), cand('org-acme/dev', '2', 4)],
+    };
+    const cases: [string, ReturnType<typeof vdcPrecondition>, string, RegExp][] = [
+      ['wrong namespace', vdcPrecondition(vdc('dev', 'acme', 'default'), org('acme'), ctx), 'WrongNamespace', /must be created in namespace org-acme/],
+      ['no organization', vdcPrecondition(vdc('dev', 'acme'), undefined, ctx), 'OrganizationNotFound', /Organization 'acme' does not exist/],
+      ['name too long', vdcPrecondition(vdc('v'.repeat(20), longOrg), org(longOrg), ctx), 'NamespaceNameTooLong', /over the limit of 63/],
+      ['disabled organization', vdcPrecondition(vdc('dev', 'acme'), org('acme', { isEnabled: false }), ctx), 'OrganizationDisabled', /is disabled/],
+      ['over the ceiling', vdcPrecondition(vdc('dev', 'acme'), org('acme', { quota: { cpu: '6' } }), overCeiling), 'QuotaExceeded', /remaining quota/],
+    ];
+    for (const [what, pre, reason, message] of cases) {
+      expect(pre, what).to.include({ kind: 'failed', reason });
+      expect((pre as { message: string }).message, what).to.match(message);
+    }
+    expect(new Set(cases.map(([, , reason]) => reason)).size).to.equal(5);
   });
 
   it('a provisioned VDC of a disabled organization is suspended, not failed', () => {
@@ -179,5 +188,19 @@ describe('quota usage', () => {
     const after100 = { resourceUsage: u100.resourceUsage, workloadCounts: u100.workloadCounts };
     expect(quotaCrossings(after100, u100, 90)).to.deep.equal({ exceeded: [], threshold: [] });
     expect(quotaCrossings(none, u100, 90), 'straight to 100%: only exceeded').to.deep.equal({ exceeded: ['cpu', 'pods'], threshold: [] });
+  });
+
+  it('the threshold is the configured one, not 90: at 50 and at 75', () => {
+    const u50 = quotaUsage(rq({ 'requests.cpu': '500m', pods: '5' }))!;
+    const u74 = quotaUsage(rq({ 'requests.cpu': '740m', pods: '7' }))!;
+    const u75 = quotaUsage(rq({ 'requests.cpu': '750m', pods: '7' }))!;
+    const none = undefined;
+    expect(quotaCrossings(none, u50, 50)).to.deep.equal({ exceeded: [], threshold: ['cpu', 'pods'] });
+    expect(quotaCrossings(none, u50, 90), '50% is below 90').to.deep.equal({ exceeded: [], threshold: [] });
+    expect(quotaCrossings(none, u74, 75), 'just below').to.deep.equal({ exceeded: [], threshold: [] });
+    expect(quotaCrossings(none, u75, 75), 'cpu at 75%, pods at 70%').to.deep.equal({ exceeded: [], threshold: ['cpu'] });
+    const after50 = { resourceUsage: u50.resourceUsage, workloadCounts: u50.workloadCounts };
+    expect(quotaCrossings(after50, u75, 50), 'already over 50').to.deep.equal({ exceeded: [], threshold: [] });
+    expect(quotaCrossings(after50, u75, 75), '50 → 75 crosses 75').to.deep.equal({ exceeded: [], threshold: ['cpu'] });
   });
 });

@@ -1,5 +1,6 @@
 // Shared fixtures of the HTTP tests: Event objects as the informer delivers them, a server on
 // loopback with a known secret, and tokens.
+import { connect } from 'node:net';
 import type { CoreV1Event } from '@kubernetes/client-node';
 import { EventStore } from '../../../src/events/store.js';
 import { signToken } from '../../../src/http/auth.js';
@@ -159,4 +160,39 @@ export function schemaProblems(value: unknown, schema: Schema, at = '$'): string
   }
   if (schema.enum && !schema.enum.includes(value)) problems.push(`${at}: not one of ${schema.enum.join(', ')}`);
   return problems;
+}
+
+export interface RawResponse {
+  status: number;
+  headers: Record<string, string>;
+  body: string;
+}
+
+/**
+ * Sends `requestLine` byte for byte over a fresh socket (`fetch` and `URL` normalise `..` and
+ * `%2e%2e` away before a request leaves) and reads the answer until the server closes.
+ */
+export function rawRequest(baseUrl: string, requestLine: string, headers: Record<string, string> = {}): Promise<RawResponse> {
+  const { hostname, port } = new URL(baseUrl);
+  return new Promise((resolve, reject) => {
+    const socket = connect(Number(port), hostname);
+    const chunks: Buffer[] = [];
+    socket.on('data', (c: Buffer) => chunks.push(c));
+    socket.on('error', reject);
+    socket.on('end', () => {
+      const text = Buffer.concat(chunks).toString('latin1');
+      const head = text.slice(0, text.indexOf('\r\n\r\n'));
+      const [status, ...lines] = head.split('\r\n');
+      const match = /^HTTP\/1\.[01] (\d{3})/.exec(status ?? '');
+      if (!match) return reject(new Error(`not an HTTP answer: ${JSON.stringify(text.slice(0, 200))}`));
+      const parsed: Record<string, string> = {};
+      for (const line of lines) {
+        const colon = line.indexOf(':');
+        parsed[line.slice(0, colon).trim().toLowerCase()] = line.slice(colon + 1).trim();
+      }
+      resolve({ status: Number(match[1]), headers: parsed, body: text.slice(head.length + 4) });
+    });
+    const extra = Object.entries(headers).map(([k, v]) => `${k}: ${v}\r\n`).join('');
+    socket.write(`${requestLine}\r\nHost: ${hostname}\r\nConnection: close\r\n${extra}\r\n`);
+  });
 }

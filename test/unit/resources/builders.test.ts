@@ -1,7 +1,7 @@
 // The pure desired-state builders of DESIGN.md section 3.
 import { expect } from 'chai';
 import { findCondition, setCondition } from '../../../src/resources/conditions.js';
-import { DEFAULT_LIMIT, DEFAULT_REQUEST, desiredLimitRange } from '../../../src/resources/limitrange.js';
+import { desiredLimitRange } from '../../../src/resources/limitrange.js';
 import { desiredOrganizationNamespace, desiredVdcNamespace, namespaceOwner, ownsNamespace } from '../../../src/resources/namespace.js';
 import { roleBindingName, vdcNamespace } from '../../../src/resources/naming.js';
 import { desiredNetworkPolicy } from '../../../src/resources/networkpolicy.js';
@@ -44,7 +44,9 @@ describe('desired-state builders', () => {
     const vdc = desiredVdcRoleBindings('acme', 'dev', ['admins']);
     expect(vdc[0].metadata.namespace).to.equal('vdc-acme-dev');
     expect(vdc[0].roleRef.name).to.equal('ovim:vdc-admin');
-    expect(roleBindingName('x', 'admins')).to.equal(roleBindingName('x', 'admins'));
+    // Stable across runs and replicas: the readable group plus the first 8 hex of sha256(group).
+    expect(roleBindingName('x', 'admins')).to.equal('x-admins-fa956b80');
+    expect(roleBindingName('x', 'Ops:Team 1')).to.equal('x-ops-team-1-707c0c0a');
   });
 
   it('the quota has the five keys of the contract, with the CRD defaults', () => {
@@ -70,8 +72,10 @@ describe('desired-state builders', () => {
 
   it('the limit range gives defaults inside min and max', () => {
     const none = desiredLimitRange('a', 'b', undefined).spec.limits[0];
-    expect(none.defaultRequest).to.deep.equal({ cpu: millicores(DEFAULT_REQUEST.cpu), memory: mebibytes(DEFAULT_REQUEST.memory) });
-    expect(none.default).to.deep.equal({ cpu: millicores(DEFAULT_LIMIT.cpu), memory: mebibytes(DEFAULT_LIMIT.memory) });
+    // The container defaults as literals (requests 100m / 128Mi, limits 500m / 512Mi): a changed
+    // constant shows here.
+    expect(none.defaultRequest).to.deep.equal({ cpu: '100m', memory: '128Mi' });
+    expect(none.default).to.deep.equal({ cpu: '500m', memory: '512Mi' });
     expect(none.min).to.equal(undefined);
 
     const tight = desiredLimitRange('a', 'b', { minCpu: 200, maxCpu: 300, minMemory: 1024, maxMemory: 2048 }).spec.limits[0];
