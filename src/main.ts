@@ -6,7 +6,7 @@ import { KubeConfig } from '@kubernetes/client-node';
 import { loadConfig, type OperatorConfig } from './config.js';
 import { apiErrorMessage as errorMessage } from './kube/errors.js';
 import { NamespaceOwners, createNamespaceInformer } from './events/owners.js';
-import { EventRecorder } from './events/recorder.js';
+import { DROP_CAUSES, EventRecorder } from './events/recorder.js';
 import { EventStore, createEventInformer } from './events/store.js';
 import { loadApiConfig, type ApiConfig } from './http/config.js';
 import { createReachabilityProbe } from './http/health.js';
@@ -33,7 +33,7 @@ export async function startOvim(
   config: OperatorConfig,
   apiConfig: ApiConfig,
   logger: Logger,
-  options: { onLostLeadership?: () => void } = {},
+  options: { onLostLeadership?: () => void; signal?: AbortSignal } = {},
 ): Promise<Ovim> {
   const metrics = createMetrics({ processMetrics: true });
   // Which organization owns each managed namespace: the scopes' only source for vdc-* namespaces.
@@ -61,6 +61,11 @@ export async function startOvim(
       kubernetesReachable: probe.reachable,
       // The operator exists only once its informers have synced.
       informersSynced: () => eventInformer.hasSynced() && namespaceInformer.hasSynced() && operator !== undefined,
+      // Degraded while any cache does not follow the server (an outage, a failing watch).
+      informersWatching: () =>
+        eventInformer.isWatching() &&
+        namespaceInformer.isWatching() &&
+        Object.values(operator?.informers ?? {}).every((i: { isWatching(): boolean }) => i.isWatching()),
       leadership: () =>
         !config.leaderElection.enabled ? 'disabled' : operator?.isLeader() ? 'leader' : 'follower',
     },
@@ -69,7 +74,7 @@ export async function startOvim(
   namespaceInformer.start();
   eventInformer.start();
   try {
-    operator = await startOperator(kc, config, logger, { metrics, onLostLeadership: options.onLostLeadership });
+    operator = await startOperator(kc, config, logger, { metrics, onLostLeadership: options.onLostLeadership, signal: options.signal });
   } catch (err) {
     eventInformer.stop();
     namespaceInformer.stop();
@@ -99,7 +104,8 @@ export async function startOvim(
 
 const emptyStats = {
   recorded: [],
-  dropped: [],
+  // Every cause from zero, so that ovim_events_dropped_total has its series before the first drop.
+  dropped: DROP_CAUSES.map((cause) => ({ cause, count: 0 })),
   written: 0,
   patched: 0,
   aggregated: 0,
@@ -116,17 +122,19 @@ export async function main(argv = process.argv.slice(2)): Promise<void> {
   const kc = new KubeConfig();
   if (config.kubeconfig) kc.loadFromFile(config.kubeconfig);
   else kc.loadFromDefault();
-  const ovim = await startOvim(kc, config, apiConfig, logger, {
-    onLostLeadership: () => {
-      logger.error('lost the leadership: exiting so that this replica restarts as a follower');
-      process.exit(1);
-    },
-  });
+  // The handlers come first: a signal during start-up (a rollout, a node drain) aborts the
+  // start and stops what it started, instead of killing the process mid-way.
+  const startup = new AbortController();
+  let ovim: Ovim | undefined;
   let exiting = false;
   const shutdown = (signal: string) => {
     if (exiting) return;
     exiting = true;
     logger.info(`${signal}: shutting down`);
+    if (!ovim) {
+      startup.abort(new Error(`${signal} during start-up`));
+      return; // main() goes on from the failed start
+    }
     ovim.stop().then(
       () => process.exit(0),
       (err: unknown) => {
@@ -137,6 +145,24 @@ export async function main(argv = process.argv.slice(2)): Promise<void> {
   };
   process.on('SIGTERM', () => shutdown('SIGTERM'));
   process.on('SIGINT', () => shutdown('SIGINT'));
+  try {
+    ovim = await startOvim(kc, config, apiConfig, logger, {
+      signal: startup.signal,
+      onLostLeadership: () => {
+        logger.error('lost the leadership: exiting so that this replica restarts as a follower');
+        process.exit(1);
+      },
+    });
+  } catch (err) {
+    if (!startup.signal.aborted) throw err;
+    logger.info('stopped during start-up');
+    process.exit(0);
+  }
+  if (startup.signal.aborted) {
+    // The signal came as the start finished.
+    await ovim.stop();
+    process.exit(0);
+  }
 }
 
 if (process.argv[1] && import.meta.url === pathToFileURL(process.argv[1]).href) {

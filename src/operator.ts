@@ -8,7 +8,8 @@ import { KubeConfig, type KubernetesListObject, type KubernetesObject } from '@k
 import { parseAllDocuments } from 'yaml';
 import { type OperatorConfig, DEFAULT_CONFIG } from './config.js';
 import { applyObject, semanticEqual, type PlainObject } from './kube/apply.js';
-import { Controller } from './kube/controller.js';
+import { Controller, type FailureStreak } from './kube/controller.js';
+import { untilAborted } from './kube/backoff.js';
 import { crdsDir, installCrds } from './kube/crds.js';
 import { ResilientInformer, objectKey, type ListOptions } from './kube/informer.js';
 import { LeaderElector } from './kube/leader.js';
@@ -43,6 +44,8 @@ export interface OperatorDeps {
    * stopped). Default: the operator stops. The program exits non-zero so that it restarts.
    */
   onLostLeadership?: () => void;
+  /** Aborts the start-up (a signal arrived): startOperator stops what it started and rejects. */
+  signal?: AbortSignal;
 }
 
 export interface OperatorInformers {
@@ -151,9 +154,10 @@ export async function startOperator(
 ): Promise<Operator> {
   const log = logger.child({ component: 'operator' });
   const client = deps.client ?? (await KubeClient.create(kc));
+  const aborting = deps.signal;
   try {
-    if (config.installCrds) log.info(`CRDs installed: ${(await installCrds(kc)).join(', ')}`);
-    if (config.installRoles) log.info(`tenant ClusterRoles applied: ${(await installTenantRoles(client)).join(', ')}`);
+    if (config.installCrds) log.info(`CRDs installed: ${(await untilAborted(installCrds(kc), aborting)).join(', ')}`);
+    if (config.installRoles) log.info(`tenant ClusterRoles applied: ${(await untilAborted(installTenantRoles(client), aborting)).join(', ')}`);
   } catch (err) {
     if (!deps.client) client.close();
     throw err;
@@ -188,8 +192,14 @@ export async function startOperator(
   informers.organizations.on('add', observe).on('update', observe).on('delete', forget);
   informers.vdcs.on('add', observe).on('update', observe).on('delete', forget);
   const base = { client, events: recorder, logger, expectations };
+  // A confirmed (or given-up) owed event enqueues its object again (see controllers/reported.ts).
+  const requeueInto =
+    (c: () => Controller) =>
+    (key: string, delayMs?: number): void =>
+      delayMs ? c().queue.addAfter(key, delayMs) : c().enqueue(key);
   const orgReconciler = new OrganizationReconciler({
     ...base,
+    requeue: requeueInto(() => organization),
     organizations: informers.organizations,
     vdcs: informers.vdcs,
     namespaces: informers.namespaces,
@@ -197,6 +207,7 @@ export async function startOperator(
   });
   const vdcReconciler = new VdcReconciler({
     ...base,
+    requeue: requeueInto(() => vdc),
     organizations: informers.organizations,
     vdcs: informers.vdcs,
     namespaces: informers.namespaces,
@@ -212,25 +223,26 @@ export async function startOperator(
     thresholdPercent: config.quotaThresholdPercent,
   });
 
-  const persistentError = (kind: 'organization' | 'VDC') => (key: string, err: unknown, failures: number) => {
+  const persistentError = (kind: 'organization' | 'VDC') => (key: string, err: unknown, streak: FailureStreak) => {
     const obj = kind === 'organization' ? informers.organizations.get(key) : informers.vdcs.get(key.split('/')[1], key.split('/')[0]);
     if (!obj) return;
     const name = obj.metadata?.name ?? key;
-    recorder.record(obj, 'Warning', 'ReconcileFailed', `Reconcile of ${kind} '${name}' failed ${failures} times in a row: ${errorMessage(err)}`.slice(0, 1024), {
+    const lasted = `has been failing for ${Math.round(streak.failingForMs / 1000)} s (${streak.failures} attempts)`;
+    recorder.record(obj, 'Warning', 'ReconcileFailed', `Reconcile of ${kind} '${name}' ${lasted}: ${errorMessage(err)}`.slice(0, 1024), {
       organization: kind === 'organization' ? name : (obj as VirtualDataCenter).spec?.organizationRef,
       vdc: kind === 'VDC' ? name : undefined,
     });
   };
 
   const common = { metrics: deps.metrics, logger: logger.child({ component: 'controller' }), resyncPeriodMs: config.resyncPeriodMs };
-  const organization = new Controller({
+  const organization: Controller = new Controller({
     ...common,
     name: 'organization',
     workers: config.workers.organization,
     reconcile: (key) => orgReconciler.reconcile(key),
     onPersistentError: persistentError('organization'),
   });
-  const vdc = new Controller({
+  const vdc: Controller = new Controller({
     ...common,
     name: 'virtualdatacenter',
     workers: config.workers.vdc,
@@ -286,7 +298,16 @@ export async function startOperator(
     log.warn(`still waiting for the first list of: ${pending.join(', ')}`);
   }, 30_000);
   waiting.unref();
-  await Promise.all(all.map((i) => i.waitForSync())).finally(() => clearInterval(waiting));
+  try {
+    await untilAborted(Promise.all(all.map((i) => i.waitForSync())), aborting);
+  } catch (err) {
+    for (const i of all) i.stop();
+    eventsClient?.close();
+    if (!deps.client) client.close();
+    throw err;
+  } finally {
+    clearInterval(waiting);
+  }
   const controllers = { organization, vdc, quota };
   const startControllers = () => {
     log.info('informers synced; starting controllers', { workers: config.workers });

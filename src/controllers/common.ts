@@ -2,7 +2,7 @@
 // interface, and keeping a set of child objects in line with their desired state.
 import type { KubernetesObject } from '@kubernetes/client-node';
 import type { Logger } from 'winston';
-import type { EventRecording } from '../events/types.js';
+import type { DeliveryCallback, EventRecording } from '../events/types.js';
 import {
   applyObject,
   createObject,
@@ -32,12 +32,12 @@ export interface Store<T> {
  * same wherever they are recorded.
  */
 export interface EventSink extends EventRecording {
-  recordOrganizationCreated(org: Organization, actor?: string): void;
-  recordOrganizationUpdated(org: Organization, actor?: string): void;
+  recordOrganizationCreated(org: Organization, actor?: string, onDelivered?: DeliveryCallback): void;
+  recordOrganizationUpdated(org: Organization, actor?: string, onDelivered?: DeliveryCallback): void;
   recordOrganizationDeleted(org: Organization, actor?: string): void;
   recordOrganizationReconcileForced(org: Organization, actor?: string): void;
-  recordVdcCreated(vdc: VirtualDataCenter, org: Organization | string | undefined, actor?: string): void;
-  recordVdcUpdated(vdc: VirtualDataCenter, org: Organization | string | undefined, actor?: string): void;
+  recordVdcCreated(vdc: VirtualDataCenter, org: Organization | string | undefined, actor?: string, onDelivered?: DeliveryCallback): void;
+  recordVdcUpdated(vdc: VirtualDataCenter, org: Organization | string | undefined, actor?: string, onDelivered?: DeliveryCallback): void;
   recordVdcDeleted(vdc: VirtualDataCenter, org: Organization | string | undefined, actor?: string): void;
   recordVdcReconcileForced(vdc: VirtualDataCenter, actor?: string): void;
   /** Waits until the recorded events are written (true) or the timeout passed (false). */
@@ -51,6 +51,8 @@ export interface ReconcilerBase {
   now?: () => Date;
   /** Our writes the informer cache has not shown yet (shared by every writer of a kind). */
   expectations?: WriteExpectations;
+  /** Enqueues a key of this reconciler again (after `delayMs` when given). */
+  requeue?: (key: string, delayMs?: number) => void;
 }
 
 /** What a reconcile answers while the cache is behind our own last write of the key. */

@@ -39,6 +39,7 @@ import {
   type ReconcilerBase,
   type Store,
 } from './common.js';
+import { OWED_REASONS, ReportLedger } from './reported.js';
 
 export { READY } from './common.js';
 
@@ -100,13 +101,18 @@ export function organizationEvents(org: Organization, prev: OrganizationStatus |
   return out;
 }
 
-const STATUS_KEYS: (keyof OrganizationStatus)[] = ['namespace', 'phase', 'vdcCount', 'conditions', 'observedGeneration', 'lastForcedReconcile'];
+const STATUS_KEYS: (keyof OrganizationStatus)[] = ['namespace', 'phase', 'vdcCount', 'conditions', 'observedGeneration', 'lastForcedReconcile', 'pendingEvents'];
 
 export class OrganizationReconciler {
   /** Keys whose finalizer patch was sent but has not succeeded (see removeOrphan). */
   private readonly unguarded = new Set<string>();
 
-  constructor(private readonly deps: OrganizationReconcilerDeps) {}
+  /** Owed lifecycle events this process recorded or saw confirmed (see reported.ts). */
+  private readonly ledger: ReportLedger;
+
+  constructor(private readonly deps: OrganizationReconcilerDeps) {
+    this.ledger = new ReportLedger({ requeue: deps.requeue });
+  }
 
   private now(): Date {
     return this.deps.now?.() ?? new Date();
@@ -114,7 +120,10 @@ export class OrganizationReconciler {
 
   async reconcile(key: string): Promise<ReconcileResult | void> {
     const org = this.deps.organizations.get(key);
-    if (!org) return this.unguarded.has(key) ? this.removeOrphan(key) : undefined;
+    if (!org) {
+      this.ledger.forget(key);
+      return this.unguarded.has(key) ? this.removeOrphan(key) : undefined;
+    }
     if (this.deps.expectations?.isPending(key)) return CACHE_BEHIND;
     if (isDeleting(org)) return this.finalize(org);
 
@@ -256,16 +265,29 @@ export class OrganizationReconciler {
       ...(nextCommonStatus(org, s, s.phase === 'Active' || s.phase === 'Disabled', this.now()) as OrganizationStatus),
       vdcCount: s.vdcCount,
     };
-    if (!(await writeStatusIfChanged(this.deps, org, next, STATUS_KEYS))) return;
-    this.emit(org, organizationEvents(org, prev, next));
+    const key = org.metadata.name ?? '';
+    const planned = organizationEvents(org, prev, next);
+    next.pendingEvents = this.ledger.nextPending(key, prev?.pendingEvents, planned.filter((e) => OWED_REASONS.has(e.reason)).map((e) => e.reason));
+    // A merge patch removes a field only when told so with null.
+    const extra = prev?.pendingEvents?.length && !next.pendingEvents ? { pendingEvents: null } : {};
+    if (await writeStatusIfChanged(this.deps, org, next, STATUS_KEYS, extra)) {
+      this.ledger.written(key, next.pendingEvents);
+      this.emit(org, planned);
+    }
+    // Owed from before: this process restarted, or the earlier record was given up.
+    for (const reason of next.pendingEvents ?? []) {
+      if (!this.ledger.needsRecording(key, reason)) continue;
+      if (reason === 'OrganizationCreated' || reason === 'OrganizationUpdated') this.emit(org, [{ type: 'Normal', reason, actor: requestedBy(org) }]);
+    }
   }
 
   private emit(org: Organization, planned: PlannedEvent[]): void {
     const { events } = this.deps;
+    const key = org.metadata.name ?? '';
     for (const e of planned) {
       safely(this.deps.logger, e.reason, () => {
-        if (e.reason === 'OrganizationCreated') events.recordOrganizationCreated(org, e.actor);
-        else if (e.reason === 'OrganizationUpdated') events.recordOrganizationUpdated(org, e.actor);
+        if (e.reason === 'OrganizationCreated') events.recordOrganizationCreated(org, e.actor, this.ledger.track(key, e.reason));
+        else if (e.reason === 'OrganizationUpdated') events.recordOrganizationUpdated(org, e.actor, this.ledger.track(key, e.reason));
         else if (e.reason === 'ReconcileForced') events.recordOrganizationReconcileForced(org, e.actor);
         else if (e.type === 'Warning') events.record(org, 'Warning', e.reason, e.message, { actor: e.actor, organization: org.metadata.name });
       });

@@ -5,6 +5,7 @@
 import type { ReconcileResult } from '../kube/controller.js';
 import { deleteObject, type PlainObject } from '../kube/apply.js';
 import { isNotFound } from '../kube/errors.js';
+import { objectKey } from '../kube/informer.js';
 import { resourcePath } from '../kube/rest.js';
 import { findCondition, rfc3339 } from '../resources/conditions.js';
 import { desiredLimitRange } from '../resources/limitrange.js';
@@ -50,6 +51,7 @@ import {
   type ReconcilerBase,
   type Store,
 } from './common.js';
+import { OWED_REASONS, ReportLedger } from './reported.js';
 
 export { READY } from './common.js';
 
@@ -192,13 +194,18 @@ export function vdcEvents(vdc: VirtualDataCenter, prev: VirtualDataCenterStatus 
   return out;
 }
 
-const STATUS_KEYS: (keyof VirtualDataCenterStatus)[] = ['namespace', 'phase', 'conditions', 'observedGeneration', 'lastForcedReconcile'];
+const STATUS_KEYS: (keyof VirtualDataCenterStatus)[] = ['namespace', 'phase', 'conditions', 'observedGeneration', 'lastForcedReconcile', 'pendingEvents'];
 
 export class VdcReconciler {
   /** Keys whose finalizer patch was sent but has not succeeded (see removeOrphan). */
   private readonly unguarded = new Set<string>();
 
-  constructor(private readonly deps: VdcReconcilerDeps) {}
+  /** Owed lifecycle events this process recorded or saw confirmed (see reported.ts). */
+  private readonly ledger: ReportLedger;
+
+  constructor(private readonly deps: VdcReconcilerDeps) {
+    this.ledger = new ReportLedger({ requeue: deps.requeue });
+  }
 
   private now(): Date {
     return this.deps.now?.() ?? new Date();
@@ -207,7 +214,10 @@ export class VdcReconciler {
   async reconcile(key: string): Promise<ReconcileResult | void> {
     const [namespace, name] = key.split('/');
     const vdc = this.deps.vdcs.get(name, namespace);
-    if (!vdc) return this.unguarded.has(key) ? this.removeOrphan(key, namespace, name) : undefined;
+    if (!vdc) {
+      this.ledger.forget(key);
+      return this.unguarded.has(key) ? this.removeOrphan(key, namespace, name) : undefined;
+    }
     if (this.deps.expectations?.isPending(key)) return CACHE_BEHIND;
     if (isDeleting(vdc)) return this.finalize(vdc);
 
@@ -356,18 +366,35 @@ export class VdcReconciler {
     s: { phase: VdcPhase; ready: ReadyInput; namespace?: string; forced?: string; extra?: VirtualDataCenterStatus },
   ): Promise<void> {
     const prev = vdc.status;
+    const key = objectKey(vdc);
     const next = nextCommonStatus(vdc, s, s.phase === 'Active', this.now()) as VirtualDataCenterStatus;
-    if (!(await writeStatusIfChanged(this.deps, vdc, next, STATUS_KEYS, s.extra))) return;
+    const planned = vdcEvents(vdc, prev, next);
+    next.pendingEvents = this.ledger.nextPending(key, prev?.pendingEvents, planned.filter((e) => OWED_REASONS.has(e.reason)).map((e) => e.reason));
+    // A merge patch removes a field only when told so with null.
+    const extra: Record<string, unknown> = { ...s.extra };
+    if (prev?.pendingEvents?.length && !next.pendingEvents) extra.pendingEvents = null;
+    const wrote = await writeStatusIfChanged(this.deps, vdc, next, STATUS_KEYS, extra);
     const org = vdc.spec?.organizationRef;
-    const { events } = this.deps;
-    for (const e of vdcEvents(vdc, prev, next)) {
-      safely(this.deps.logger, e.reason, () => {
-        if (e.reason === 'VDCCreated') events.recordVdcCreated(vdc, org, e.actor);
-        else if (e.reason === 'VDCUpdated') events.recordVdcUpdated(vdc, org, e.actor);
-        else if (e.reason === 'ReconcileForced') events.recordVdcReconcileForced(vdc, e.actor);
-        else if (e.type === 'Warning') events.record(vdc, 'Warning', e.reason, e.message, { actor: e.actor, organization: org, vdc: vdc.metadata.name });
-      });
+    if (wrote) {
+      this.ledger.written(key, next.pendingEvents);
+      for (const e of planned) this.recordEvent(vdc, e, org);
     }
+    // Owed from before: this process restarted, or the earlier record was given up.
+    for (const reason of next.pendingEvents ?? []) {
+      if (!this.ledger.needsRecording(key, reason)) continue;
+      if (reason === 'VDCCreated' || reason === 'VDCUpdated') this.recordEvent(vdc, { type: 'Normal', reason, actor: requestedBy(vdc) }, org);
+    }
+  }
+
+  private recordEvent(vdc: VirtualDataCenter, e: PlannedVdcEvent, org: string | undefined): void {
+    const { events } = this.deps;
+    const key = objectKey(vdc);
+    safely(this.deps.logger, e.reason, () => {
+      if (e.reason === 'VDCCreated') events.recordVdcCreated(vdc, org, e.actor, this.ledger.track(key, e.reason));
+      else if (e.reason === 'VDCUpdated') events.recordVdcUpdated(vdc, org, e.actor, this.ledger.track(key, e.reason));
+      else if (e.reason === 'ReconcileForced') events.recordVdcReconcileForced(vdc, e.actor);
+      else if (e.type === 'Warning') events.record(vdc, 'Warning', e.reason, e.message, { actor: e.actor, organization: org, vdc: vdc.metadata.name });
+    });
   }
 }
 

@@ -28,7 +28,7 @@ import {
   type EventApi,
   type EventSinkOptions,
 } from './sink.js';
-import { EVENT_ANNOTATIONS, type DropCause, type EventRecording, type EventType, type RecordOptions, type RecorderStats } from './types.js';
+import { EVENT_ANNOTATIONS, type DeliveryCallback, type DropCause, type EventRecording, type EventType, type RecordOptions, type RecorderStats } from './types.js';
 import { ANNOTATIONS, LABELS, type Organization, type VirtualDataCenter } from '../resources/types.js';
 
 export type RecorderComponent = 'ovim-controller' | 'ovim-api';
@@ -51,7 +51,7 @@ export const DEFAULT_QUEUE_SIZE = 1000;
 const MAX_ANNOTATION_VALUE = 253;
 const MAX_REPORTING_INSTANCE = 128;
 
-const DROP_CAUSES: readonly DropCause[] = [
+export const DROP_CAUSES: readonly DropCause[] = [
   'queue_full',
   'no_object',
   'rejected',
@@ -244,7 +244,9 @@ export class EventRecorder implements EventRecording {
       admit: (series) => this.correlator.admitWrite(series),
       onDropped: (series, cause) => {
         // A rejected Event is not patched later: the next record starts afresh.
-        if (cause === 'rejected' || cause === 'namespace_terminating') this.correlator.forget(series);
+        // A rejected Event is not patched later: the next record starts afresh. So does one never
+        // created (out of tries): a record made again later must not carry the lost count.
+        if (cause === 'rejected' || cause === 'namespace_terminating' || series.deliveredCount === 0) this.correlator.forget(series);
       },
     });
   }
@@ -270,16 +272,18 @@ export class EventRecorder implements EventRecording {
 
   // --- domain helpers (DESIGN.md section 4) ---
 
-  recordOrganizationCreated(org: Organization | null | undefined, actor?: string): void {
-    this.recordOrganization(org, Reasons.OrganizationCreated, (name, who) => `Organization '${name}' created by ${who}`, actor);
+  recordOrganizationCreated(org: Organization | null | undefined, actor?: string, onDelivered?: DeliveryCallback): void {
+    this.recordOrganization(org, Reasons.OrganizationCreated, (name, who) => `Organization '${name}' created by ${who}`, actor, true, onDelivered);
   }
 
-  recordOrganizationUpdated(org: Organization | null | undefined, actor?: string): void {
+  recordOrganizationUpdated(org: Organization | null | undefined, actor?: string, onDelivered?: DeliveryCallback): void {
     this.recordOrganization(
       org,
       Reasons.OrganizationUpdated,
       (name, who, o) => `Organization '${name}' updated by ${who}${generationNote(o)}`,
       actor,
+      true,
+      onDelivered,
     );
   }
 
@@ -299,17 +303,19 @@ export class EventRecorder implements EventRecording {
     );
   }
 
-  recordVdcCreated(vdc: VirtualDataCenter | null | undefined, org: Organization | string | undefined, actor?: string): void {
-    this.recordVdc(vdc, org, Reasons.VDCCreated, (name, o, who) => `VDC '${name}' created in organization '${o}' by ${who}`, actor);
+  recordVdcCreated(vdc: VirtualDataCenter | null | undefined, org: Organization | string | undefined, actor?: string, onDelivered?: DeliveryCallback): void {
+    this.recordVdc(vdc, org, Reasons.VDCCreated, (name, o, who) => `VDC '${name}' created in organization '${o}' by ${who}`, actor, true, onDelivered);
   }
 
-  recordVdcUpdated(vdc: VirtualDataCenter | null | undefined, org: Organization | string | undefined, actor?: string): void {
+  recordVdcUpdated(vdc: VirtualDataCenter | null | undefined, org: Organization | string | undefined, actor?: string, onDelivered?: DeliveryCallback): void {
     this.recordVdc(
       vdc,
       org,
       Reasons.VDCUpdated,
       (name, o, who, v) => `VDC '${name}' in organization '${o}' updated by ${who}${generationNote(v)}`,
       actor,
+      true,
+      onDelivered,
     );
   }
 
@@ -373,11 +379,15 @@ export class EventRecorder implements EventRecording {
     message: (name: string, actor: string, org: Organization) => string,
     actor: string | undefined,
     useRequestedBy = true,
+    onDelivered?: DeliveryCallback,
   ): void {
-    if (!org) return this.noObject(reason);
+    if (!org) {
+      if (onDelivered) queueMicrotask(() => onDelivered(false));
+      return this.noObject(reason);
+    }
     const who = actor || (useRequestedBy ? requestedBy(org) : undefined);
     const name = org.metadata?.name ?? '';
-    this.record(org, 'Normal', reason, message(name, who ?? 'unknown', org), { actor: who, organization: name || undefined });
+    this.record(org, 'Normal', reason, message(name, who ?? 'unknown', org), { actor: who, organization: name || undefined, onDelivered });
   }
 
   private recordVdc(
@@ -387,8 +397,12 @@ export class EventRecorder implements EventRecording {
     message: (name: string, org: string, actor: string, vdc: VirtualDataCenter) => string,
     actor: string | undefined,
     useRequestedBy = true,
+    onDelivered?: DeliveryCallback,
   ): void {
-    if (!vdc) return this.noObject(reason);
+    if (!vdc) {
+      if (onDelivered) queueMicrotask(() => onDelivered(false));
+      return this.noObject(reason);
+    }
     const who = actor || (useRequestedBy ? requestedBy(vdc) : undefined);
     const organization = orgName(org, vdc);
     const name = vdc.metadata?.name ?? '';
@@ -396,6 +410,7 @@ export class EventRecorder implements EventRecording {
       actor: who,
       organization,
       vdc: name || undefined,
+      onDelivered,
     });
   }
 
@@ -411,11 +426,18 @@ export class EventRecorder implements EventRecording {
     message: string,
     options: RecordOptions | undefined,
   ): void {
+    const onDelivered = options?.onDelivered;
+    const givenUp = () => {
+      if (onDelivered) queueMicrotask(() => onDelivered(false));
+    };
     if (this.stopped) {
       this.counters.dropped.shutdown += 1;
-      return;
+      return givenUp();
     }
-    if (!object || !object.metadata?.name) return this.noObject(reason);
+    if (!object || !object.metadata?.name) {
+      givenUp();
+      return this.noObject(reason);
+    }
 
     const { input, issues } = describeEvent(object, type, reason, message, options, this.source);
     for (const issue of issues) this.warnOnce(issue.key, issue.message, issue.meta);
@@ -425,7 +447,7 @@ export class EventRecorder implements EventRecording {
       const target = this.correlator.peekSeries(this.correlator.peekKey(input));
       if (!target || !this.sink.isPending(target) || !this.correlator.wouldFold(target)) {
         this.counters.dropped.queue_full += 1;
-        return;
+        return givenUp();
       }
     }
     const observation = this.correlator.observe(input);
@@ -435,6 +457,7 @@ export class EventRecorder implements EventRecording {
     if (entry) entry.count += 1;
     else byType[eventType] = { type: eventType, reason, count: 1 };
     if (observation.aggregated) this.aggregatedCount += 1;
+    if (onDelivered) this.sink.whenDelivered(observation.series, observation.series.count, onDelivered);
     this.sink.submit(observation.series);
   }
 

@@ -24,7 +24,7 @@ import { backoffDelay, type BackoffOptions } from '../kube/backoff.js';
 import { apiErrorMessage, apiStatusCode } from '../kube/errors.js';
 import type { KubeClient } from '../kube/rest.js';
 import type { EventSeries } from './correlator.js';
-import { EVENT_ANNOTATIONS, type DropCause } from './types.js';
+import { EVENT_ANNOTATIONS, type DeliveryCallback, type DropCause } from './types.js';
 
 
 /** What a count bump changes on an existing Event (a JSON merge patch). */
@@ -249,6 +249,8 @@ const DEFAULT_BACKOFF: BackoffOptions = { initialMs: 200, maxMs: 15_000, factor:
 export class EventSink {
   readonly counters: DeliveryCounters;
   private readonly pending = new Map<EventSeries, Delivery>();
+  /** Who waits for a series to reach a count on the API server (the durable "reported" markers). */
+  private readonly confirmations = new Map<EventSeries, { count: number; callback: DeliveryCallback }[]>();
   private readonly ready: EventSeries[] = [];
   private readonly idleWaiters = new Set<() => void>();
   private readonly deadlines: RequestDeadlines;
@@ -294,6 +296,37 @@ export class EventSink {
     this.pending.set(series, { state: 'ready', dirty: false, attempt: 0, admitted: false });
     this.ready.push(series);
     this.schedulePump();
+  }
+
+  /**
+   * Calls `callback(true)` once the API server holds the series at `count` or more, or
+   * `callback(false)` when the series is given up first (dropped for any cause, spam-filtered).
+   * Always asynchronous, never from inside this call.
+   */
+  whenDelivered(series: EventSeries, count: number, callback: DeliveryCallback): void {
+    if (series.deliveredCount >= count) {
+      queueMicrotask(() => callback(true));
+      return;
+    }
+    let list = this.confirmations.get(series);
+    if (!list) this.confirmations.set(series, (list = []));
+    list.push({ count, callback });
+  }
+
+  private confirm(series: EventSeries, delivered: boolean): void {
+    const list = this.confirmations.get(series);
+    if (!list) return;
+    const due = delivered ? list.filter((w) => w.count <= series.deliveredCount) : list;
+    const left = delivered ? list.filter((w) => w.count > series.deliveredCount) : [];
+    if (left.length > 0) this.confirmations.set(series, left);
+    else this.confirmations.delete(series);
+    for (const w of due) {
+      try {
+        w.callback(delivered);
+      } catch (err) {
+        this.options.logger?.warn('delivery callback failed', { error: String(err) });
+      }
+    }
   }
 
   /**
@@ -416,6 +449,7 @@ export class EventSink {
       if (this.options.admit && !this.options.admit(series)) {
         this.counters.spamFiltered += series.unsentRecords;
         series.unsentRecords = 0;
+        this.confirm(series, false);
         return 'done';
       }
       delivery.admitted = true;
@@ -430,6 +464,7 @@ export class EventSink {
       series.unsentRecords -= sent.records;
       series.deliveredCount = Math.max(series.deliveredCount, sent.count);
       delivery.attempt = 0;
+      this.confirm(series, true);
       return 'done';
     } catch (err) {
       this.counters.writeFailures += 1;
@@ -533,6 +568,7 @@ export class EventSink {
       why,
     });
     this.options.onDropped?.(series, cause);
+    this.confirm(series, false);
   }
 
   private eventBody(series: EventSeries): CoreV1Event {

@@ -25,7 +25,16 @@ export interface RecordOptions {
   vdc?: string;
   /** Owner of the object (otherwise the object's `ovim.io/owner` annotation). */
   owner?: string;
+  /**
+   * Told once whether this record reached the API server (true) or was given up (false: queue
+   * full, stopped, dropped after retries). The reconcilers clear their durable "reported"
+   * marker only on true (docs/events.md, "Delivery guarantee").
+   */
+  onDelivered?: DeliveryCallback;
 }
+
+/** Told whether a record reached the API server (true) or was given up (false). */
+export type DeliveryCallback = (delivered: boolean) => void;
 
 /** Why an event did not become a write. */
 export type DropCause = 'queue_full' | 'no_object' | 'rejected' | 'namespace_terminating' | 'retries_exhausted' | 'shutdown';

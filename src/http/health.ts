@@ -10,6 +10,11 @@ export interface HealthSources {
   kubernetesReachable: () => boolean;
   /** Whether every informer (the event store's included) has delivered its first list. */
   informersSynced: () => boolean;
+  /**
+   * Whether every informer follows the server now (no list or watch failing). Absent = yes.
+   * Only /health reads it: the caches still serve while it is false.
+   */
+  informersWatching?: () => boolean;
   /** This replica's leader-election role; `disabled` when it runs without election. */
   leadership: () => Leadership;
 }
@@ -18,7 +23,8 @@ export interface HealthReport {
   status: 'ok' | 'degraded';
   checks: {
     kubernetes: { status: 'reachable' | 'unreachable' };
-    informers: { status: 'synced' | 'syncing' };
+    /** `disconnected`: synced once, but a list or watch is failing now (the caches go stale). */
+    informers: { status: 'synced' | 'syncing' | 'disconnected' };
     event_store: { status: 'ok'; size: number; max_size: number; evictions: number };
     leader_election: { status: Leadership | 'unknown' };
   };
@@ -36,18 +42,24 @@ function safe<T>(probe: () => T, fallback: T): T {
 export function healthReport(sources: HealthSources, store: EventStoreStats): HealthReport {
   const reachable = safe(sources.kubernetesReachable, false) === true;
   const synced = safe(sources.informersSynced, false) === true;
+  const watching = sources.informersWatching ? safe(sources.informersWatching, false) === true : true;
   const leadership = safe<Leadership | 'unknown'>(sources.leadership, 'unknown');
   return {
-    status: reachable && synced ? 'ok' : 'degraded',
+    status: reachable && synced && watching ? 'ok' : 'degraded',
     checks: {
       kubernetes: { status: reachable ? 'reachable' : 'unreachable' },
-      informers: { status: synced ? 'synced' : 'syncing' },
+      informers: { status: !synced ? 'syncing' : watching ? 'synced' : 'disconnected' },
       event_store: { status: 'ok', size: store.size, max_size: store.maxEvents, evictions: store.evictions },
       leader_election: { status: leadership },
     },
   };
 }
 
+/**
+ * /readyz: this replica can serve from its caches. It stays true through an API server outage
+ * (the caches go stale but still serve): were it false, every replica would leave the Service
+ * at once and the API and the admission webhook would go dark.
+ */
 export function isReady(sources: HealthSources): boolean {
   return safe(sources.informersSynced, false) === true;
 }
@@ -61,13 +73,14 @@ export interface ReachabilityProbe {
 }
 
 /**
- * Asks the API server for its version every `intervalMs` (default 10 s) and remembers whether it
- * answered within `timeoutMs`, so `/health` reads a cached state instead of calling the API server
- * per request. Use `probe.reachable` as HealthSources.kubernetesReachable.
+ * Asks the API server for its version every `intervalMs` (default 10 s; every `retryMs`, default
+ * 2 s, while it does not answer, so that /health recovers soon after an outage) and remembers
+ * whether it answered within `timeoutMs`, so `/health` reads a cached state instead of calling
+ * the API server per request. Use `probe.reachable` as HealthSources.kubernetesReachable.
  */
 export function createReachabilityProbe(
   kc: KubeConfig,
-  options: { intervalMs?: number; timeoutMs?: number } = {},
+  options: { intervalMs?: number; retryMs?: number; timeoutMs?: number } = {},
 ): ReachabilityProbe {
   const version = kc.makeApiClient(VersionApi);
   const timeoutMs = options.timeoutMs ?? 5_000;
@@ -86,17 +99,20 @@ export function createReachabilityProbe(
     ok = await Promise.race([answered, timeout]);
     clearTimeout(timer);
   };
+  let timer: NodeJS.Timeout | undefined;
+  const next = () => {
+    if (stopped) return;
+    timer = setTimeout(() => void once().then(next), ok ? (options.intervalMs ?? 10_000) : (options.retryMs ?? 2_000));
+    timer.unref();
+  };
   const first = once();
-  const interval = setInterval(() => {
-    if (!stopped) void once();
-  }, options.intervalMs ?? 10_000);
-  interval.unref();
+  void first.then(next);
   return {
     reachable: () => ok,
     ready: () => first,
     stop: () => {
       stopped = true;
-      clearInterval(interval);
+      clearTimeout(timer);
     },
   };
 }

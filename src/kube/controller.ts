@@ -34,14 +34,29 @@ export interface ControllerOptions {
   logger?: Logger;
   rateLimiter?: RateLimiter;
   /**
-   * Called once when a key has failed `failureThreshold` times in a row (the count resets on
-   * success): the place to report a persistent error, e.g. as a Warning event.
+   * Called once when a key has kept failing for `persistentAfterMs` (the streak ends on the
+   * first success): the place to report a persistent error, e.g. as a Warning event. A count
+   * of fast retries is no measure: five failures at the 5 ms base backoff last 75 ms.
    */
-  onPersistentError?: (key: string, err: unknown, failures: number) => void;
-  failureThreshold?: number;
+  onPersistentError?: (key: string, err: unknown, failure: FailureStreak) => void;
+  /** How long a key must keep failing before it is reported (default 60 s). */
+  persistentAfterMs?: number;
+  /** Milliseconds since the epoch; injectable for tests. */
+  now?: () => number;
   /** Period of the full resync (re-enqueues every primary key); 0 disables it. */
   resyncPeriodMs?: number;
 }
+
+/** A key's failures in a row: since when, how many. */
+export interface FailureStreak {
+  sinceMs: number;
+  failures: number;
+  /** How long it has been failing when reported. */
+  failingForMs: number;
+}
+
+/** The default time a failure must last before it counts as persistent (ReconcileFailed). */
+export const PERSISTENT_FAILURE_MS = 60_000;
 
 export interface ControllerStats {
   reconciles: number;
@@ -59,6 +74,8 @@ export class Controller {
   private resyncTimer: NodeJS.Timeout | undefined;
   private active = 0;
   private started = false;
+  /** Keys failing now: when their streak began, how often, whether it was reported. */
+  private readonly failing = new Map<string, { sinceMs: number; failures: number; reported: boolean }>();
 
   constructor(private readonly options: ControllerOptions) {
     this.name = options.name;
@@ -158,6 +175,7 @@ export class Controller {
     let result: 'success' | 'error' | 'requeue' | 'requeue_after' = 'success';
     try {
       const outcome = await this.options.reconcile(key);
+      this.failing.delete(key);
       if (outcome?.requeueAfter && outcome.requeueAfter > 0) {
         result = 'requeue_after';
         this.queue.forget(key);
@@ -173,15 +191,20 @@ export class Controller {
       result = 'error';
       this.stats.errors++;
       metrics?.reconcileErrors.inc(labels);
-      const failures = this.queue.numRequeues(key) + 1;
       this.queue.addRateLimited(key);
-      const threshold = this.options.failureThreshold ?? 5;
-      logger?.log(failures >= threshold ? 'warn' : 'debug', `reconcile of ${key} failed (attempt ${failures}): ${(err as Error)?.message ?? String(err)}`, {
+      const now = this.options.now?.() ?? Date.now();
+      let streak = this.failing.get(key);
+      if (!streak) this.failing.set(key, (streak = { sinceMs: now, failures: 0, reported: false }));
+      streak.failures++;
+      const failingForMs = now - streak.sinceMs;
+      const persistent = failingForMs >= (this.options.persistentAfterMs ?? PERSISTENT_FAILURE_MS);
+      logger?.log(persistent ? 'warn' : 'debug', `reconcile of ${key} failed (attempt ${streak.failures}, failing for ${Math.round(failingForMs / 1000)} s): ${(err as Error)?.message ?? String(err)}`, {
         controller: this.name,
       });
-      if (failures === threshold) {
+      if (persistent && !streak.reported) {
+        streak.reported = true;
         try {
-          this.options.onPersistentError?.(key, err, failures);
+          this.options.onPersistentError?.(key, err, { sinceMs: streak.sinceMs, failures: streak.failures, failingForMs });
         } catch {
           // Reporting must never break the loop.
         }

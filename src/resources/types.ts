@@ -42,6 +42,8 @@ export type OrganizationPhase = 'Pending' | 'Active' | 'Disabled' | 'Failed' | '
 
 export interface OrganizationStatus {
   namespace?: string;
+  /** Lifecycle events written into status before they are recorded, until the API server has them. */
+  pendingEvents?: string[];
   phase?: OrganizationPhase;
   vdcCount?: number;
   conditions?: Condition[];
@@ -107,6 +109,8 @@ export interface VdcWorkloadCounts {
 
 export interface VirtualDataCenterStatus {
   namespace?: string;
+  /** Lifecycle events written into status before they are recorded, until the API server has them. */
+  pendingEvents?: string[];
   phase?: VdcPhase;
   conditions?: Condition[];
   observedGeneration?: number;

@@ -74,14 +74,11 @@ describe('Controller', () => {
     expect(calls, 'the ten adds during the first run collapse into one more run').to.equal(2);
   });
 
-  it('retries a failing key with backoff, reports it once at the threshold, and forgets it on success', async () => {
+  it('retries a failing key with backoff and forgets the backoff on success', async () => {
     const times: number[] = [];
-    const reported: number[] = [];
     const c = new Controller({
       name: 'retry',
       rateLimiter: new ItemExponentialFailureRateLimiter(5, 1_000),
-      failureThreshold: 3,
-      onPersistentError: (_k, _e, n) => reported.push(n),
       reconcile: async () => {
         times.push(Date.now());
         if (times.length < 5) throw new Error('boom');
@@ -96,9 +93,43 @@ describe('Controller', () => {
     // 5, 10, 20, 40 ms: each gap at least the backoff (timers may fire a little late).
     expect(gaps[3]).to.be.at.least(35);
     expect(gaps[3]).to.be.greaterThan(gaps[0]);
-    expect(reported).to.deep.equal([3]);
     expect(c.stats.errors).to.equal(4);
     expect(c.queue.numRequeues('k')).to.equal(0);
+  });
+
+  it('reports a failure only once it has lasted persistentAfterMs, not after a count of fast retries', async () => {
+    let clock = 1_000_000;
+    let calls = 0;
+    let failUntil = 12;
+    const reported: { key: string; failures: number; failingForMs: number }[] = [];
+    const c = new Controller({
+      name: 'persistent',
+      rateLimiter: new ItemExponentialFailureRateLimiter(1, 4),
+      persistentAfterMs: 60_000,
+      now: () => clock,
+      onPersistentError: (key, _e, s) => reported.push({ key, failures: s.failures, failingForMs: s.failingForMs }),
+      reconcile: async () => {
+        calls++;
+        // A blip: ten fast failures within the same second report nothing.
+        if (calls === 10) clock += 59_000;
+        if (calls === 11) clock += 2_000;
+        if (calls <= failUntil) throw new Error('apiserver unavailable');
+      },
+    });
+    c.start();
+    c.enqueue('k');
+    await until(() => calls >= 10);
+    expect(reported, 'ten failures within 59 s are not persistent').to.deep.equal([]);
+    await until(() => calls >= 13);
+    await c.waitIdle();
+    expect(reported).to.deep.equal([{ key: 'k', failures: 11, failingForMs: 61_000 }]);
+    // A new streak after the success starts the clock again.
+    failUntil = 20;
+    c.enqueue('k');
+    await until(() => calls >= 21);
+    await c.waitIdle();
+    await c.stop();
+    expect(reported, 'a fresh streak of fast failures reports nothing').to.have.length(1);
   });
 
   it('requeueAfter reconciles the key again after the delay', async () => {
