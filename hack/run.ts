@@ -14,7 +14,7 @@ import { createLogger } from '../src/log.js';
 import { signToken } from '../src/http/auth.js';
 import { loadApiConfig } from '../src/http/config.js';
 import { startOvim, type Ovim } from '../src/main.js';
-import { ControlPlane } from '../test/support/controlplane.js';
+import { ControlPlane } from '../src/sandbox/controlplane.js';
 
 const log = createLogger(process.env.LOG_LEVEL ?? 'info', false).child({ component: 'make-run' });
 const sandboxDir = resolve('.ovim-sandbox');
