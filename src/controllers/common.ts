@@ -8,7 +8,6 @@ import {
   createObject,
   deleteObject,
   needsApply,
-  patchFinalizers,
   patchStatus,
   semanticEqual,
   type PlainObject,
@@ -158,41 +157,6 @@ export async function ensureNamespace(
   if (isDeleting(observed)) return 'terminating';
   if (options.force || needsApply(desired, observed)) await applyObject(client, desired);
   return 'ready';
-}
-
-/**
- * Adds `finalizer` unless present. While the patch is in flight the key is in `unguarded`:
- * should the object vanish before the finalizer lands, the reconciler removes what it just
- * provisioned (its removeOrphan).
- */
-export async function ensureFinalizer<T extends KubernetesObject>(
-  base: ReconcilerBase,
-  unguarded: Set<string>,
-  key: string,
-  obj: T,
-  finalizer: string,
-): Promise<T> {
-  const finalizers = obj.metadata?.finalizers ?? [];
-  if (finalizers.includes(finalizer)) {
-    unguarded.delete(key); // an earlier failed patch landed after all, or a later one did
-    return obj;
-  }
-  unguarded.add(key);
-  const patched = await patchFinalizers<T>(base.client, obj, [...finalizers, finalizer]);
-  expectWrite(base, obj, patched);
-  unguarded.delete(key);
-  return patched;
-}
-
-/** Removes `finalizer`; false when the object is already gone. */
-export async function removeFinalizer(client: KubeClient, obj: KubernetesObject, finalizer: string): Promise<boolean> {
-  try {
-    await patchFinalizers(client, obj, (obj.metadata?.finalizers ?? []).filter((f) => f !== finalizer));
-    return true;
-  } catch (err) {
-    if (isNotFound(err)) return false;
-    throw err;
-  }
 }
 
 /** The Ready condition a reconcile decided on (status defaults to False). */

@@ -6,16 +6,12 @@
 // instead of repeating an event, and resyncs and restarts find nothing left to report.
 import type { ReconcileResult } from '../kube/controller.js';
 import { deleteObject, type PlainObject } from '../kube/apply.js';
-import { isNotFound } from '../kube/errors.js';
-import { resourcePath } from '../kube/rest.js';
 import { findCondition } from '../resources/conditions.js';
 import { desiredOrganizationNamespace, ownsNamespace } from '../resources/namespace.js';
 import { ORGANIZATION_FINALIZER, ROLE_LABEL, organizationNamespace } from '../resources/naming.js';
 import { desiredOrganizationRoleBindings } from '../resources/rbac.js';
 import {
   LABELS,
-  ORGANIZATION_PLURAL,
-  OVIM_API_VERSION,
   type Organization,
   type OrganizationPhase,
   type OrganizationStatus,
@@ -24,13 +20,11 @@ import {
 import {
   CACHE_BEHIND,
   READY,
-  ensureFinalizer,
   ensureNamespace,
   forcedBy,
   isDeleting,
   nextCommonStatus,
   pendingForceReconcile,
-  removeFinalizer,
   requestedBy,
   safely,
   syncChildren,
@@ -39,6 +33,7 @@ import {
   type ReconcilerBase,
   type Store,
 } from './common.js';
+import { finalizer } from './finalizer.js';
 import { OWED_REASONS, ReportLedger } from './reported.js';
 
 export { READY } from './common.js';
@@ -104,8 +99,6 @@ export function organizationEvents(org: Organization, prev: OrganizationStatus |
 const STATUS_KEYS: (keyof OrganizationStatus)[] = ['namespace', 'phase', 'vdcCount', 'conditions', 'observedGeneration', 'lastForcedReconcile', 'pendingEvents'];
 
 export class OrganizationReconciler {
-  /** Keys whose finalizer patch was sent but has not succeeded (see removeOrphan). */
-  private readonly unguarded = new Set<string>();
 
   /** Owed lifecycle events this process recorded or saw confirmed (see reported.ts). */
   private readonly ledger: ReportLedger;
@@ -122,29 +115,30 @@ export class OrganizationReconciler {
     const org = this.deps.organizations.get(key);
     if (!org) {
       this.ledger.forget(key);
-      return this.unguarded.has(key) ? this.removeOrphan(key) : undefined;
+      return;
     }
     if (this.deps.expectations?.isPending(key)) return CACHE_BEHIND;
-    if (isDeleting(org)) return this.finalize(org);
+    return finalizer(this.deps, org, ORGANIZATION_FINALIZER, {
+      apply: (current) => this.apply(current),
+      cleanup: (current) => this.cleanup(current),
+      finalized: (gone) => safely(this.deps.logger, 'OrganizationDeleted', () => this.deps.events.recordOrganizationDeleted(gone, requestedBy(gone))),
+    });
+  }
 
-    const name = org.metadata.name as string;
-    const forced = pendingForceReconcile(org);
+  /** Provisioning of a live organization (it carries the finalizer). */
+  private async apply(current: Organization): Promise<ReconcileResult | void> {
+    const name = current.metadata.name as string;
+    const forced = pendingForceReconcile(current);
     const nsName = organizationNamespace(name);
-    const prevReady = findCondition(org.status?.conditions, READY);
+    const prevReady = findCondition(current.status?.conditions, READY);
     const vdcCount = vdcsOfOrganization(this.deps.vdcs, name).length;
-
-    // The finalizer and the namespace in parallel (one round trip less): should the
-    // organization vanish before its finalizer lands, removeOrphan() deletes the namespace.
-    const [current, outcome] = await Promise.all([
-      ensureFinalizer(this.deps, this.unguarded, key, org, ORGANIZATION_FINALIZER),
-      ensureNamespace(
-        this.deps.client,
-        desiredOrganizationNamespace(name),
-        this.deps.namespaces.get(nsName),
-        (ns) => ownsNamespace(ns, name),
-        { force: forced !== undefined, suspectConflict: prevReady?.reason === OrgReasons.NamespaceConflict },
-      ),
-    ]);
+    const outcome = await ensureNamespace(
+      this.deps.client,
+      desiredOrganizationNamespace(name),
+      this.deps.namespaces.get(nsName),
+      (ns) => ownsNamespace(ns, name),
+      { force: forced !== undefined, suspectConflict: prevReady?.reason === OrgReasons.NamespaceConflict },
+    );
 
     if (outcome === 'conflict') {
       await this.writeStatus(current, {
@@ -194,30 +188,8 @@ export class OrganizationReconciler {
     });
   }
 
-  /**
-   * The organization vanished while its finalizer was being added in parallel with its
-   * namespace (so the finalizer never landed): delete the namespace once the API server
-   * confirms the organization is gone and no VDC is left in it. Only keys this process was
-   * provisioning qualify; nothing else labelled as ours is ever collected.
-   */
-  private async removeOrphan(name: string): Promise<void> {
-    const nsName = organizationNamespace(name);
-    const ns = this.deps.namespaces.get(nsName);
-    if (!ns || !ownsNamespace(ns, name) || isDeleting(ns) || vdcsOfOrganization(this.deps.vdcs, name).length > 0) return;
-    try {
-      await this.deps.client.get(resourcePath({ apiVersion: OVIM_API_VERSION, plural: ORGANIZATION_PLURAL, name }));
-      return; // it exists: the cache is behind
-    } catch (err) {
-      if (!isNotFound(err)) throw err;
-    }
-    this.deps.logger?.info(`deleting namespace ${nsName} of the deleted organization ${name}`);
-    await deleteObject(this.deps.client, { apiVersion: 'v1', kind: 'Namespace', metadata: { name: nsName } });
-    this.unguarded.delete(name);
-  }
-
-  /** Deletion: blocked while VDCs exist; then the namespace goes, then the finalizer. */
-  private async finalize(org: Organization): Promise<ReconcileResult | void> {
-    if (!(org.metadata.finalizers ?? []).includes(ORGANIZATION_FINALIZER)) return;
+  /** Deletion: blocked while VDCs exist; then the namespace goes; then `done` (the finalizer goes). */
+  private async cleanup(org: Organization): Promise<ReconcileResult | void | 'done'> {
     const name = org.metadata.name as string;
     const nsName = organizationNamespace(name);
     const vdcs = vdcsOfOrganization(this.deps.vdcs, name);
@@ -248,8 +220,7 @@ export class OrganizationReconciler {
       });
       return { requeueAfter: 5_000 };
     }
-    if (!(await removeFinalizer(this.deps.client, org, ORGANIZATION_FINALIZER))) return;
-    safely(this.deps.logger, 'OrganizationDeleted', () => this.deps.events.recordOrganizationDeleted(org, requestedBy(org)));
+    return 'done';
   }
 
   /**

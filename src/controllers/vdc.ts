@@ -4,9 +4,7 @@
 // while the organization is disabled; finalizer that deletes the namespace and waits for it.
 import type { ReconcileResult } from '../kube/controller.js';
 import { deleteObject, type PlainObject } from '../kube/apply.js';
-import { isNotFound } from '../kube/errors.js';
 import { objectKey } from '../kube/informer.js';
-import { resourcePath } from '../kube/rest.js';
 import { findCondition, rfc3339 } from '../resources/conditions.js';
 import { desiredLimitRange } from '../resources/limitrange.js';
 import { desiredVdcNamespace, ownsNamespace } from '../resources/namespace.js';
@@ -25,8 +23,6 @@ import { desiredResourceQuota, hardAmounts, organizationCeiling, vdcQuotaAmounts
 import { desiredVdcRoleBindings } from '../resources/rbac.js';
 import {
   LABELS,
-  OVIM_API_VERSION,
-  VDC_PLURAL,
   type Organization,
   type VdcPhase,
   type VirtualDataCenter,
@@ -36,13 +32,11 @@ import { ceilingVerdict, type CeilingCandidate, type CeilingExcess } from './cei
 import {
   CACHE_BEHIND,
   READY,
-  ensureFinalizer,
   ensureNamespace,
   forcedBy,
   isDeleting,
   nextCommonStatus,
   pendingForceReconcile,
-  removeFinalizer,
   requestedBy,
   safely,
   syncChildren,
@@ -51,6 +45,7 @@ import {
   type ReconcilerBase,
   type Store,
 } from './common.js';
+import { finalizer } from './finalizer.js';
 import { OWED_REASONS, ReportLedger } from './reported.js';
 
 export { READY } from './common.js';
@@ -90,7 +85,7 @@ export interface VdcReconcilerDeps extends ReconcilerBase {
 }
 
 export type Precondition =
-  | { kind: 'ok' }
+  | { kind: 'ok'; org: Organization }
   | { kind: 'suspended'; message: string }
   | { kind: 'failed'; reason: string; message: string };
 
@@ -165,7 +160,7 @@ export function vdcPrecondition(
       message: `Requested quota exceeds the remaining quota of organization '${ref}': ${describeExcess(verdict.excess)}`.slice(0, 1024),
     };
   }
-  return { kind: 'ok' };
+  return { kind: 'ok', org };
 }
 
 export type PlannedVdcEvent =
@@ -197,8 +192,6 @@ export function vdcEvents(vdc: VirtualDataCenter, prev: VirtualDataCenterStatus 
 const STATUS_KEYS: (keyof VirtualDataCenterStatus)[] = ['namespace', 'phase', 'conditions', 'observedGeneration', 'lastForcedReconcile', 'pendingEvents'];
 
 export class VdcReconciler {
-  /** Keys whose finalizer patch was sent but has not succeeded (see removeOrphan). */
-  private readonly unguarded = new Set<string>();
 
   /** Owed lifecycle events this process recorded or saw confirmed (see reported.ts). */
   private readonly ledger: ReportLedger;
@@ -216,46 +209,50 @@ export class VdcReconciler {
     const vdc = this.deps.vdcs.get(name, namespace);
     if (!vdc) {
       this.ledger.forget(key);
-      return this.unguarded.has(key) ? this.removeOrphan(key, namespace, name) : undefined;
+      return;
     }
     if (this.deps.expectations?.isPending(key)) return CACHE_BEHIND;
-    if (isDeleting(vdc)) return this.finalize(vdc);
+    return finalizer(this.deps, vdc, VDC_FINALIZER, {
+      apply: (current) => this.apply(current),
+      cleanup: (current) => this.cleanup(current),
+      finalized: (gone) =>
+        safely(this.deps.logger, 'VDCDeleted', () => this.deps.events.recordVdcDeleted(gone, gone.spec?.organizationRef ?? '', requestedBy(gone))),
+    });
+  }
 
-    const withFinalizer = () => ensureFinalizer(this.deps, this.unguarded, key, vdc, VDC_FINALIZER);
-    const orgName = vdc.spec?.organizationRef ?? '';
+  /** Provisioning of a live VDC (it carries the finalizer). */
+  private async apply(current: VirtualDataCenter): Promise<ReconcileResult | void> {
+    const namespace = current.metadata.namespace ?? '';
+    const name = current.metadata.name ?? '';
+    const orgName = current.spec?.organizationRef ?? '';
     const org = this.deps.organizations.get(orgName);
-    const forced = pendingForceReconcile(vdc);
+    const forced = pendingForceReconcile(current);
     const ws = vdcNamespace(orgName, name);
     const inOrgNamespace = namespace === organizationNamespace(orgName);
     const cachedNs = inOrgNamespace ? this.deps.namespaces.get(ws) : undefined;
     const provisioned = ownsNamespace(cachedNs, orgName, name);
 
-    const pre = vdcPrecondition(vdc, org, {
+    const pre = vdcPrecondition(current, org, {
       provisioned,
       candidates: inOrgNamespace ? ceilingCandidates(orgName, this.deps.vdcs, this.deps.quotas) : [],
     });
     if (pre.kind === 'failed') {
-      await this.writeStatus(await withFinalizer(), { phase: 'Failed', ready: { reason: pre.reason, message: pre.message }, forced });
+      await this.writeStatus(current, { phase: 'Failed', ready: { reason: pre.reason, message: pre.message }, forced });
       return;
     }
     if (pre.kind === 'suspended') {
-      await this.writeStatus(await withFinalizer(), { phase: 'Suspended', ready: { reason: VdcReasons.Suspended, message: pre.message }, forced });
+      await this.writeStatus(current, { phase: 'Suspended', ready: { reason: VdcReasons.Suspended, message: pre.message }, forced });
       return;
     }
 
-    const prevReady = findCondition(vdc.status?.conditions, READY);
-    // The finalizer and the namespace in parallel (one round trip less per VDC): should the VDC
-    // vanish before its finalizer lands, removeOrphan() deletes the namespace instead.
-    const [current, outcome] = await Promise.all([
-      withFinalizer(),
-      ensureNamespace(
-        this.deps.client,
-        desiredVdcNamespace(orgName, name),
-        cachedNs,
-        (ns) => ownsNamespace(ns, orgName, name),
-        { force: forced !== undefined, suspectConflict: prevReady?.reason === VdcReasons.NamespaceConflict },
-      ),
-    ]);
+    const prevReady = findCondition(current.status?.conditions, READY);
+    const outcome = await ensureNamespace(
+      this.deps.client,
+      desiredVdcNamespace(orgName, name),
+      cachedNs,
+      (ns) => ownsNamespace(ns, orgName, name),
+      { force: forced !== undefined, suspectConflict: prevReady?.reason === VdcReasons.NamespaceConflict },
+    );
     if (outcome === 'conflict') {
       await this.writeStatus(current, {
         phase: 'Failed',
@@ -278,7 +275,7 @@ export class VdcReconciler {
       return { requeueAfter: 2_000 };
     }
 
-    await this.syncWorkloadChildren(current, org as Organization, forced !== undefined);
+    await this.syncWorkloadChildren(current, pre.org, forced !== undefined);
 
     const status: VirtualDataCenterStatus = {};
     if (outcome === 'created' && !current.status?.resourceUsage) {
@@ -315,32 +312,8 @@ export class VdcReconciler {
     ]);
   }
 
-  /**
-   * The VDC vanished while its finalizer was being added in parallel with its namespace (so
-   * the finalizer never landed): delete the namespace, once the API server confirms the VDC
-   * really is gone. Only keys this process was provisioning qualify; nothing else labelled as
-   * ours is ever collected.
-   */
-  private async removeOrphan(key: string, namespace: string, name: string): Promise<void> {
-    if (!namespace?.startsWith('org-')) return;
-    const orgName = namespace.slice('org-'.length);
-    const ws = vdcNamespace(orgName, name);
-    const ns = this.deps.namespaces.get(ws);
-    if (!ns || !ownsNamespace(ns, orgName, name) || isDeleting(ns)) return;
-    try {
-      await this.deps.client.get(resourcePath({ apiVersion: OVIM_API_VERSION, plural: VDC_PLURAL, namespace, name }));
-      return; // it exists: the cache is behind, the next event brings it
-    } catch (err) {
-      if (!isNotFound(err)) throw err;
-    }
-    this.deps.logger?.info(`deleting namespace ${ws} of the deleted VDC ${namespace}/${name}`);
-    await deleteObject(this.deps.client, { apiVersion: 'v1', kind: 'Namespace', metadata: { name: ws } });
-    this.unguarded.delete(key);
-  }
-
-  /** Deletion: delete the workload namespace, wait until it is gone, remove the finalizer. */
-  private async finalize(vdc: VirtualDataCenter): Promise<ReconcileResult | void> {
-    if (!(vdc.metadata.finalizers ?? []).includes(VDC_FINALIZER)) return;
+  /** Deletion: delete the workload namespace, wait until it is gone; then `done` (the finalizer goes). */
+  private async cleanup(vdc: VirtualDataCenter): Promise<ReconcileResult | void | 'done'> {
     const name = vdc.metadata.name as string;
     const orgName = vdc.spec?.organizationRef ?? '';
     const ws = vdcNamespace(orgName, name);
@@ -357,8 +330,7 @@ export class VdcReconciler {
         return { requeueAfter: 5_000 };
       }
     }
-    if (!(await removeFinalizer(this.deps.client, vdc, VDC_FINALIZER))) return;
-    safely(this.deps.logger, 'VDCDeleted', () => this.deps.events.recordVdcDeleted(vdc, orgName, requestedBy(vdc)));
+    return 'done';
   }
 
   private async writeStatus(
