@@ -239,14 +239,14 @@ export async function startOperator(
     ...common,
     name: 'organization',
     workers: config.workers.organization,
-    reconcile: (key) => orgReconciler.reconcile(key),
+    reconcile: (key, signal) => orgReconciler.reconcile(key, signal),
     onPersistentError: persistentError('organization'),
   });
   const vdc: Controller = new Controller({
     ...common,
     name: 'virtualdatacenter',
     workers: config.workers.vdc,
-    reconcile: (key) => vdcReconciler.reconcile(key),
+    reconcile: (key, signal) => vdcReconciler.reconcile(key, signal),
     onPersistentError: persistentError('VDC'),
   });
   const quota = new Controller({

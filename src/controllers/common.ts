@@ -12,7 +12,7 @@ import {
   semanticEqual,
   type PlainObject,
 } from '../kube/apply.js';
-import { isNotFound } from '../kube/errors.js';
+import { isNotFound, step } from '../kube/errors.js';
 import type { WriteExpectations } from '../kube/expectations.js';
 import { objectKey } from '../kube/informer.js';
 import type { KubeClient } from '../kube/rest.js';
@@ -54,8 +54,20 @@ export interface ReconcilerBase {
   requeue?: (key: string, delayMs?: number) => void;
 }
 
+/** The requeue delays of the reconcilers, by what they wait for. */
+export const REQUEUE = {
+  /** The informer has not shown our last write of the key yet. */
+  cacheBehind: 2_000,
+  /** A namespace of someone else holds our name: it sends no event to our informer when it goes. */
+  foreignNamespace: 30_000,
+  /** Our namespace is terminating: wait to recreate it. */
+  namespaceTerminating: 2_000,
+  /** Deletion: our namespace is being deleted; look again. */
+  namespaceDeletion: 5_000,
+} as const;
+
 /** What a reconcile answers while the cache is behind our own last write of the key. */
-export const CACHE_BEHIND = { requeueAfter: 2_000 } as const;
+export const CACHE_BEHIND = { requeueAfter: REQUEUE.cacheBehind } as const;
 
 /** Notes the resourceVersion a write of `obj` produced. */
 export function expectWrite(base: ReconcilerBase, obj: KubernetesObject, written: KubernetesObject | undefined): void {
@@ -213,6 +225,6 @@ export async function writeStatusIfChanged<S extends object>(
   if (keys.every((k) => semanticEqual(obj.status?.[k], next[k]))) return false;
   const body = { ...next, ...extra } as Record<string, unknown>;
   for (const [k, v] of Object.entries(body)) if (v === undefined) delete body[k];
-  expectWrite(base, obj, await patchStatus<KubernetesObject>(base.client, obj, body));
+  expectWrite(base, obj, await step('status', () => patchStatus<KubernetesObject>(base.client, obj, body)));
   return true;
 }

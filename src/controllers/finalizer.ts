@@ -6,7 +6,7 @@
 import type { KubernetesObject } from '@kubernetes/client-node';
 import { patchFinalizers } from '../kube/apply.js';
 import type { ReconcileResult } from '../kube/controller.js';
-import { isNotFound } from '../kube/errors.js';
+import { isNotFound, step } from '../kube/errors.js';
 import { expectWrite, isDeleting, type ReconcilerBase } from './common.js';
 
 export interface FinalizerSteps<T extends KubernetesObject> {
@@ -23,14 +23,16 @@ export async function finalizer<T extends KubernetesObject>(
   obj: T,
   name: string,
   steps: FinalizerSteps<T>,
+  signal?: AbortSignal,
 ): Promise<ReconcileResult | void> {
+  signal?.throwIfAborted();
   const finalizers = obj.metadata?.finalizers ?? [];
   if (isDeleting(obj)) {
     if (!finalizers.includes(name)) return;
     const outcome = await steps.cleanup(obj);
     if (outcome !== 'done') return outcome;
     try {
-      await patchFinalizers(base.client, obj, finalizers.filter((f) => f !== name));
+      await step('finalizer', () => patchFinalizers(base.client, obj, finalizers.filter((f) => f !== name)));
     } catch (err) {
       if (isNotFound(err)) return; // gone already
       throw err;
@@ -39,7 +41,7 @@ export async function finalizer<T extends KubernetesObject>(
     return;
   }
   if (finalizers.includes(name)) return steps.apply(obj);
-  const patched = await patchFinalizers<T>(base.client, obj, [...finalizers, name]);
+  const patched = await step('finalizer', () => patchFinalizers<T>(base.client, obj, [...finalizers, name]));
   expectWrite(base, obj, patched);
   return steps.apply(patched);
 }

@@ -6,6 +6,7 @@
 // instead of repeating an event, and resyncs and restarts find nothing left to report.
 import type { ReconcileResult } from '../kube/controller.js';
 import { deleteObject, type PlainObject } from '../kube/apply.js';
+import { step } from '../kube/errors.js';
 import { findCondition } from '../resources/conditions.js';
 import { desiredOrganizationNamespace, ownsNamespace } from '../resources/namespace.js';
 import { ORGANIZATION_FINALIZER, ROLE_LABEL, organizationNamespace } from '../resources/naming.js';
@@ -20,6 +21,7 @@ import {
 import {
   CACHE_BEHIND,
   READY,
+  REQUEUE,
   ensureNamespace,
   forcedBy,
   isDeleting,
@@ -111,7 +113,7 @@ export class OrganizationReconciler {
     return this.deps.now?.() ?? new Date();
   }
 
-  async reconcile(key: string): Promise<ReconcileResult | void> {
+  async reconcile(key: string, signal?: AbortSignal): Promise<ReconcileResult | void> {
     const org = this.deps.organizations.get(key);
     if (!org) {
       this.ledger.forget(key);
@@ -122,7 +124,7 @@ export class OrganizationReconciler {
       apply: (current) => this.apply(current),
       cleanup: (current) => this.cleanup(current),
       finalized: (gone) => safely(this.deps.logger, 'OrganizationDeleted', () => this.deps.events.recordOrganizationDeleted(gone, requestedBy(gone))),
-    });
+    }, signal);
   }
 
   /** Provisioning of a live organization (it carries the finalizer). */
@@ -132,12 +134,14 @@ export class OrganizationReconciler {
     const nsName = organizationNamespace(name);
     const prevReady = findCondition(current.status?.conditions, READY);
     const vdcCount = vdcsOfOrganization(this.deps.vdcs, name).length;
-    const outcome = await ensureNamespace(
-      this.deps.client,
-      desiredOrganizationNamespace(name),
-      this.deps.namespaces.get(nsName),
-      (ns) => ownsNamespace(ns, name),
-      { force: forced !== undefined, suspectConflict: prevReady?.reason === OrgReasons.NamespaceConflict },
+    const outcome = await step('namespace', () =>
+      ensureNamespace(
+        this.deps.client,
+        desiredOrganizationNamespace(name),
+        this.deps.namespaces.get(nsName),
+        (ns) => ownsNamespace(ns, name),
+        { force: forced !== undefined, suspectConflict: prevReady?.reason === OrgReasons.NamespaceConflict },
+      ),
     );
 
     if (outcome === 'conflict') {
@@ -152,7 +156,7 @@ export class OrganizationReconciler {
       });
       // A namespace of someone else sends no event to our (label-selected) informer when it
       // goes away: look again now and then (a read, not a write).
-      return { requeueAfter: 30_000 };
+      return { requeueAfter: REQUEUE.foreignNamespace };
     }
     if (outcome === 'terminating') {
       await this.writeStatus(current, {
@@ -161,7 +165,7 @@ export class OrganizationReconciler {
         vdcCount,
         forced,
       });
-      return { requeueAfter: 2_000 };
+      return { requeueAfter: REQUEUE.namespaceTerminating };
     }
 
     const desired = desiredOrganizationRoleBindings(name, current.spec?.admins ?? []);
@@ -174,7 +178,9 @@ export class OrganizationReconciler {
           rb.metadata.labels?.[LABELS.vdc] === undefined &&
           rb.metadata.labels?.[ROLE_LABEL] === 'org-admin',
       );
-    await syncChildren(this.deps.client, { apiVersion: 'rbac.authorization.k8s.io/v1', kind: 'RoleBinding' }, desired, observed, forced !== undefined);
+    await step('role bindings', () =>
+      syncChildren(this.deps.client, { apiVersion: 'rbac.authorization.k8s.io/v1', kind: 'RoleBinding' }, desired, observed, forced !== undefined),
+    );
 
     const enabled = current.spec?.isEnabled !== false;
     await this.writeStatus(current, {
@@ -211,14 +217,14 @@ export class OrganizationReconciler {
         // The last events of its VDCs (VDCDeleted) are written into this namespace: deliver
         // them before it starts terminating, or the API server refuses them.
         await this.deps.events.flush?.(5_000);
-        await deleteObject(this.deps.client, { apiVersion: 'v1', kind: 'Namespace', metadata: { name: nsName } });
+        await step('namespace deletion', () => deleteObject(this.deps.client, { apiVersion: 'v1', kind: 'Namespace', metadata: { name: nsName } }));
       }
       await this.writeStatus(org, {
         phase: 'Terminating',
         ready: { reason: OrgReasons.Deleting, message: `Waiting for namespace ${nsName} to be deleted` },
         vdcCount: 0,
       });
-      return { requeueAfter: 5_000 };
+      return { requeueAfter: REQUEUE.namespaceDeletion };
     }
     return 'done';
   }

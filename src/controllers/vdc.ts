@@ -4,6 +4,7 @@
 // while the organization is disabled; finalizer that deletes the namespace and waits for it.
 import type { ReconcileResult } from '../kube/controller.js';
 import { deleteObject, type PlainObject } from '../kube/apply.js';
+import { step } from '../kube/errors.js';
 import { objectKey } from '../kube/informer.js';
 import { findCondition, rfc3339 } from '../resources/conditions.js';
 import { desiredLimitRange } from '../resources/limitrange.js';
@@ -32,6 +33,7 @@ import { ceilingVerdict, type CeilingCandidate, type CeilingExcess } from './cei
 import {
   CACHE_BEHIND,
   READY,
+  REQUEUE,
   ensureNamespace,
   forcedBy,
   isDeleting,
@@ -204,7 +206,7 @@ export class VdcReconciler {
     return this.deps.now?.() ?? new Date();
   }
 
-  async reconcile(key: string): Promise<ReconcileResult | void> {
+  async reconcile(key: string, signal?: AbortSignal): Promise<ReconcileResult | void> {
     const [namespace, name] = key.split('/');
     const vdc = this.deps.vdcs.get(name, namespace);
     if (!vdc) {
@@ -217,7 +219,7 @@ export class VdcReconciler {
       cleanup: (current) => this.cleanup(current),
       finalized: (gone) =>
         safely(this.deps.logger, 'VDCDeleted', () => this.deps.events.recordVdcDeleted(gone, gone.spec?.organizationRef ?? '', requestedBy(gone))),
-    });
+    }, signal);
   }
 
   /** Provisioning of a live VDC (it carries the finalizer). */
@@ -246,12 +248,14 @@ export class VdcReconciler {
     }
 
     const prevReady = findCondition(current.status?.conditions, READY);
-    const outcome = await ensureNamespace(
-      this.deps.client,
-      desiredVdcNamespace(orgName, name),
-      cachedNs,
-      (ns) => ownsNamespace(ns, orgName, name),
-      { force: forced !== undefined, suspectConflict: prevReady?.reason === VdcReasons.NamespaceConflict },
+    const outcome = await step('namespace', () =>
+      ensureNamespace(
+        this.deps.client,
+        desiredVdcNamespace(orgName, name),
+        cachedNs,
+        (ns) => ownsNamespace(ns, orgName, name),
+        { force: forced !== undefined, suspectConflict: prevReady?.reason === VdcReasons.NamespaceConflict },
+      ),
     );
     if (outcome === 'conflict') {
       await this.writeStatus(current, {
@@ -264,7 +268,7 @@ export class VdcReconciler {
       });
       // A namespace of someone else sends no event to our (label-selected) informer when it
       // goes away: look again now and then (a read, not a write).
-      return { requeueAfter: 30_000 };
+      return { requeueAfter: REQUEUE.foreignNamespace };
     }
     if (outcome === 'terminating') {
       await this.writeStatus(current, {
@@ -272,10 +276,10 @@ export class VdcReconciler {
         ready: { reason: VdcReasons.NamespaceTerminating, message: `Namespace ${ws} is being deleted; waiting to recreate it` },
         forced,
       });
-      return { requeueAfter: 2_000 };
+      return { requeueAfter: REQUEUE.namespaceTerminating };
     }
 
-    await this.syncWorkloadChildren(current, pre.org, forced !== undefined);
+    await step('workload objects', () => this.syncWorkloadChildren(current, pre.org, forced !== undefined));
 
     const status: VirtualDataCenterStatus = {};
     if (outcome === 'created' && !current.status?.resourceUsage) {
@@ -322,12 +326,12 @@ export class VdcReconciler {
     if (vdc.metadata.namespace === organizationNamespace(orgName)) {
       const ns = this.deps.namespaces.get(ws);
       if (ns && ownsNamespace(ns, orgName, name)) {
-        if (!isDeleting(ns)) await deleteObject(this.deps.client, { apiVersion: 'v1', kind: 'Namespace', metadata: { name: ws } });
+        if (!isDeleting(ns)) await step('namespace deletion', () => deleteObject(this.deps.client, { apiVersion: 'v1', kind: 'Namespace', metadata: { name: ws } }));
         await this.writeStatus(vdc, {
           phase: 'Terminating',
           ready: { reason: VdcReasons.Deleting, message: `Waiting for namespace ${ws} to be deleted` },
         });
-        return { requeueAfter: 5_000 };
+        return { requeueAfter: REQUEUE.namespaceDeletion };
       }
     }
     return 'done';

@@ -6,6 +6,8 @@ import type { KubernetesObject } from '@kubernetes/client-node';
 import type { Logger } from 'winston';
 import type { Metrics } from '../metrics.js';
 import { objectKey, type InformerEvent } from './informer.js';
+import { ReconcileStepError } from './errors.js';
+import { requestScope } from './rest.js';
 import { WorkQueue, type RateLimiter } from './workqueue.js';
 
 export interface ReconcileResult {
@@ -15,7 +17,12 @@ export interface ReconcileResult {
   requeue?: boolean;
 }
 
-export type Reconciler = (key: string) => Promise<ReconcileResult | void>;
+/**
+ * Reconciles one key. `signal` aborts when the controller stops without waiting (a lost lease,
+ * or a drain that ran out of time); every KubeClient request made inside carries it anyway
+ * (requestScope), so in-flight writes are cancelled, not only the next step.
+ */
+export type Reconciler = (key: string, signal: AbortSignal) => Promise<ReconcileResult | void>;
 
 /** Maps an object of a watched kind to the keys of the controller's primary objects. */
 export type KeyMapper<T> = (obj: T, old?: T) => string[] | string | undefined;
@@ -74,6 +81,8 @@ export class Controller {
   private resyncTimer: NodeJS.Timeout | undefined;
   private active = 0;
   private started = false;
+  /** Aborted when running reconciles must stop (see stop()). */
+  private readonly lifetime = new AbortController();
   /** Keys failing now: when their streak began, how often, whether it was reported. */
   private readonly failing = new Map<string, { sinceMs: number; failures: number; reported: boolean }>();
 
@@ -144,7 +153,9 @@ export class Controller {
 
   /**
    * Stops taking new work, lets running reconciles finish (up to timeoutMs), then returns. Keys
-   * still queued are reconciled first unless `discardQueued` (lost leadership).
+   * still queued are reconciled first unless `discardQueued` (lost leadership): then the running
+   * reconciles are aborted at once, since another replica may be writing already. A drain that
+   * runs out of time aborts what still runs.
    */
   async stop(timeoutMs = 30_000, options: { discardQueued?: boolean } = {}): Promise<boolean> {
     if (this.resyncTimer) clearInterval(this.resyncTimer);
@@ -153,7 +164,13 @@ export class Controller {
       this.queue.shutDown();
       return true;
     }
-    const drained = await this.queue.shutDownWithDrain(timeoutMs, options);
+    if (options.discardQueued) this.lifetime.abort(new Error(`controller ${this.name} stopped: the lease was lost`));
+    let drained = await this.queue.shutDownWithDrain(timeoutMs, options);
+    if (!drained) {
+      this.lifetime.abort(new Error(`controller ${this.name} stopped: the drain timed out`));
+      // Aborted requests fail promptly; give the reconciles a moment to unwind.
+      drained = await this.queue.waitIdle(5_000);
+    }
     if (drained) await Promise.all(this.running);
     return drained;
   }
@@ -174,7 +191,8 @@ export class Controller {
     const started = performance.now();
     let result: 'success' | 'error' | 'requeue' | 'requeue_after' = 'success';
     try {
-      const outcome = await this.options.reconcile(key);
+      const signal = this.lifetime.signal;
+      const outcome = await requestScope.run(signal, () => this.options.reconcile(key, signal));
       this.failing.delete(key);
       if (outcome?.requeueAfter && outcome.requeueAfter > 0) {
         result = 'requeue_after';
@@ -200,6 +218,7 @@ export class Controller {
       const persistent = failingForMs >= (this.options.persistentAfterMs ?? PERSISTENT_FAILURE_MS);
       logger?.log(persistent ? 'warn' : 'debug', `reconcile of ${key} failed (attempt ${streak.failures}, failing for ${Math.round(failingForMs / 1000)} s): ${(err as Error)?.message ?? String(err)}`, {
         controller: this.name,
+        step: err instanceof ReconcileStepError ? err.step : undefined,
       });
       if (persistent && !streak.reported) {
         streak.reported = true;

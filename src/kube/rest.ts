@@ -5,8 +5,16 @@
 // timestamps → Date) so that what a list returns differs from what a watch delivers. This client
 // sends and returns plain JSON, exactly what the API server speaks, and counts every request by
 // verb so that tests and benchmarks can prove "a resync writes nothing".
+import { AsyncLocalStorage } from 'node:async_hooks';
 import { Agent as HttpAgent, request as httpRequest, type IncomingMessage } from 'node:http';
 import { Agent as HttpsAgent, request as httpsRequest, type RequestOptions } from 'node:https';
+
+/**
+ * The abort signal of the work running now (a reconcile: the controller runs it inside
+ * `requestScope.run(signal, …)`): every request made in it without its own signal carries this
+ * one, so that a lost lease or a shutdown cancels the requests in flight.
+ */
+export const requestScope = new AsyncLocalStorage<AbortSignal>();
 import type { KubeConfig, KubernetesObject } from '@kubernetes/client-node';
 
 export type PatchType = 'merge' | 'json' | 'strategic' | 'apply';
@@ -208,7 +216,7 @@ export class KubeClient {
       });
       req.on('timeout', () => req.destroy(new Error(`${method} ${url.pathname} timed out after ${this.timeoutMs} ms`)));
       req.on('error', reject);
-      const signal = options.signal;
+      const signal = options.signal ?? requestScope.getStore();
       if (signal) {
         const abort = () => req.destroy(Object.assign(new Error(`${method} ${url.pathname} aborted`), { name: 'AbortError' }));
         if (signal.aborted) abort();

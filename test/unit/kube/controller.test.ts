@@ -3,6 +3,8 @@
 import { expect } from 'chai';
 import type { KubernetesObject } from '@kubernetes/client-node';
 import { Controller, type EventSource } from '../../../src/kube/controller.js';
+import { ReconcileStepError, isConflict, step } from '../../../src/kube/errors.js';
+import { KubeApiError, requestScope } from '../../../src/kube/rest.js';
 import { ItemExponentialFailureRateLimiter } from '../../../src/kube/workqueue.js';
 import { createMetrics } from '../../../src/metrics.js';
 
@@ -130,6 +132,37 @@ describe('Controller', () => {
     await c.waitIdle();
     await c.stop();
     expect(reported, 'a fresh streak of fast failures reports nothing').to.have.length(1);
+  });
+
+  it('a lost lease (stop with discardQueued) aborts the running reconcile and the requests made in it', async () => {
+    let seen: AbortSignal | undefined;
+    let scoped: AbortSignal | undefined;
+    let started = false;
+    const c = new Controller({
+      name: 'abort',
+      reconcile: (_key, signal) => {
+        seen = signal;
+        scoped = requestScope.getStore();
+        started = true;
+        // A write that would hang far longer than the test: only the abort ends it.
+        return new Promise<void>((_resolve, reject) => signal.addEventListener('abort', () => reject(signal.reason as Error), { once: true }));
+      },
+    });
+    c.start();
+    c.enqueue('k');
+    await until(() => started);
+    expect(scoped, 'KubeClient requests inside the reconcile carry its signal').to.equal(seen);
+    expect(await c.stop(60_000, { discardQueued: true })).to.equal(true);
+    expect(seen?.aborted).to.equal(true);
+    expect(c.stats.errors).to.equal(1);
+  });
+
+  it('a failing step comes out as a ReconcileStepError naming it, its HTTP status still readable', async () => {
+    const err = await step('status', () => Promise.reject(new KubeApiError(409, 'the object has been modified', {}))).catch((e: unknown) => e);
+    expect(err).to.be.instanceOf(ReconcileStepError);
+    expect((err as ReconcileStepError).step).to.equal('status');
+    expect((err as Error).message).to.equal('status: the object has been modified');
+    expect(isConflict(err)).to.equal(true);
   });
 
   it('requeueAfter reconciles the key again after the delay', async () => {
