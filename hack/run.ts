@@ -6,10 +6,11 @@ import { randomBytes } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { homedir } from 'node:os';
 import { join, resolve } from 'node:path';
-import { KubeConfig, VersionApi } from '@kubernetes/client-node';
+import { KubeConfig } from '@kubernetes/client-node';
 import { loadConfig } from '../src/config.js';
 import { untilAborted } from '../src/kube/backoff.js';
 import { installCrds } from '../src/kube/crds.js';
+import { KubeClient } from '../src/kube/rest.js';
 import { createLogger } from '../src/log.js';
 import { signToken } from '../src/http/auth.js';
 import { loadApiConfig } from '../src/http/config.js';
@@ -21,9 +22,15 @@ const sandboxDir = resolve('.ovim-sandbox');
 const sandboxKubeconfig = join(sandboxDir, 'kubeconfig');
 
 async function reachable(kc: KubeConfig): Promise<string | undefined> {
-  const version = kc.makeApiClient(VersionApi).getCode();
-  const timeout = new Promise<undefined>((r) => setTimeout(() => r(undefined), 5_000).unref());
-  return Promise.race([version.then((v) => v.gitVersion).catch(() => undefined), timeout]);
+  const client = await KubeClient.create(kc, { timeoutMs: 5_000, maxSockets: 1 }).catch(() => undefined);
+  if (!client) return undefined;
+  try {
+    return (await client.get<{ gitVersion?: string }>('/version')).gitVersion;
+  } catch {
+    return undefined;
+  } finally {
+    client.close();
+  }
 }
 
 /** The user's cluster, if a kubeconfig (or in-cluster config) points at a reachable one. */

@@ -4,16 +4,20 @@
 import { pathToFileURL } from 'node:url';
 import { KubeConfig } from '@kubernetes/client-node';
 import { loadConfig, type OperatorConfig } from './config.js';
+import type { PlainObject } from './kube/apply.js';
 import { apiErrorMessage as errorMessage } from './kube/errors.js';
-import { NamespaceOwners, createNamespaceInformer } from './events/owners.js';
+import { InformerFactory } from './kube/factory.js';
+import { KubeClient } from './kube/rest.js';
+import { NamespaceOwners, type NamespaceFeed } from './events/owners.js';
 import { DROP_CAUSES, EventRecorder } from './events/recorder.js';
-import { EventStore, createEventInformer } from './events/store.js';
+import { EventStore, slimEvent, type EventObject } from './events/store.js';
 import { loadApiConfig, type ApiConfig } from './http/config.js';
 import { createReachabilityProbe } from './http/health.js';
 import { createApiServer, type ApiServer } from './http/server.js';
 import { createLogger, type Logger } from './log.js';
 import { createMetrics } from './metrics.js';
 import { startOperator, type Operator } from './operator.js';
+import { MANAGED_BY_SELECTOR } from './resources/naming.js';
 
 export interface Ovim {
   operator: Operator;
@@ -21,6 +25,8 @@ export interface Ovim {
   /** Base URL the API and the panel listen on. */
   apiUrl: string;
   store: EventStore;
+  /** The process's shared informers (one per resource and selector). */
+  informers: InformerFactory;
   stop(): Promise<void>;
 }
 
@@ -36,20 +42,19 @@ export async function startOvim(
   options: { onLostLeadership?: () => void; signal?: AbortSignal } = {},
 ): Promise<Ovim> {
   const metrics = createMetrics({ processMetrics: true });
+  // One client and one informer per (resource, selector) for the whole process: the operator,
+  // the event store and the namespace owners share them.
+  const client = await KubeClient.create(kc);
+  const informers = new InformerFactory(kc, client, { watchTimeoutSeconds: config.watchTimeoutSeconds, logger });
   // Which organization owns each managed namespace: the scopes' only source for vdc-* namespaces.
+  // (The operator watches the same namespaces: the same informer, so no transform here.)
   const namespaceOwners = new NamespaceOwners();
-  const namespaceInformer = createNamespaceInformer(kc, {
-    logger: logger.child({ component: 'informer:namespaces' }),
-    watchTimeoutSeconds: config.watchTimeoutSeconds,
-  });
-  namespaceOwners.follow(namespaceInformer);
+  const namespaceInformer = informers.informer<PlainObject>({ apiVersion: 'v1', kind: 'Namespace', plural: 'namespaces', labelSelector: MANAGED_BY_SELECTOR });
+  namespaceOwners.follow(namespaceInformer as unknown as NamespaceFeed);
   const store = new EventStore({ maxEvents: apiConfig.maxEvents, logger, namespaceOwners });
-  const eventInformer = createEventInformer(kc, {
-    logger: logger.child({ component: 'informer:events' }),
-    watchTimeoutSeconds: config.watchTimeoutSeconds,
-  });
+  const eventInformer = informers.informer<EventObject>({ apiVersion: 'v1', kind: 'Event', plural: 'events', transform: slimEvent });
   store.follow(eventInformer);
-  const probe = createReachabilityProbe(kc);
+  const probe = createReachabilityProbe(client);
   let operator: Operator | undefined;
   const api = createApiServer({
     store,
@@ -62,22 +67,18 @@ export async function startOvim(
       // The operator exists only once its informers have synced.
       informersSynced: () => eventInformer.hasSynced() && namespaceInformer.hasSynced() && operator !== undefined,
       // Degraded while any cache does not follow the server (an outage, a failing watch).
-      informersWatching: () =>
-        eventInformer.isWatching() &&
-        namespaceInformer.isWatching() &&
-        Object.values(operator?.informers ?? {}).every((i: { isWatching(): boolean }) => i.isWatching()),
+      informersWatching: () => informers.isWatching(),
       leadership: () =>
         !config.leaderElection.enabled ? 'disabled' : operator?.isLeader() ? 'leader' : 'follower',
     },
   });
   const apiUrl = await api.listen(apiConfig.address);
-  namespaceInformer.start();
-  eventInformer.start();
+  // The operator registers its informers and starts them all.
   try {
-    operator = await startOperator(kc, config, logger, { metrics, onLostLeadership: options.onLostLeadership, signal: options.signal });
+    operator = await startOperator(kc, config, logger, { metrics, client, informers, onLostLeadership: options.onLostLeadership, signal: options.signal });
   } catch (err) {
-    eventInformer.stop();
-    namespaceInformer.stop();
+    informers.stop();
+    client.close();
     probe.stop();
     await api.close();
     throw err;
@@ -89,11 +90,12 @@ export async function startOvim(
     api,
     apiUrl,
     store,
+    informers,
     stop() {
       stopped ??= (async () => {
         await running.stop();
-        eventInformer.stop();
-        namespaceInformer.stop();
+        informers.stop();
+        client.close();
         probe.stop();
         await api.close();
       })();

@@ -4,7 +4,7 @@
 // Every event is tied to a status transition and recorded only after that status was written
 // with the resourceVersion the decision was made on: a stale cache makes the write fail (409)
 // instead of repeating an event, and resyncs and restarts find nothing left to report.
-import type { ReconcileResult } from '../kube/controller.js';
+import type { Controller, ReconcileResult } from '../kube/controller.js';
 import { deleteObject, type PlainObject } from '../kube/apply.js';
 import { step } from '../kube/errors.js';
 import { findCondition } from '../resources/conditions.js';
@@ -37,6 +37,7 @@ import {
 } from './common.js';
 import { finalizer } from './finalizer.js';
 import { OWED_REASONS, ReportLedger } from './reported.js';
+import { newController, orgKeyOf, reportPersistentFailure, requeueInto, type ControllerSetup } from './setup.js';
 
 export { READY } from './common.js';
 
@@ -271,3 +272,31 @@ export class OrganizationReconciler {
     }
   }
 }
+
+/**
+ * The Organization controller: its own events, its namespace and role bindings, and VDCs coming
+ * and going (vdcCount; VDCs created or deleted together update the organization once).
+ */
+export function organizationController(setup: ControllerSetup): Controller {
+  const { informers, base } = setup;
+  const reconciler: OrganizationReconciler = new OrganizationReconciler({
+    ...base,
+    ...informers,
+    requeue: requeueInto(() => controller),
+  });
+  const controller: Controller = newController(
+    setup,
+    'organization',
+    setup.config.workers.organization,
+    (key, signal) => reconciler.reconcile(key, signal),
+    (key, err, streak) => reportPersistentFailure(base.events, 'organization', informers.organizations.get(key), key, err, streak),
+  );
+  return controller
+    .watchPrimary(informers.organizations)
+    .watch(informers.vdcs, (v, old) => (old ? undefined : v.spec?.organizationRef), { delayMs: VDC_COUNT_DELAY_MS })
+    .watch(informers.namespaces, orgKeyOf)
+    .watch(informers.roleBindings, orgKeyOf);
+}
+
+/** VDCs created or deleted within this time update their organization's vdcCount once. */
+export const VDC_COUNT_DELAY_MS = 500;

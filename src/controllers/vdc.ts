@@ -2,8 +2,8 @@
 // a NetworkPolicy and RoleBindings to ovim:vdc-admin for the organization's admin groups;
 // preconditions (DESIGN.md section 3) that turn into phase Failed with one Warning; Suspended
 // while the organization is disabled; finalizer that deletes the namespace and waits for it.
-import type { ReconcileResult } from '../kube/controller.js';
-import { deleteObject, type PlainObject } from '../kube/apply.js';
+import type { Controller, ReconcileResult } from '../kube/controller.js';
+import { deleteObject, semanticEqual, type PlainObject } from '../kube/apply.js';
 import { step } from '../kube/errors.js';
 import { objectKey } from '../kube/informer.js';
 import { findCondition, rfc3339 } from '../resources/conditions.js';
@@ -48,7 +48,9 @@ import {
   type Store,
 } from './common.js';
 import { finalizer } from './finalizer.js';
+import { vdcsOfOrganization } from './organization.js';
 import { OWED_REASONS, ReportLedger } from './reported.js';
+import { newController, reportPersistentFailure, requeueInto, specOrDeletionChanged, vdcKeyOf, type ControllerSetup } from './setup.js';
 
 export { READY } from './common.js';
 
@@ -381,4 +383,44 @@ export function initialUsage(now: Date): VirtualDataCenterStatus {
     workloadCounts: { totalPods: 0, totalVMs: 0 },
     lastMetricsUpdate: rfc3339(now),
   };
+}
+
+/**
+ * The VDC controller: its own events, its children, its organization's spec and deletion, its
+ * siblings (the organization's quota ceiling), and quota spec or label changes (the quota
+ * controller updates the quotas' status all the time: that alone is no reason to reconcile).
+ */
+export function vdcController(setup: ControllerSetup): Controller {
+  const { informers, base } = setup;
+  const reconciler: VdcReconciler = new VdcReconciler({
+    ...base,
+    ...informers,
+    requeue: requeueInto(() => controller),
+  });
+  const controller: Controller = newController(
+    setup,
+    'virtualdatacenter',
+    setup.config.workers.vdc,
+    (key, signal) => reconciler.reconcile(key, signal),
+    (key, err, streak) => {
+      const [namespace, name] = key.split('/');
+      reportPersistentFailure(base.events, 'VDC', informers.vdcs.get(name ?? '', namespace), key, err, streak);
+    },
+  );
+  const vdcKeysOf = (org: string) => vdcsOfOrganization(informers.vdcs, org).map(objectKey);
+  return controller
+    .watchPrimary(informers.vdcs)
+    .watch(informers.vdcs, (v, old) => {
+      const org = v.spec?.organizationRef;
+      if (!org || !specOrDeletionChanged(v, old) || !informers.organizations.get(org)?.spec?.quota) return undefined;
+      return vdcKeysOf(org).filter((k) => k !== objectKey(v));
+    })
+    .watch(informers.organizations, (o, old) => (specOrDeletionChanged(o, old) ? vdcKeysOf(o.metadata?.name ?? '') : undefined))
+    .watch(informers.namespaces, vdcKeyOf)
+    .watch(informers.roleBindings, vdcKeyOf)
+    .watch(informers.quotas, (q, old) =>
+      !old || !semanticEqual(q.spec, old.spec) || !semanticEqual(q.metadata.labels, old.metadata.labels) ? vdcKeyOf(q) : undefined,
+    )
+    .watch(informers.limitRanges, vdcKeyOf)
+    .watch(informers.networkPolicies, vdcKeyOf);
 }

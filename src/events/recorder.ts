@@ -22,7 +22,7 @@ import { EventCorrelator, type CorrelatorOptions, type EventInput, type Involved
 import { sanitizeMessage } from './redact.js';
 import {
   EventSink,
-  KubeEventApi,
+  ClientEventApi,
   emptyDeliveryCounters,
   type DeliveryCounters,
   type EventApi,
@@ -223,11 +223,14 @@ export class EventRecorder implements EventRecording {
     options: { component: RecorderComponent; reportingInstance?: string; queueSize?: number; logger?: winston.Logger } &
       Omit<EventRecorderOptions, 'component' | 'reportingInstance' | 'queueSize' | 'logger'>,
   ): EventRecorder {
-    return new EventRecorder(new KubeEventApi(kc), options);
+    return new EventRecorder(ClientEventApi.forCluster(kc), options);
   }
 
   /** A recorder over any EventApi (the benchmark counts requests with an in-memory one). */
-  constructor(api: EventApi, options: EventRecorderOptions) {
+  constructor(
+    private readonly api: EventApi,
+    options: EventRecorderOptions,
+  ) {
     this.component = options.component;
     this.reportingInstance = cut(
       options.reportingInstance || process.env.POD_NAME || hostname() || 'unknown',
@@ -353,6 +356,7 @@ export class EventRecorder implements EventRecording {
   async stop(timeoutMs = 10_000): Promise<void> {
     this.stopped = true;
     const delivered = await this.sink.stop(timeoutMs);
+    this.api.close?.();
     if (!delivered) this.logger.warn('event recorder stopped before every event was written', { dropped: this.counters.dropped.shutdown });
   }
 

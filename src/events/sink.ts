@@ -1,5 +1,5 @@
 // Delivery of correlated events to the API server: creates and count patches through
-// client-node, a few at a time, each with a request timeout; transient failures (network, 429,
+// the keep-alive KubeClient, a few at a time, each with a request timeout; transient failures (network, 429,
 // 5xx) retry with exponential backoff and jitter a bounded number of times, without holding a
 // worker while waiting; a 404 on patch (the Event expired) falls back to create; other 4xx are
 // dropped and counted; a terminating or deleted namespace drops quietly.
@@ -7,22 +7,12 @@
 // Every write carries absolute values (the whole Event, or count/lastTimestamp/message) and the
 // Event's name is chosen before the first try, so a retry after a lost response cannot count
 // twice: a create that already landed answers 409 and is recognized as ours.
-import {
-  CoreV1Api,
-  Observable,
-  PatchStrategy,
-  type ConfigurationOptions,
-  type CoreV1Event,
-  type KubeConfig,
-  type ObservableMiddleware,
-  type RequestContext,
-  type ResponseContext,
-} from '@kubernetes/client-node';
+import type { CoreV1Event, KubeConfig } from '@kubernetes/client-node';
 import { setMaxListeners } from 'node:events';
 import type { Logger } from 'winston';
 import { backoffDelay, type BackoffOptions } from '../kube/backoff.js';
 import { apiErrorMessage, apiStatusCode } from '../kube/errors.js';
-import type { KubeClient } from '../kube/rest.js';
+import { KubeClient } from '../kube/rest.js';
 import type { EventSeries } from './correlator.js';
 import { EVENT_ANNOTATIONS, type DeliveryCallback, type DropCause } from './types.js';
 
@@ -35,49 +25,13 @@ export interface EventPatch {
   metadata?: { annotations: Record<string, string | null> };
 }
 
-/** The three calls the sink makes: `KubeEventApi` (client-node) or `ClientEventApi` (keep-alive). */
+/** The three calls the sink makes (`ClientEventApi` in production, in-memory ones in tests). */
 export interface EventApi {
   create(namespace: string, event: CoreV1Event, signal: AbortSignal): Promise<CoreV1Event>;
   patch(namespace: string, name: string, patch: EventPatch, signal: AbortSignal): Promise<CoreV1Event>;
   read(namespace: string, name: string, signal: AbortSignal): Promise<CoreV1Event>;
-}
-
-function passThrough<T>(value: T): Observable<T> {
-  return new Observable(Promise.resolve(value));
-}
-
-/** Per-request options: an abort signal (timeout, shutdown) and optionally a Content-Type. */
-function requestOptions(signal: AbortSignal, contentType?: string): ConfigurationOptions {
-  const middleware: ObservableMiddleware = {
-    pre: (ctx: RequestContext) => {
-      ctx.setSignal(signal);
-      if (contentType) ctx.setHeaderParam('Content-Type', contentType);
-      return passThrough(ctx);
-    },
-    post: (res: ResponseContext) => passThrough(res),
-  };
-  return { middleware: [middleware], middlewareMergeStrategy: 'append' };
-}
-
-/** core/v1 Events through client-node's typed API. */
-export class KubeEventApi implements EventApi {
-  private readonly core: CoreV1Api;
-
-  constructor(kc: KubeConfig) {
-    this.core = kc.makeApiClient(CoreV1Api);
-  }
-
-  create(namespace: string, event: CoreV1Event, signal: AbortSignal): Promise<CoreV1Event> {
-    return this.core.createNamespacedEvent({ namespace, body: event }, requestOptions(signal));
-  }
-
-  patch(namespace: string, name: string, patch: EventPatch, signal: AbortSignal): Promise<CoreV1Event> {
-    return this.core.patchNamespacedEvent({ name, namespace, body: patch }, requestOptions(signal, PatchStrategy.MergePatch));
-  }
-
-  read(namespace: string, name: string, signal: AbortSignal): Promise<CoreV1Event> {
-    return this.core.readNamespacedEvent({ name, namespace }, requestOptions(signal));
-  }
+  /** Releases what the API holds (its connection pool); called by the recorder's stop(). */
+  close?(): void;
 }
 
 /**
@@ -86,6 +40,18 @@ export class KubeEventApi implements EventApi {
  */
 export class ClientEventApi implements EventApi {
   constructor(private readonly client: KubeClient) {}
+
+  /** Events through a pool of their own for the cluster of `kc`, closed by close(). */
+  static forCluster(kc: KubeConfig): EventApi {
+    const pool = KubeClient.create(kc, { userAgent: 'ovim-operator/events', maxSockets: 8 });
+    const api = pool.then((client) => new ClientEventApi(client));
+    return {
+      create: async (ns, event, signal) => (await api).create(ns, event, signal),
+      patch: async (ns, name, patch, signal) => (await api).patch(ns, name, patch, signal),
+      read: async (ns, name, signal) => (await api).read(ns, name, signal),
+      close: () => void pool.then((client) => client.close(), () => undefined),
+    };
+  }
 
   create(namespace: string, event: CoreV1Event, signal: AbortSignal): Promise<CoreV1Event> {
     return this.client.create<CoreV1Event>(`/api/v1/namespaces/${encodeURIComponent(namespace)}/events`, event, undefined, signal);

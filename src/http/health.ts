@@ -1,6 +1,7 @@
 // /health, /healthz, /readyz: answered from callbacks the operator's main wires in (cached
 // states, never an API server call per request) and the event store's size.
-import { VersionApi, type KubeConfig } from '@kubernetes/client-node';
+import type { KubeConfig } from '@kubernetes/client-node';
+import { KubeClient } from '../kube/rest.js';
 import type { EventStoreStats } from '../events/store.js';
 
 export type Leadership = 'leader' | 'follower' | 'disabled';
@@ -79,10 +80,12 @@ export interface ReachabilityProbe {
  * the API server per request. Use `probe.reachable` as HealthSources.kubernetesReachable.
  */
 export function createReachabilityProbe(
-  kc: KubeConfig,
+  cluster: KubeConfig | KubeClient,
   options: { intervalMs?: number; retryMs?: number; timeoutMs?: number } = {},
 ): ReachabilityProbe {
-  const version = kc.makeApiClient(VersionApi);
+  // The process's client when given one; otherwise a pool of the probe's own, closed on stop.
+  const own = cluster instanceof KubeClient ? undefined : KubeClient.create(cluster, { userAgent: 'ovim-operator/probe', maxSockets: 1 });
+  const client = cluster instanceof KubeClient ? Promise.resolve(cluster) : (own as Promise<KubeClient>);
   const timeoutMs = options.timeoutMs ?? 5_000;
   let ok = false;
   let stopped = false;
@@ -92,7 +95,7 @@ export function createReachabilityProbe(
       timer = setTimeout(() => resolve(false), timeoutMs);
       timer.unref();
     });
-    const answered = version.getCode().then(
+    const answered = client.then((c) => c.get('/version')).then(
       () => true,
       () => false,
     );
@@ -113,6 +116,7 @@ export function createReachabilityProbe(
     stop: () => {
       stopped = true;
       clearTimeout(timer);
+      void own?.then((c) => c.close(), () => undefined);
     },
   };
 }

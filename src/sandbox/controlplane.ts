@@ -269,6 +269,11 @@ export class ControlPlane {
   }
 
   /** Stops kube-apiserver (etcd keeps the data) - for fault tests. */
+  /** Whether kube-apiserver runs (false between stopApiServer() and startApiServer()). */
+  get apiServerRunning(): boolean {
+    return this.apiServer.running;
+  }
+
   async stopApiServer(): Promise<void> {
     await this.apiServer.stop();
   }
