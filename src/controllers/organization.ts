@@ -36,7 +36,7 @@ import {
   type Store,
 } from './common.js';
 import { finalizer } from './finalizer.js';
-import { OWED_REASONS, ReportLedger } from './reported.js';
+import { OWED_REASONS, ReportLedger, eventExists } from './reported.js';
 import { newController, orgKeyOf, reportPersistentFailure, requeueInto, type ControllerSetup } from './setup.js';
 
 export { READY } from './common.js';
@@ -254,8 +254,9 @@ export class OrganizationReconciler {
     }
     // Owed from before: this process restarted, or the earlier record was given up.
     for (const reason of next.pendingEvents ?? []) {
-      if (!this.ledger.needsRecording(key, reason)) continue;
-      if (reason === 'OrganizationCreated' || reason === 'OrganizationUpdated') this.emit(org, [{ type: 'Normal', reason, actor: requestedBy(org) }]);
+      if (!this.ledger.needsRecording(key, reason) || (reason !== 'OrganizationCreated' && reason !== 'OrganizationUpdated')) continue;
+      if (await step('events', () => eventExists(this.deps.client, org, reason))) this.ledger.confirm(key, reason);
+      else this.emit(org, [{ type: 'Normal', reason, actor: requestedBy(org) }]);
     }
   }
 

@@ -4,7 +4,26 @@
 // Event. A process that dies in between (kill -9, a shutdown during an API server outage) leaves
 // the marker behind; the next reconcile, in whichever process, records the event again. That
 // makes these events at-least-once, and exactly-once whenever nothing fails in that window.
+import type { KubernetesObject } from '@kubernetes/client-node';
 import type { DeliveryCallback } from '../events/types.js';
+import type { KubeClient } from '../kube/rest.js';
+
+/**
+ * Whether the API server holds an Event of `reason` about this very object (by uid). Asked only
+ * for a marker this process did not set itself (a restart): the process before may have died
+ * after the Event was written but before the marker was cleared. Events expire after the API
+ * server's --event-ttl, so this is no substitute for the marker, only its last check.
+ */
+export async function eventExists(client: KubeClient, obj: KubernetesObject, reason: string): Promise<boolean> {
+  const uid = obj.metadata?.uid;
+  if (!uid) return false;
+  const namespace = obj.metadata?.namespace || 'default';
+  const list = await client.list(`/api/v1/namespaces/${encodeURIComponent(namespace)}/events`, {
+    fieldSelector: `involvedObject.uid=${uid},reason=${reason}`,
+    limit: 1,
+  });
+  return list.items.length > 0;
+}
 
 /** The reasons that get a durable marker: the lifecycle events planned from status transitions. */
 export const OWED_REASONS: ReadonlySet<string> = new Set(['OrganizationCreated', 'OrganizationUpdated', 'VDCCreated', 'VDCUpdated']);
@@ -64,6 +83,12 @@ export class ReportLedger {
         this.options.requeue?.(key, RETRY_GIVEN_UP_MS);
       }
     };
+  }
+
+  /** The API server was found holding the Event already (an earlier process wrote it). */
+  confirm(key: string, reason: string): void {
+    add(this.confirmed, key, reason);
+    this.options.requeue?.(key);
   }
 
   /** The object is gone: nothing is owed for it any more. */

@@ -49,7 +49,7 @@ import {
 } from './common.js';
 import { finalizer } from './finalizer.js';
 import { vdcsOfOrganization } from './organization.js';
-import { OWED_REASONS, ReportLedger } from './reported.js';
+import { OWED_REASONS, ReportLedger, eventExists } from './reported.js';
 import { newController, reportPersistentFailure, requeueInto, specOrDeletionChanged, vdcKeyOf, type ControllerSetup } from './setup.js';
 
 export { READY } from './common.js';
@@ -359,8 +359,9 @@ export class VdcReconciler {
     }
     // Owed from before: this process restarted, or the earlier record was given up.
     for (const reason of next.pendingEvents ?? []) {
-      if (!this.ledger.needsRecording(key, reason)) continue;
-      if (reason === 'VDCCreated' || reason === 'VDCUpdated') this.recordEvent(vdc, { type: 'Normal', reason, actor: requestedBy(vdc) }, org);
+      if (!this.ledger.needsRecording(key, reason) || (reason !== 'VDCCreated' && reason !== 'VDCUpdated')) continue;
+      if (await step('events', () => eventExists(this.deps.client, vdc, reason))) this.ledger.confirm(key, reason);
+      else this.recordEvent(vdc, { type: 'Normal', reason, actor: requestedBy(vdc) }, org);
     }
   }
 
