@@ -137,8 +137,10 @@ export async function main(argv = process.argv.slice(2)): Promise<void> {
       startup.abort(new Error(`${signal} during start-up`));
       return; // main() goes on from the failed start
     }
-    ovim.stop().then(
-      () => process.exit(0),
+    const running = ovim;
+    running.stop().then(
+      // The recorder's counters at exit, as one JSON line: what a restart must find written.
+      () => process.stdout.write(`${JSON.stringify({ message: 'event recorder at exit', recorder: running.operator.recorder instanceof EventRecorder ? running.operator.recorder.stats() : undefined })}\n`, () => process.exit(0)),
       (err: unknown) => {
         logger.error(`shutdown failed: ${errorMessage(err)}`);
         process.exit(1);
@@ -159,6 +161,18 @@ export async function main(argv = process.argv.slice(2)): Promise<void> {
     if (!startup.signal.aborted) throw err;
     logger.info('stopped during start-up');
     process.exit(0);
+  }
+  // Started with --expose-gc (the churn test, `make soak`): SIGUSR2 collects the garbage and
+  // prints the heap and the informer caches' sizes as one JSON line.
+  const gc = (globalThis as { gc?: () => void }).gc;
+  if (gc) {
+    const running = ovim;
+    process.on('SIGUSR2', () => {
+      gc();
+      gc();
+      const informers = Object.fromEntries(running.informers.all().map(({ name, informer }) => [name, informer.size]));
+      process.stdout.write(`${JSON.stringify({ message: 'heap after gc', heapUsed: process.memoryUsage().heapUsed, informers })}\n`);
+    });
   }
   if (startup.signal.aborted) {
     // The signal came as the start finished.

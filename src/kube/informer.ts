@@ -104,6 +104,11 @@ export class ResilientInformer<T extends KubernetesObject> {
     return [...this.cache.values()];
   }
 
+  /** Objects in the cache. */
+  get size(): number {
+    return this.cache.size;
+  }
+
   get(name: string, namespace?: string): T | undefined {
     return this.cache.get(namespace ? `${namespace}/${name}` : name);
   }
