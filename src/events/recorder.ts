@@ -244,12 +244,12 @@ export class EventRecorder implements EventRecording {
       ...options.sink,
       logger: this.logger,
       counters: this.counters,
-      admit: (series) => this.correlator.admitWrite(series),
+      // The spam filter's clock is the correlator's (tests inject one).
+      spam: { cacheSize: options.correlator?.cacheSize, clock: options.correlator?.clock },
       onDropped: (series, cause) => {
-        // A rejected Event is not patched later: the next record starts afresh.
         // A rejected Event is not patched later: the next record starts afresh. So does one never
         // created (out of tries): a record made again later must not carry the lost count.
-        if (cause === 'rejected' || cause === 'namespace_terminating' || series.deliveredCount === 0) this.correlator.forget(series);
+        if (cause === 'rejected' || cause === 'namespace_terminating' || this.sink.deliveredCount(series) === 0) this.correlator.forget(series);
       },
     });
   }

@@ -13,7 +13,7 @@ import type { Logger } from 'winston';
 import { backoffDelay, type BackoffOptions } from '../kube/backoff.js';
 import { apiErrorMessage, apiStatusCode } from '../kube/errors.js';
 import { KubeClient } from '../kube/rest.js';
-import type { EventSeries } from './correlator.js';
+import { SpamFilter, type EventSeries } from './correlator.js';
 import { EVENT_ANNOTATIONS, type DeliveryCallback, type DropCause } from './types.js';
 
 
@@ -139,8 +139,8 @@ export interface EventSinkOptions {
   /** A request that takes longer is aborted and retried (default 10 s). */
   requestTimeoutMs?: number;
   logger?: Logger;
-  /** Asked once per write before its first try; false = spam, the write is skipped. */
-  admit?: (series: EventSeries) => boolean;
+  /** The spam filter's tuning (client-go's defaults otherwise). */
+  spam?: { burst?: number; refillMs?: number; cacheSize?: number; clock?: () => number };
   /** Called when a write is dropped for good (the recorder forgets the series). */
   onDropped?: (series: EventSeries, cause: DropCause) => void;
   counters?: DeliveryCounters;
@@ -211,9 +211,23 @@ export class RequestDeadlines {
 
 const DEFAULT_BACKOFF: BackoffOptions = { initialMs: 200, maxMs: 15_000, factor: 2, jitter: 0.2 };
 
+/** What the sink knows of one Event on the API server (the correlator's series says what it should say). */
+interface SeriesState {
+  /** The count the API server has; 0 while the Event was never created. */
+  deliveredCount: number;
+  /** Records submitted since the last successful write. */
+  unsentRecords: number;
+  /** The Event's name on the server: the correlator's, unless a foreign Event held it. */
+  name: string;
+}
+
 /** Delivers EventSeries to the API server; one pending write per series, however many records. */
 export class EventSink {
   readonly counters: DeliveryCounters;
+  /** Delivery state per series; goes with the series when the correlator's cache evicts it. */
+  private readonly states = new WeakMap<EventSeries, SeriesState>();
+  /** The token bucket per object and type that every API write must pass. */
+  readonly spam: SpamFilter;
   private readonly pending = new Map<EventSeries, Delivery>();
   /** Who waits for a series to reach a count on the API server (the durable "reported" markers). */
   private readonly confirmations = new Map<EventSeries, { count: number; callback: DeliveryCallback }[]>();
@@ -236,6 +250,18 @@ export class EventSink {
     this.maxTries = Math.max(1, options.maxTries ?? 12);
     this.backoff = options.backoff ?? DEFAULT_BACKOFF;
     this.deadlines = new RequestDeadlines(options.requestTimeoutMs ?? 10_000);
+    this.spam = new SpamFilter(options.spam ?? {});
+  }
+
+  private state(series: EventSeries): SeriesState {
+    let state = this.states.get(series);
+    if (!state) this.states.set(series, (state = { deliveredCount: 0, unsentRecords: 0, name: series.name }));
+    return state;
+  }
+
+  /** The count the API server holds for the series (0: never created). */
+  deliveredCount(series: EventSeries): number {
+    return this.states.get(series)?.deliveredCount ?? 0;
   }
 
   /** Distinct Events waiting to be written (queued, in flight or waiting for a retry). */
@@ -247,8 +273,9 @@ export class EventSink {
     return this.pending.has(series);
   }
 
-  /** Schedules a write of the series' current state; cheap, never does I/O itself. */
+  /** One record of the series: schedules a write of its current state; cheap, never does I/O itself. */
   submit(series: EventSeries): void {
+    this.state(series).unsentRecords += 1;
     const delivery = this.pending.get(series);
     if (delivery) {
       // Queued or waiting: that write will carry the new state. Writing: write once more after.
@@ -270,7 +297,7 @@ export class EventSink {
    * Always asynchronous, never from inside this call.
    */
   whenDelivered(series: EventSeries, count: number, callback: DeliveryCallback): void {
-    if (series.deliveredCount >= count) {
+    if (this.deliveredCount(series) >= count) {
       queueMicrotask(() => callback(true));
       return;
     }
@@ -282,8 +309,9 @@ export class EventSink {
   private confirm(series: EventSeries, delivered: boolean): void {
     const list = this.confirmations.get(series);
     if (!list) return;
-    const due = delivered ? list.filter((w) => w.count <= series.deliveredCount) : list;
-    const left = delivered ? list.filter((w) => w.count > series.deliveredCount) : [];
+    const at = this.deliveredCount(series);
+    const due = delivered ? list.filter((w) => w.count <= at) : list;
+    const left = delivered ? list.filter((w) => w.count > at) : [];
     if (left.length > 0) this.confirmations.set(series, left);
     else this.confirmations.delete(series);
     for (const w of due) {
@@ -411,24 +439,25 @@ export class EventSink {
 
   /** One try of the series' current state; the outcome says whether to try again. */
   private async deliver(series: EventSeries, delivery: Delivery): Promise<Outcome> {
+    const state = this.state(series);
     if (!delivery.admitted) {
-      if (this.options.admit && !this.options.admit(series)) {
-        this.counters.spamFiltered += series.unsentRecords;
-        series.unsentRecords = 0;
+      if (!this.spam.admit(series)) {
+        this.counters.spamFiltered += state.unsentRecords;
+        state.unsentRecords = 0;
         this.confirm(series, false);
         return 'done';
       }
       delivery.admitted = true;
     }
-    const sent = { count: series.count, records: series.unsentRecords };
+    const sent = { count: series.count, records: state.unsentRecords };
     const signal = this.deadlines.signal();
     try {
       const action = await this.writeOnce(series, signal);
       if (action === 'created') this.counters.written += 1;
       else if (action === 'patched') this.counters.patched += 1;
       this.counters.delivered += sent.records;
-      series.unsentRecords -= sent.records;
-      series.deliveredCount = Math.max(series.deliveredCount, sent.count);
+      state.unsentRecords -= sent.records;
+      state.deliveredCount = Math.max(state.deliveredCount, sent.count);
       delivery.attempt = 0;
       this.confirm(series, true);
       return 'done';
@@ -449,7 +478,7 @@ export class EventSink {
         return 'done';
       }
       this.options.logger?.debug('event write failed, will retry', {
-        event: `${series.namespace}/${series.name}`,
+        event: `${series.namespace}/${state.name}`,
         attempt: delivery.attempt,
         status: apiStatusCode(err),
         error: message,
@@ -463,9 +492,10 @@ export class EventSink {
    * failures that retrying cannot fix, anything else for failures worth retrying.
    */
   private async writeOnce(series: EventSeries, signal: AbortSignal): Promise<'created' | 'patched' | 'none'> {
-    if (series.deliveredCount > 0) {
+    const state = this.state(series);
+    if (state.deliveredCount > 0) {
       try {
-        await this.api.patch(series.namespace, series.name, this.patchBody(series), signal);
+        await this.api.patch(series.namespace, state.name, this.patchBody(series), signal);
         return 'patched';
       } catch (err) {
         const cls = classifyWriteError(err);
@@ -477,6 +507,7 @@ export class EventSink {
   }
 
   private async create(series: EventSeries, signal: AbortSignal): Promise<'created' | 'patched' | 'none'> {
+    const state = this.state(series);
     // Two tries at most: a name taken by a foreign Event gets a fresh name once.
     for (let round = 0; round < 2; round += 1) {
       try {
@@ -487,18 +518,18 @@ export class EventSink {
         if (cls !== 'already_exists') throw this.permanent(err, cls);
       }
       // 409: either our own earlier try landed (its answer was lost), or a name clash.
-      const existing = await this.api.read(series.namespace, series.name, signal).catch((err: unknown) => {
+      const existing = await this.api.read(series.namespace, state.name, signal).catch((err: unknown) => {
         throw this.permanent(err, classifyWriteError(err));
       });
       if (this.isOurs(series, existing)) {
         this.counters.written += 1; // the earlier try created it; count that create now
         if ((existing.count ?? 1) >= series.count) return 'none';
-        await this.api.patch(series.namespace, series.name, this.patchBody(series), signal).catch((err: unknown) => {
+        await this.api.patch(series.namespace, state.name, this.patchBody(series), signal).catch((err: unknown) => {
           throw this.permanent(err, classifyWriteError(err));
         });
         return 'patched';
       }
-      series.name = `${series.name}${Math.floor(Math.random() * 0xfff).toString(16)}`;
+      state.name = `${state.name}${Math.floor(Math.random() * 0xfff).toString(16)}`;
     }
     throw new DropError('rejected', 'event name clashes with existing events');
   }
@@ -522,9 +553,10 @@ export class EventSink {
   }
 
   private drop(series: EventSeries, cause: DropCause, why: string): void {
-    this.counters.dropped[cause] += series.unsentRecords;
-    const records = series.unsentRecords;
-    series.unsentRecords = 0;
+    const state = this.state(series);
+    this.counters.dropped[cause] += state.unsentRecords;
+    const records = state.unsentRecords;
+    state.unsentRecords = 0;
     const level = cause === 'namespace_terminating' || cause === 'shutdown' ? 'debug' : 'warn';
     this.options.logger?.log(level, 'event dropped', {
       cause,
@@ -543,7 +575,7 @@ export class EventSink {
     return {
       apiVersion: 'v1',
       kind: 'Event',
-      metadata: { name: series.name, namespace: series.namespace, annotations },
+      metadata: { name: this.state(series).name, namespace: series.namespace, annotations },
       involvedObject: { ...input.involvedObject },
       reason: input.reason,
       message: series.message,
