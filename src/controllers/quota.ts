@@ -117,7 +117,7 @@ export class QuotaWatcher {
   constructor(private readonly deps: QuotaWatcherDeps) {}
 
   async reconcile(key: string): Promise<ReconcileResult | void> {
-    const [namespace, name] = key.split('/');
+    const [namespace = '', name = ''] = key.split('/');
     const vdc = this.deps.vdcs.get(name, namespace);
     if (!vdc || isDeleting(vdc)) return;
     if (this.deps.expectations?.isPending(key)) return CACHE_BEHIND;

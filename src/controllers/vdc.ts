@@ -209,7 +209,7 @@ export class VdcReconciler {
   }
 
   async reconcile(key: string, signal?: AbortSignal): Promise<ReconcileResult | void> {
-    const [namespace, name] = key.split('/');
+    const [namespace = '', name = ''] = key.split('/');
     const vdc = this.deps.vdcs.get(name, namespace);
     if (!vdc) {
       this.ledger.forget(key);

@@ -83,7 +83,7 @@ export function resourcePath(parts: {
 
 function resourceOfPath(path: string): string {
   // /api/v1/namespaces/ns/rolebindings/x → rolebindings; /api/v1/namespaces/x → namespaces
-  const segments = path.split('?')[0].split('/').filter(Boolean);
+  const segments = (path.split('?')[0] ?? '').split('/').filter(Boolean);
   const start = segments[0] === 'api' ? 2 : 3;
   const rest = segments.slice(start);
   if (rest[0] === 'namespaces' && rest.length > 2) rest.splice(0, 2);

@@ -135,10 +135,10 @@ describe('OrganizationReconciler', () => {
     expect(calls.map((c) => `${c.method} ${c.path}`)).to.deep.equal([
       'PATCH /apis/ovim.io/v1/organizations/acme',
       'POST /api/v1/namespaces',
-      `PATCH /apis/rbac.authorization.k8s.io/v1/namespaces/org-acme/rolebindings/${desiredOrganizationRoleBindings('acme', ['admins'])[0].metadata.name}`,
+      `PATCH /apis/rbac.authorization.k8s.io/v1/namespaces/org-acme/rolebindings/${desiredOrganizationRoleBindings('acme', ['admins'])[0]?.metadata.name}`,
       'PATCH /apis/ovim.io/v1/organizations/acme/status',
     ]);
-    const status = calls[3].body as { metadata: { resourceVersion: string }; status: { phase: string; namespace: string } };
+    const status = calls[3]?.body as { metadata: { resourceVersion: string }; status: { phase: string; namespace: string } };
     expect(status.metadata.resourceVersion, 'the status write is guarded by the version it was decided on').to.equal('2');
     expect(status.status).to.include({ phase: 'Active', namespace: 'org-acme' });
     expect(events.recorded).to.deep.equal(['OrganizationCreated']);
@@ -215,7 +215,7 @@ describe('VdcReconciler', () => {
     const events = recordingSink();
     await reconciler(vdcObj(undefined, 'default'), client, events).reconcile('default/dev');
     expect(calls.map((c) => `${c.method} ${c.path}`)).to.deep.equal(['PATCH /apis/ovim.io/v1/namespaces/default/virtualdatacenters/dev/status']);
-    expect((calls[0].body as { status: { phase: string } }).status.phase).to.equal('Failed');
+    expect((calls[0]?.body as { status: { phase: string } }).status.phase).to.equal('Failed');
     expect(events.recorded).to.deep.equal(['CreationFailed']);
   });
 });

@@ -12,14 +12,14 @@ class FakeSource<T extends KubernetesObject> implements EventSource<T> {
   private handlers: Record<string, ((obj: T, old?: T) => void)[]> = { add: [], update: [], delete: [] };
   items: T[] = [];
   on(event: 'add' | 'update' | 'delete', handler: (obj: T, old?: T) => void): this {
-    this.handlers[event].push(handler);
+    this.handlers[event]?.push(handler);
     return this;
   }
   list(): T[] {
     return this.items;
   }
   emit(event: 'add' | 'update' | 'delete', obj: T, old?: T): void {
-    for (const h of this.handlers[event]) h(obj, old);
+    for (const h of this.handlers[event] ?? []) h(obj, old);
   }
 }
 
@@ -91,10 +91,10 @@ describe('Controller', () => {
     await until(() => times.length === 5);
     await c.waitIdle();
     await c.stop();
-    const gaps = times.slice(1).map((t, i) => t - times[i]);
+    const gaps = times.slice(1).map((t, i) => t - (times[i] as number));
     // 5, 10, 20, 40 ms: each gap at least the backoff (timers may fire a little late).
     expect(gaps[3]).to.be.at.least(35);
-    expect(gaps[3]).to.be.greaterThan(gaps[0]);
+    expect(gaps[3]).to.be.greaterThan(gaps[0] as number);
     expect(c.stats.errors).to.equal(4);
     expect(c.queue.numRequeues('k')).to.equal(0);
   });
@@ -178,7 +178,7 @@ describe('Controller', () => {
     c.enqueue('k');
     await until(() => times.length === 2);
     await c.stop();
-    expect(times[1] - times[0]).to.be.at.least(45);
+    expect((times[1] as number) - (times[0] as number)).to.be.at.least(45);
   });
 
   it('records reconcile totals by result, errors and durations', async () => {
