@@ -5,7 +5,7 @@
 // the benchmark); `stop()` drains the queues and flushes the pending events.
 import { readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
-import type { KubeConfig, KubernetesObject } from '@kubernetes/client-node';
+import type { KubeConfig } from '@kubernetes/client-node';
 import { parseAllDocuments } from 'yaml';
 import { type OperatorConfig, DEFAULT_CONFIG } from './config.js';
 import { applyObject, type PlainObject } from './kube/apply.js';
@@ -28,6 +28,7 @@ import type { ControllerSetup, OperatorInformers } from './controllers/setup.js'
 import { vdcController } from './controllers/vdc.js';
 import { MANAGED_BY_SELECTOR } from './resources/naming.js';
 import { ORGANIZATION_PLURAL, OVIM_API_VERSION, VDC_PLURAL, type Organization, type VirtualDataCenter } from './resources/types.js';
+import type { KubeObject } from './kube/meta.js';
 
 export type { OperatorInformers } from './controllers/setup.js';
 
@@ -105,8 +106,8 @@ function writeExpectations(informers: OperatorInformers): WriteExpectations {
     const obj = i < 0 ? informers.organizations.get(key) : informers.vdcs.get(key.slice(i + 1), key.slice(0, i));
     return obj?.metadata?.resourceVersion;
   });
-  const observe = (o: KubernetesObject) => expectations.observe(objectKey(o), o.metadata?.resourceVersion);
-  const forget = (o: KubernetesObject) => expectations.forget(objectKey(o));
+  const observe = (o: KubeObject) => expectations.observe(objectKey(o), o.metadata?.resourceVersion);
+  const forget = (o: KubeObject) => expectations.forget(objectKey(o));
   informers.organizations.on('add', observe).on('update', observe).on('delete', forget);
   informers.vdcs.on('add', observe).on('update', observe).on('delete', forget);
   return expectations;
@@ -114,7 +115,7 @@ function writeExpectations(informers: OperatorInformers): WriteExpectations {
 
 /** Waits for the first list of every informer; one that cannot list (RBAC, a missing CRD) is named every 30 s. */
 async function waitForCaches(informers: OperatorInformers, log: Logger, signal: AbortSignal | undefined): Promise<void> {
-  const all = Object.entries(informers) as [string, ResilientInformer<KubernetesObject>][];
+  const all = Object.entries(informers) as [string, ResilientInformer<KubeObject>][];
   const waiting = setInterval(() => {
     log.warn(`still waiting for the first list of: ${all.filter(([, i]) => !i.hasSynced()).map(([k]) => k).join(', ')}`);
   }, 30_000);

@@ -1,6 +1,5 @@
 // What the reconcilers share: read-only views of the informer caches, the narrow event
 // interface, and keeping a set of child objects in line with their desired state.
-import type { KubernetesObject } from '@kubernetes/client-node';
 import type { Logger } from 'winston';
 import type { DeliveryCallback, EventRecording } from '../events/types.js';
 import {
@@ -18,6 +17,7 @@ import { objectKey } from '../kube/informer.js';
 import type { KubeClient } from '../kube/rest.js';
 import { setCondition, type ConditionInput } from '../resources/conditions.js';
 import { ANNOTATIONS, type Condition, type Organization, type VirtualDataCenter } from '../resources/types.js';
+import type { KubeObject } from '../kube/meta.js';
 
 /** A read-only cache (ResilientInformer satisfies it; unit tests pass maps). */
 export interface Store<T> {
@@ -70,28 +70,28 @@ export const REQUEUE = {
 export const CACHE_BEHIND = { requeueAfter: REQUEUE.cacheBehind } as const;
 
 /** Notes the resourceVersion a write of `obj` produced. */
-export function expectWrite(base: ReconcilerBase, obj: KubernetesObject, written: KubernetesObject | undefined): void {
+export function expectWrite(base: ReconcilerBase, obj: KubeObject, written: KubeObject | undefined): void {
   base.expectations?.expect(objectKey(obj), written?.metadata?.resourceVersion);
 }
 
 /** Who asked for the object: its `ovim.io/requested-by` annotation. */
-export function requestedBy(obj: KubernetesObject): string | undefined {
+export function requestedBy(obj: KubeObject): string | undefined {
   return obj.metadata?.annotations?.[ANNOTATIONS.requestedBy] || undefined;
 }
 
 /** Who triggered a forced reconcile: `ovim.io/force-reconcile-by`, when set. */
-export function forcedBy(obj: KubernetesObject): string | undefined {
+export function forcedBy(obj: KubeObject): string | undefined {
   return obj.metadata?.annotations?.[ANNOTATIONS.forceReconcileBy] || undefined;
 }
 
 /** The force-reconcile value to handle now, or undefined when there is none or it was handled. */
-export function pendingForceReconcile(obj: KubernetesObject & { status?: { lastForcedReconcile?: string } }): string | undefined {
+export function pendingForceReconcile(obj: KubeObject & { status?: { lastForcedReconcile?: string } }): string | undefined {
   const value = obj.metadata?.annotations?.[ANNOTATIONS.forceReconcile];
   if (!value) return undefined;
   return value === obj.status?.lastForcedReconcile ? undefined : value;
 }
 
-export function isDeleting(obj: KubernetesObject): boolean {
+export function isDeleting(obj: KubeObject): boolean {
   return Boolean(obj.metadata?.deletionTimestamp);
 }
 
@@ -191,7 +191,7 @@ export const READY = 'Ready';
  * the spec was applied (`specApplied`).
  */
 export function nextCommonStatus(
-  obj: KubernetesObject & { status?: CommonStatus },
+  obj: KubeObject & { status?: CommonStatus },
   s: { phase: string; ready: ReadyInput; namespace?: string; forced?: string },
   specApplied: boolean,
   now: Date,
@@ -217,7 +217,7 @@ export function nextCommonStatus(
  */
 export async function writeStatusIfChanged<S extends object>(
   base: ReconcilerBase,
-  obj: KubernetesObject & { status?: S },
+  obj: KubeObject & { status?: S },
   next: S,
   keys: readonly (keyof S)[],
   extra: object = {},
@@ -225,6 +225,6 @@ export async function writeStatusIfChanged<S extends object>(
   if (keys.every((k) => semanticEqual(obj.status?.[k], next[k]))) return false;
   const body = { ...next, ...extra } as Record<string, unknown>;
   for (const [k, v] of Object.entries(body)) if (v === undefined) delete body[k];
-  expectWrite(base, obj, await step('status', () => patchStatus<KubernetesObject>(base.client, obj, body)));
+  expectWrite(base, obj, await step('status', () => patchStatus<KubeObject>(base.client, obj, body)));
   return true;
 }

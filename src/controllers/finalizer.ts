@@ -3,13 +3,13 @@
 // can outlive it unnoticed, whatever happens to this process), then `apply` runs; an object
 // being deleted runs `cleanup` until it says `done`, then the finalizer goes and `finalized`
 // runs once (the Deleted event). No in-memory state: a restart at any point resumes correctly.
-import type { KubernetesObject } from '@kubernetes/client-node';
 import { patchFinalizers } from '../kube/apply.js';
 import type { ReconcileResult } from '../kube/controller.js';
 import { isNotFound, step } from '../kube/errors.js';
 import { expectWrite, isDeleting, type ReconcilerBase } from './common.js';
+import type { KubeObject } from '../kube/meta.js';
 
-export interface FinalizerSteps<T extends KubernetesObject> {
+export interface FinalizerSteps<T extends KubeObject> {
   /** The object is live and carries the finalizer. */
   apply(obj: T): Promise<ReconcileResult | void>;
   /** The object is being deleted: clean up; `done` lets the finalizer go. */
@@ -18,7 +18,7 @@ export interface FinalizerSteps<T extends KubernetesObject> {
   finalized?(obj: T): void;
 }
 
-export async function finalizer<T extends KubernetesObject>(
+export async function finalizer<T extends KubeObject>(
   base: ReconcilerBase,
   obj: T,
   name: string,

@@ -4,9 +4,9 @@
 // Event. A process that dies in between (kill -9, a shutdown during an API server outage) leaves
 // the marker behind; the next reconcile, in whichever process, records the event again. That
 // makes these events at-least-once, and exactly-once whenever nothing fails in that window.
-import type { KubernetesObject } from '@kubernetes/client-node';
 import type { DeliveryCallback } from '../events/types.js';
 import type { KubeClient } from '../kube/rest.js';
+import type { KubeObject } from '../kube/meta.js';
 
 /**
  * Whether the API server holds an Event of `reason` about this very object (by uid). Asked only
@@ -14,7 +14,7 @@ import type { KubeClient } from '../kube/rest.js';
  * after the Event was written but before the marker was cleared. Events expire after the API
  * server's --event-ttl, so this is no substitute for the marker, only its last check.
  */
-export async function eventExists(client: KubeClient, obj: KubernetesObject, reason: string): Promise<boolean> {
+export async function eventExists(client: KubeClient, obj: KubeObject, reason: string): Promise<boolean> {
   const uid = obj.metadata?.uid;
   if (!uid) return false;
   const namespace = obj.metadata?.namespace || 'default';

@@ -2,7 +2,6 @@
 // informers, the reconciler dependencies and the configuration. Each reconciler module declares
 // its own controller (what it watches, how events map to its keys); src/operator.ts only
 // assembles them.
-import type { KubernetesObject } from '@kubernetes/client-node';
 import type { Logger } from 'winston';
 import type { OperatorConfig } from '../config.js';
 import type { PlainObject } from '../kube/apply.js';
@@ -12,6 +11,7 @@ import { organizationNamespace } from '../resources/naming.js';
 import { LABELS, type Organization, type VirtualDataCenter } from '../resources/types.js';
 import type { ResilientInformer } from '../kube/informer.js';
 import { errorMessage, type EventSink, type ReconcilerBase } from './common.js';
+import type { KubeObject } from '../kube/meta.js';
 
 export interface OperatorInformers {
   organizations: ResilientInformer<Organization>;
@@ -74,23 +74,23 @@ export function reportPersistentFailure(
   });
 }
 
-const labelOf = (o: KubernetesObject | undefined, label: string) => o?.metadata?.labels?.[label];
+const labelOf = (o: KubeObject | undefined, label: string) => o?.metadata?.labels?.[label];
 
 /** The VDC key of a child object (labels ovim.io/organization and ovim.io/vdc), if it has one. */
-export function vdcKeyOf(o: KubernetesObject): string | undefined {
+export function vdcKeyOf(o: KubeObject): string | undefined {
   const org = labelOf(o, LABELS.organization);
   const vdc = labelOf(o, LABELS.vdc);
   return org && vdc ? `${organizationNamespace(org)}/${vdc}` : undefined;
 }
 
 /** The Organization key of a child object of an organization (not of a VDC). */
-export function orgKeyOf(o: KubernetesObject): string | undefined {
+export function orgKeyOf(o: KubeObject): string | undefined {
   const org = labelOf(o, LABELS.organization);
   return org && !labelOf(o, LABELS.vdc) ? org : undefined;
 }
 
 /** Whether a primary object changed in a way its dependents care about (spec or deletion). */
-export function specOrDeletionChanged(o: KubernetesObject, old?: KubernetesObject): boolean {
+export function specOrDeletionChanged(o: KubeObject, old?: KubeObject): boolean {
   return (
     !old ||
     o.metadata?.generation !== old.metadata?.generation ||

@@ -117,7 +117,7 @@ export function ceilingCandidates(
       const spec = (owned ? (quota as { spec?: { hard?: Record<string, string> } }).spec : undefined) ?? undefined;
       return {
         key: `${ns}/${name}`,
-        createdAt: String(v.metadata.creationTimestamp ?? ''),
+        createdAt: v.metadata.creationTimestamp ?? '',
         name,
         requested: v.spec?.quota ? vdcQuotaAmounts(v.spec.quota) : {},
         applied: spec?.hard ? hardAmounts(spec.hard) : undefined,

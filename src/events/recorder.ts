@@ -3,7 +3,7 @@
 // the background. record() never throws and never waits: it does no I/O, and when the bounded
 // queue is full the record is dropped and counted.
 import { hostname } from 'node:os';
-import type { KubeConfig, KubernetesObject } from '@kubernetes/client-node';
+import type { KubeConfig } from '@kubernetes/client-node';
 import winston from 'winston';
 import {
   EVENT_CATALOG,
@@ -30,6 +30,7 @@ import {
 } from './sink.js';
 import { EVENT_ANNOTATIONS, type DeliveryCallback, type DropCause, type EventRecording, type EventType, type RecordOptions, type RecorderStats } from './types.js';
 import { ANNOTATIONS, LABELS, type Organization, type VirtualDataCenter } from '../resources/types.js';
+import type { AnyKubeObject, KubeObject } from '../kube/meta.js';
 
 export type RecorderComponent = 'ovim-controller' | 'ovim-api';
 
@@ -68,20 +69,20 @@ function cut(value: string, max: number): string {
   return value.length > max ? value.slice(0, max) : value;
 }
 
-interface ObjectLike extends KubernetesObject {
+interface ObjectLike extends KubeObject {
   spec?: { organizationRef?: unknown };
 }
 
 /** Who is behind a change of this object, per the contract's annotations; undefined if unknown. */
-function requestedBy(object: KubernetesObject | null | undefined): string | undefined {
+function requestedBy(object: AnyKubeObject | null | undefined): string | undefined {
   return object?.metadata?.annotations?.[ANNOTATIONS.requestedBy] || undefined;
 }
 
-function forcedBy(object: KubernetesObject | null | undefined): string | undefined {
+function forcedBy(object: AnyKubeObject | null | undefined): string | undefined {
   return object?.metadata?.annotations?.[ANNOTATIONS.forceReconcileBy] || undefined;
 }
 
-function generationNote(object: KubernetesObject): string {
+function generationNote(object: AnyKubeObject): string {
   const generation = object.metadata?.generation;
   return generation !== undefined ? ` (generation ${generation})` : '';
 }
@@ -132,7 +133,7 @@ function vdcOf(object: ObjectLike, kind: string | undefined): string | undefined
  * the recorder warns about.
  */
 export function describeEvent(
-  object: KubernetesObject,
+  object: AnyKubeObject,
   type: EventType,
   reason: string,
   message: string,
@@ -259,7 +260,7 @@ export class EventRecorder implements EventRecording {
    * type for `reason` (enforced by the compiler; corrected, with a warning, at run time).
    */
   record<R extends EventReason>(
-    object: KubernetesObject | null | undefined,
+    object: AnyKubeObject | null | undefined,
     type: ReasonType<R>,
     reason: R,
     message: string,
@@ -424,7 +425,7 @@ export class EventRecorder implements EventRecording {
   }
 
   private recordUnchecked(
-    object: KubernetesObject | null | undefined,
+    object: AnyKubeObject | null | undefined,
     type: EventType,
     reason: string,
     message: string,

@@ -1,7 +1,7 @@
 // The recorder's public surface, shared by the controllers (which record) and the metrics
 // endpoint (which reads the counters). The implementation is src/events/recorder.ts.
-import type { KubernetesObject } from '@kubernetes/client-node';
 import type { EventReason, ReasonType } from './catalog.js';
+import type { AnyKubeObject } from '../kube/meta.js';
 
 export type { EventReason, ReasonType } from './catalog.js';
 
@@ -71,7 +71,7 @@ export interface RecorderStats {
  */
 export interface EventRecording {
   record<R extends EventReason>(
-    object: KubernetesObject | null | undefined,
+    object: AnyKubeObject | null | undefined,
     type: ReasonType<R>,
     reason: R,
     message: string,

@@ -2,13 +2,13 @@
 // A key is never reconciled by two workers at once (the queue guarantees it); errors requeue
 // with per-key backoff; results may ask for a requeue after a delay. Reconcile counts, errors,
 // durations and active workers go to the controller-runtime metrics.
-import type { KubernetesObject } from '@kubernetes/client-node';
 import type { Logger } from 'winston';
 import type { Metrics } from '../metrics.js';
 import { objectKey, type InformerEvent } from './informer.js';
 import { ReconcileStepError } from './errors.js';
 import { requestScope } from './rest.js';
 import { WorkQueue, type RateLimiter } from './workqueue.js';
+import type { AnyKubeObject } from './meta.js';
 
 export interface ReconcileResult {
   /** Reconcile again after this many ms (the key is forgotten by the rate limiter first). */
@@ -93,7 +93,7 @@ export class Controller {
   }
 
   /** The primary kind: every add/update/delete enqueues the object's own key; resyncs list it. */
-  watchPrimary<T extends KubernetesObject>(informer: EventSource<T>): this {
+  watchPrimary<T extends AnyKubeObject>(informer: EventSource<T>): this {
     this.primaryKeys = () => informer.list().map(objectKey);
     return this.watch(informer, (obj) => objectKey(obj));
   }
@@ -103,7 +103,7 @@ export class Controller {
    * With `delayMs`, the keys are added after that delay, so that a burst of related events
    * collapses into one reconcile.
    */
-  watch<T extends KubernetesObject>(informer: EventSource<T>, map: KeyMapper<T>, options: { delayMs?: number } = {}): this {
+  watch<T extends AnyKubeObject>(informer: EventSource<T>, map: KeyMapper<T>, options: { delayMs?: number } = {}): this {
     const enqueue = (obj: T, old?: T) => {
       let keys: string[] | string | undefined;
       try {

@@ -3,12 +3,13 @@
 // watch (the managed namespaces used to be watched twice, the events API's and the operator's).
 // Lists go through the keep-alive KubeClient; the first registration's `transform` holds for
 // every user of an informer, so register what you need before start().
-import type { KubeConfig, KubernetesListObject, KubernetesObject } from '@kubernetes/client-node';
+import type { KubeConfig } from '@kubernetes/client-node';
 import type { Logger } from 'winston';
 import { ResilientInformer, type ListOptions } from './informer.js';
 import { resourcePath, type KubeClient } from './rest.js';
+import type { AnyKubeObject, ListObject } from './meta.js';
 
-export interface InformerSpec<T extends KubernetesObject> {
+export interface InformerSpec<T extends AnyKubeObject> {
   apiVersion: string;
   kind: string;
   plural: string;
@@ -24,7 +25,7 @@ export interface InformerFactoryOptions {
 }
 
 export class InformerFactory {
-  private readonly informers = new Map<string, { name: string; informer: ResilientInformer<KubernetesObject> }>();
+  private readonly informers = new Map<string, { name: string; informer: ResilientInformer<AnyKubeObject> }>();
   private started = false;
 
   constructor(
@@ -34,12 +35,12 @@ export class InformerFactory {
   ) {}
 
   /** The informer of a resource and selector, made on first request and shared after that. */
-  informer<T extends KubernetesObject>(spec: InformerSpec<T>): ResilientInformer<T> {
+  informer<T extends AnyKubeObject>(spec: InformerSpec<T>): ResilientInformer<T> {
     const key = [spec.apiVersion, spec.plural, spec.labelSelector ?? '', spec.fieldSelector ?? ''].join(' ');
     let entry = this.informers.get(key);
     if (!entry) {
       const name = spec.labelSelector || spec.fieldSelector ? `${spec.plural}(${spec.labelSelector ?? ''}${spec.fieldSelector ?? ''})` : spec.plural;
-      const informer = this.make(spec) as unknown as ResilientInformer<KubernetesObject>;
+      const informer = this.make(spec) as unknown as ResilientInformer<AnyKubeObject>;
       entry = { name, informer };
       this.informers.set(key, entry);
       if (this.started) informer.start();
@@ -59,7 +60,7 @@ export class InformerFactory {
   }
 
   /** Every informer made so far, by a readable name. */
-  all(): { name: string; informer: ResilientInformer<KubernetesObject> }[] {
+  all(): { name: string; informer: ResilientInformer<AnyKubeObject> }[] {
     return [...this.informers.values()];
   }
 
@@ -68,9 +69,9 @@ export class InformerFactory {
     return this.all().every(({ informer }) => informer.isWatching());
   }
 
-  private make<T extends KubernetesObject>(spec: InformerSpec<T>): ResilientInformer<T> {
+  private make<T extends AnyKubeObject>(spec: InformerSpec<T>): ResilientInformer<T> {
     const path = resourcePath({ apiVersion: spec.apiVersion, plural: spec.plural });
-    const list = async (opts: ListOptions): Promise<KubernetesListObject<T>> => {
+    const list = async (opts: ListOptions): Promise<ListObject<T>> => {
       const page = await this.client.list<T>(path, {
         limit: opts.limit,
         continue: opts._continue,

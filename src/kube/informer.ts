@@ -2,10 +2,11 @@
 // never backs off; this one relists or rewatches on every failure with exponential backoff and
 // jitter, asks the server to end each watch after `watchTimeoutSeconds` (so a dead connection
 // cannot hang forever), and relists when nothing at all arrived for too long.
-import { Watch, type KubeConfig, type KubernetesListObject, type KubernetesObject } from '@kubernetes/client-node';
+import { Watch, type KubeConfig } from '@kubernetes/client-node';
 import type { Logger } from 'winston';
 import { Backoff, sleep } from './backoff.js';
 import { apiStatusCode } from './errors.js';
+import type { AnyKubeObject, ListObject } from './meta.js';
 
 export type InformerEvent = 'add' | 'update' | 'delete';
 
@@ -15,11 +16,11 @@ export interface ListOptions {
   _continue?: string;
 }
 
-export interface ResilientInformerOptions<T extends KubernetesObject> {
+export interface ResilientInformerOptions<T extends AnyKubeObject> {
   /** Watch path, e.g. `/api/v1/events` or `/apis/ovim.io/v1/organizations`. */
   path: string;
   /** One page of the list call for the same path and selectors. */
-  list: (options: ListOptions) => Promise<KubernetesListObject<T>>;
+  list: (options: ListOptions) => Promise<ListObject<T>>;
   labelSelector?: string;
   fieldSelector?: string;
   /** Server-side watch timeout (default 300 s, spread by up to 20% so watches don't align). */
@@ -48,12 +49,12 @@ type Handler<T> = (obj: T, old?: T) => void;
  */
 export const INFORMER_BACKOFF = { initialMs: 500, maxMs: 4_000 } as const;
 
-export function objectKey(obj: KubernetesObject): string {
+export function objectKey(obj: AnyKubeObject): string {
   const ns = obj.metadata?.namespace;
   return ns ? `${ns}/${obj.metadata?.name}` : (obj.metadata?.name ?? '');
 }
 
-export class ResilientInformer<T extends KubernetesObject> {
+export class ResilientInformer<T extends AnyKubeObject> {
   private readonly cache = new Map<string, T>();
   private readonly handlers: Record<InformerEvent, Handler<T>[]> = { add: [], update: [], delete: [] };
   private readonly syncWaiters: (() => void)[] = [];

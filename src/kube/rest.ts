@@ -15,7 +15,8 @@ import { Agent as HttpsAgent, request as httpsRequest, type RequestOptions } fro
  * one, so that a lost lease or a shutdown cancels the requests in flight.
  */
 export const requestScope = new AsyncLocalStorage<AbortSignal>();
-import type { KubeConfig, KubernetesObject } from '@kubernetes/client-node';
+import type { KubeConfig } from '@kubernetes/client-node';
+import type { KubeObject } from './meta.js';
 
 export type PatchType = 'merge' | 'json' | 'strategic' | 'apply';
 
@@ -145,19 +146,19 @@ export class KubeClient {
     this.agent.destroy();
   }
 
-  async get<T = KubernetesObject>(path: string, query?: Query, signal?: AbortSignal): Promise<T> {
+  async get<T = KubeObject>(path: string, query?: Query, signal?: AbortSignal): Promise<T> {
     return this.request<T>('GET', path, { query, verb: 'get', signal });
   }
 
-  async list<T = KubernetesObject>(path: string, query?: Query): Promise<ListResult<T>> {
+  async list<T = KubeObject>(path: string, query?: Query): Promise<ListResult<T>> {
     return this.request<ListResult<T>>('GET', path, { query, verb: 'list' });
   }
 
-  async create<T = KubernetesObject>(path: string, body: unknown, query?: Query, signal?: AbortSignal): Promise<T> {
+  async create<T = KubeObject>(path: string, body: unknown, query?: Query, signal?: AbortSignal): Promise<T> {
     return this.request<T>('POST', path, { body, query, verb: 'create', signal });
   }
 
-  async patch<T = KubernetesObject>(path: string, body: unknown, type: PatchType, query?: Query, signal?: AbortSignal): Promise<T> {
+  async patch<T = KubeObject>(path: string, body: unknown, type: PatchType, query?: Query, signal?: AbortSignal): Promise<T> {
     return this.request<T>('PATCH', path, {
       body,
       query,

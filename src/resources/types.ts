@@ -1,5 +1,5 @@
 // TypeScript shapes of the ovim.io/v1 custom resources (crds/*.yaml is the source of truth).
-import type { V1ObjectMeta } from '@kubernetes/client-node';
+import type { ObjectMeta } from '../kube/meta.js';
 
 export const OVIM_GROUP = 'ovim.io';
 export const OVIM_VERSION = 'v1';
@@ -54,7 +54,7 @@ export interface OrganizationStatus {
 export interface Organization {
   apiVersion: typeof OVIM_API_VERSION;
   kind: 'Organization';
-  metadata: V1ObjectMeta;
+  metadata: ObjectMeta;
   spec: OrganizationSpec;
   status?: OrganizationStatus;
 }
@@ -123,7 +123,7 @@ export interface VirtualDataCenterStatus {
 export interface VirtualDataCenter {
   apiVersion: typeof OVIM_API_VERSION;
   kind: 'VirtualDataCenter';
-  metadata: V1ObjectMeta;
+  metadata: ObjectMeta;
   spec: VirtualDataCenterSpec;
   status?: VirtualDataCenterStatus;
 }

@@ -3,7 +3,7 @@
 // records Created after the status write; a stale cache (409) records nothing; a throwing
 // recorder does not fail the reconcile.
 import { expect } from 'chai';
-import type { KubernetesObject } from '@kubernetes/client-node';
+import type { KubeObject } from '../../../src/kube/meta.js';
 import { OrganizationReconciler } from '../../../src/controllers/organization.js';
 import { VdcReconciler } from '../../../src/controllers/vdc.js';
 import type { EventSink, Store } from '../../../src/controllers/common.js';
@@ -16,7 +16,7 @@ import { desiredLimitRange } from '../../../src/resources/limitrange.js';
 import { desiredNetworkPolicy } from '../../../src/resources/networkpolicy.js';
 import type { Organization, VirtualDataCenter } from '../../../src/resources/types.js';
 
-class MapStore<T extends KubernetesObject> implements Store<T> {
+class MapStore<T extends KubeObject> implements Store<T> {
   constructor(private readonly items: T[] = []) {}
   get(name: string, namespace?: string): T | undefined {
     return this.items.find((i) => i.metadata?.name === name && (namespace === undefined || i.metadata?.namespace === namespace));
