@@ -4,7 +4,7 @@ SHELL := /bin/bash
 
 NPM_STAMP := node_modules/.package-lock.json
 
-.PHONY: help deps build lint controlplane browser test test-unit test-integration run clean bench
+.PHONY: help deps build lint controlplane browser test test-unit test-integration test-e2e soak run clean bench
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-18s %s\n", $$1, $$2}'
@@ -28,7 +28,7 @@ controlplane: ## Build (once, cached) etcd, kube-apiserver and kube-controller-m
 browser: ## Install Debian's chromium for the panel's browser test when missing
 	@bash hack/ensure-chromium.sh
 
-test: deps controlplane browser lint ## Run all tests (unit and integration, against a real control plane)
+test: deps controlplane browser lint ## Run all tests (unit, integration and the fault-injection suite, against a real control plane)
 	npm test
 
 test-unit: deps ## Unit tests only (no control plane)
@@ -36,6 +36,12 @@ test-unit: deps ## Unit tests only (no control plane)
 
 test-integration: deps controlplane ## Integration tests only
 	npm run test:integration
+
+test-e2e: deps controlplane ## The fault-injection suite only (operator process, real control plane)
+	npm run test:e2e
+
+soak: deps controlplane ## The fault-injection suite at full size: storms of 20 organizations x 10 VDCs, 30 min of churn
+	E2E_ORGS=20 E2E_VDCS=10 E2E_CHURN_SECONDS=1800 npm run test:e2e
 
 run: deps controlplane ## Run the operator against the current kubeconfig, or a local sandbox control plane
 	node --import tsx hack/run.ts

@@ -43,7 +43,7 @@ async function pool<T>(items: T[], concurrency: number, work: (item: T) => Promi
   let next = 0;
   await Promise.all(
     Array.from({ length: Math.min(concurrency, items.length) }, async () => {
-      while (next < items.length) await work(items[next++]);
+      while (next < items.length) await work(items[next++] as T);
     }),
   );
 }

@@ -35,7 +35,7 @@ function vdc(i: number, namespace = 'org-bench'): KubernetesObject {
 function table(title: string, header: string[], rows: (string | number)[][]): void {
   const cells = [header, ...rows.map((r) => r.map(String))];
   const widths = header.map((_, c) => Math.max(...cells.map((r) => (r[c] ?? '').length)));
-  const line = (r: string[]) => '| ' + r.map((v, c) => (c === 0 ? v.padEnd(widths[c]) : v.padStart(widths[c]))).join(' | ') + ' |';
+  const line = (r: string[]) => '| ' + r.map((v, c) => (c === 0 ? v.padEnd(widths[c] ?? 0) : v.padStart(widths[c] ?? 0))).join(' | ') + ' |';
   console.log(`\n${title}`);
   console.log(line(header));
   console.log('|' + widths.map((w, c) => (c === 0 ? '-'.repeat(w + 2) : '-'.repeat(w + 1) + ':')).join('|') + '|');
@@ -43,7 +43,7 @@ function table(title: string, header: string[], rows: (string | number)[][]): vo
 }
 
 function percentile(sorted: Float64Array, p: number): number {
-  return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))];
+  return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))] ?? Number.NaN;
 }
 
 const yieldToLoop = () => new Promise<void>((resolve) => setImmediate(resolve));
@@ -163,9 +163,9 @@ function spreadOverObjects(n: number, objects: number, variants = 4): Input[] {
   const pool = Array.from({ length: objects }, (_, i) => vdc(i));
   const reasons: Reason[] = ['QuotaExceeded', 'QuotaThresholdReached', 'CreationFailed', 'ReconcileFailed'];
   return Array.from({ length: n }, () => {
-    const reason = reasons[Math.floor(random() * reasons.length)];
+    const reason = reasons[Math.floor(random() * reasons.length)] as Reason;
     const variant = Math.floor(random() * variants);
-    return { object: pool[Math.floor(random() * objects)], reason, message: `${reason}: resource at ${90 + variant}%` };
+    return { object: pool[Math.floor(random() * objects)] as Input['object'], reason, message: `${reason}: resource at ${90 + variant}%` };
   });
 }
 
@@ -186,9 +186,9 @@ async function recordCost(): Promise<(string | number)[][]> {
   const churn = spreadOverObjects(10_000, 1_000, 4);
   const [identical] = identicalOnOneObject(1);
   const scenarios: [string, (i: number) => Input][] = [
-    ['typical: 200 objects, 4 reasons, 2 messages', (i) => typical[i % typical.length]],
-    ['identical records on one object', () => identical],
-    ['churn: 16k distinct events through 4096-entry caches', (i) => churn[i % churn.length]],
+    ['typical: 200 objects, 4 reasons, 2 messages', (i) => typical[i % typical.length] as Input],
+    ['identical records on one object', () => identical as Input],
+    ['churn: 16k distinct events through 4096-entry caches', (i) => churn[i % churn.length] as Input],
     ['every record a new object (a new Event each)', (i) => ({ object: vdc(i), reason: 'QuotaExceeded', message: 'requests.cpu used 4 of 4' })],
   ];
   const n = 100_000;
@@ -203,7 +203,7 @@ async function recordCost(): Promise<(string | number)[][]> {
   const noop = (input: Input) => input;
   const floor = new Float64Array(n);
   for (let i = 0; i < n; i += 1) {
-    const input = typical[i % typical.length];
+    const input = typical[i % typical.length] as Input;
     const t0 = process.hrtime.bigint();
     noop(input);
     floor[i] = Number(process.hrtime.bigint() - t0) / 1000;
@@ -248,12 +248,12 @@ async function amplification(): Promise<(string | number)[][]> {
 
     // Paced: every record waits until the previous one is written, so nothing can fold into
     // a pending write (the least favourable case for us). Burst: records arrive in batches of 100.
-    const measured: Record<string, number> = {};
+    const measured = { paced: 0, burst: 0 };
     for (const mode of ['paced', 'burst'] as const) {
       const api = new CountingEventApi();
       const recorder = new EventRecorder(api, { component: 'ovim-controller', reportingInstance: 'bench', queueSize: 10_000 });
       for (let i = 0; i < inputs.length; i += 1) {
-        recordInput(recorder, inputs[i]);
+        recordInput(recorder, inputs[i] as Input);
         if (mode === 'paced') await recorder.flush(10_000);
         else if (i % 100 === 99) await yieldToLoop();
       }
@@ -337,7 +337,7 @@ async function throughput(): Promise<(string | number)[][]> {
       rawRates.push(await raw(run));
       recorderRates.push(await viaRecorder(run));
     }
-    const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
+    const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)] ?? Number.NaN;
     const ratio = median(recorderRates) / median(rawRates);
     return [
       [`raw createNamespacedEvent loop`, N, CONCURRENCY, rawRates.map((r) => r.toFixed(0)).join(' / '), median(rawRates).toFixed(0), '', ''],

@@ -6,24 +6,32 @@ import { randomBytes } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { homedir } from 'node:os';
 import { join, resolve } from 'node:path';
-import { KubeConfig, VersionApi } from '@kubernetes/client-node';
+import { KubeConfig } from '@kubernetes/client-node';
 import { loadConfig } from '../src/config.js';
+import { untilAborted } from '../src/kube/backoff.js';
 import { installCrds } from '../src/kube/crds.js';
 import { installClusterManifests } from '../src/kube/policies.js';
+import { KubeClient } from '../src/kube/rest.js';
 import { createLogger } from '../src/log.js';
 import { signToken } from '../src/http/auth.js';
 import { applyApiFlags, loadApiConfig } from '../src/http/config.js';
 import { startOvim, type Ovim } from '../src/main.js';
-import { ControlPlane, freePort } from '../test/support/controlplane.js';
+import { ControlPlane, freePort } from '../src/sandbox/controlplane.js';
 
 const log = createLogger(process.env.LOG_LEVEL ?? 'info', false).child({ component: 'make-run' });
 const sandboxDir = resolve('.ovim-sandbox');
 const sandboxKubeconfig = join(sandboxDir, 'kubeconfig');
 
 async function reachable(kc: KubeConfig): Promise<string | undefined> {
-  const version = kc.makeApiClient(VersionApi).getCode();
-  const timeout = new Promise<undefined>((r) => setTimeout(() => r(undefined), 5_000).unref());
-  return Promise.race([version.then((v) => v.gitVersion).catch(() => undefined), timeout]);
+  const client = await KubeClient.create(kc, { timeoutMs: 5_000, maxSockets: 1 }).catch(() => undefined);
+  if (!client) return undefined;
+  try {
+    return (await client.get<{ gitVersion?: string }>('/version')).gitVersion;
+  } catch {
+    return undefined;
+  } finally {
+    client.close();
+  }
 }
 
 /** The user's cluster, if a kubeconfig (or in-cluster config) points at a reachable one. */
@@ -78,18 +86,50 @@ function claimSandbox(): void {
 }
 
 async function main(): Promise<void> {
-  let kc = await existingCluster();
+  // The handlers come first: Ctrl-C during start-up stops what was started so far (the sandbox
+  // included) instead of leaving it behind.
+  const startup = new AbortController();
   let sandbox: ControlPlane | undefined;
+  let sandboxStarting: Promise<ControlPlane> | undefined;
+  let ovim: Ovim | undefined;
+  let stopping = false;
+  const stop = async (signal: string) => {
+    if (stopping) return;
+    stopping = true;
+    log.info(`${signal}: stopping`);
+    startup.abort(new Error(`${signal} during start-up`));
+    await ovim?.stop().catch((err: unknown) => log.error(`operator stop failed: ${(err as Error).message}`));
+    // A sandbox still starting is waited for, then stopped.
+    const cp = sandbox ?? (await sandboxStarting?.catch(() => undefined));
+    await cp?.stop();
+    if (sandboxStarting) rmSync(join(sandboxDir, 'sandbox.pid'), { force: true });
+    process.exit(0);
+  };
+  const onSignal = (signal: string) =>
+    stop(signal).catch((err: unknown) => {
+      log.error(`stopping failed: ${err instanceof Error ? err.message : String(err)}`);
+      process.exit(1);
+    });
+  process.on('SIGINT', () => void onSignal('SIGINT'));
+  process.on('SIGTERM', () => void onSignal('SIGTERM'));
+  /** A step of the start-up that a signal cuts short (stop() then cleans up and exits). */
+  const step = <T>(work: Promise<T>): Promise<T> => untilAborted(work, startup.signal).catch((err: unknown) => {
+    if (startup.signal.aborted) return new Promise<T>(() => undefined); // stop() exits the process
+    throw err;
+  });
+
+  let kc = await step(existingCluster());
   if (!kc) {
     claimSandbox();
     log.info('starting the sandbox control plane (etcd, kube-apiserver, kube-controller-manager)');
     const started = Date.now();
-    sandbox = await ControlPlane.start({ stateDir: sandboxDir, kubeconfigPath: sandboxKubeconfig });
+    sandboxStarting = ControlPlane.start({ stateDir: sandboxDir, kubeconfigPath: sandboxKubeconfig });
+    sandbox = await step(sandboxStarting);
     kc = sandbox.kubeConfig;
     log.info(`sandbox ready in ${((Date.now() - started) / 1000).toFixed(1)} s at ${sandbox.apiServerUrl}`);
   }
 
-  const crds = await installCrds(kc);
+  const crds = await step(installCrds(kc));
   log.info(`CRDs installed and established: ${crds.join(', ')}`);
   // What an operator of a cluster installs with the manifests: tenant ClusterRoles, policies.
   log.info(`applied: ${(await installClusterManifests(kc)).join(', ')}`);
@@ -109,10 +149,10 @@ async function main(): Promise<void> {
   // A local run listens on loopback unless told otherwise.
   env.OVIM_API_ADDRESS ??= '127.0.0.1:8080';
   const apiConfig = applyApiFlags(loadApiConfig(env), config.api);
-  let ovim: Ovim | undefined;
   try {
-    ovim = await startOvim(kc, config, apiConfig, createLogger(config.logLevel, false));
+    ovim = await startOvim(kc, config, apiConfig, createLogger(config.logLevel, false), { signal: startup.signal });
   } catch (err) {
+    if (startup.signal.aborted) return; // stop() cleans up and exits
     await sandbox?.stop();
     rmSync(join(sandboxDir, 'sandbox.pid'), { force: true });
     throw err;
@@ -135,23 +175,6 @@ async function main(): Promise<void> {
   lines.push(`  curl -s -H "Authorization: Bearer $(cat .ovim-sandbox/token)" ${apiUrl}/api/v1/events/recent`, '', 'Ctrl-C stops it.', '');
   process.stdout.write(lines.join('\n') + '\n');
 
-  let stopping = false;
-  const stop = async (signal: string) => {
-    if (stopping) return;
-    stopping = true;
-    log.info(`${signal}: stopping`);
-    await ovim?.stop().catch((err: unknown) => log.error(`operator stop failed: ${(err as Error).message}`));
-    await sandbox?.stop();
-    rmSync(join(sandboxDir, 'sandbox.pid'), { force: true });
-    process.exit(0);
-  };
-  const onSignal = (signal: string) =>
-    stop(signal).catch((err: unknown) => {
-      log.error(`stopping failed: ${err instanceof Error ? err.message : String(err)}`);
-      process.exit(1);
-    });
-  process.on('SIGINT', () => void onSignal('SIGINT'));
-  process.on('SIGTERM', () => void onSignal('SIGTERM'));
   // Keep the process alive until a signal arrives.
   setInterval(() => undefined, 1 << 30);
 }

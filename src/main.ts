@@ -4,10 +4,13 @@
 import { pathToFileURL } from 'node:url';
 import { KubeConfig } from '@kubernetes/client-node';
 import { loadConfig, type OperatorConfig } from './config.js';
+import type { PlainObject } from './kube/apply.js';
 import { apiErrorMessage as errorMessage } from './kube/errors.js';
-import { NamespaceOwners, createNamespaceInformer } from './events/owners.js';
-import { EventRecorder } from './events/recorder.js';
-import { EventStore, createEventInformer } from './events/store.js';
+import { InformerFactory } from './kube/factory.js';
+import { KubeClient } from './kube/rest.js';
+import { NamespaceOwners, type NamespaceFeed } from './events/owners.js';
+import { DROP_CAUSES, EventRecorder } from './events/recorder.js';
+import { EventStore, slimEvent, type EventObject } from './events/store.js';
 import { applyApiFlags, loadApiConfig, type ApiConfig } from './http/config.js';
 import { createReachabilityProbe } from './http/health.js';
 import { createApiServer, type ApiServer } from './http/server.js';
@@ -15,6 +18,7 @@ import { createLogger, type Logger } from './log.js';
 import { createMetrics } from './metrics.js';
 import { startOperator, type Operator } from './operator.js';
 import { startAdmission, type Admission } from './admission/index.js';
+import { MANAGED_BY_SELECTOR } from './resources/naming.js';
 
 export interface Ovim {
   operator: Operator;
@@ -22,6 +26,8 @@ export interface Ovim {
   /** Base URL the API and the panel listen on. */
   apiUrl: string;
   store: EventStore;
+  /** The process's shared informers (one per resource and selector). */
+  informers: InformerFactory;
   stop(): Promise<void>;
 }
 
@@ -34,23 +40,22 @@ export async function startOvim(
   config: OperatorConfig,
   apiConfig: ApiConfig,
   logger: Logger,
-  options: { onLostLeadership?: () => void } = {},
+  options: { onLostLeadership?: () => void; signal?: AbortSignal } = {},
 ): Promise<Ovim> {
   const metrics = createMetrics({ processMetrics: true });
+  // One client and one informer per (resource, selector) for the whole process: the operator,
+  // the event store and the namespace owners share them.
+  const client = await KubeClient.create(kc);
+  const informers = new InformerFactory(kc, client, { watchTimeoutSeconds: config.watchTimeoutSeconds, logger });
   // Which organization owns each managed namespace: the scopes' only source for vdc-* namespaces.
+  // (The operator watches the same namespaces: the same informer, so no transform here.)
   const namespaceOwners = new NamespaceOwners();
-  const namespaceInformer = createNamespaceInformer(kc, {
-    logger: logger.child({ component: 'informer:namespaces' }),
-    watchTimeoutSeconds: config.watchTimeoutSeconds,
-  });
-  namespaceOwners.follow(namespaceInformer);
+  const namespaceInformer = informers.informer<PlainObject>({ apiVersion: 'v1', kind: 'Namespace', plural: 'namespaces', labelSelector: MANAGED_BY_SELECTOR });
+  namespaceOwners.follow(namespaceInformer as unknown as NamespaceFeed);
   const store = new EventStore({ maxEvents: apiConfig.maxEvents, logger, namespaceOwners });
-  const eventInformer = createEventInformer(kc, {
-    logger: logger.child({ component: 'informer:events' }),
-    watchTimeoutSeconds: config.watchTimeoutSeconds,
-  });
+  const eventInformer = informers.informer<EventObject>({ apiVersion: 'v1', kind: 'Event', plural: 'events', transform: slimEvent });
   store.follow(eventInformer);
-  const probe = createReachabilityProbe(kc);
+  const probe = createReachabilityProbe(client);
   let operator: Operator | undefined;
   // The API's own recorder (component ovim-api): its security events go through a correlator.
   const apiRecorder = EventRecorder.create(kc, { component: 'ovim-api', logger });
@@ -67,13 +72,14 @@ export async function startOvim(
       kubernetesReachable: probe.reachable,
       // The operator exists only once its informers have synced.
       informersSynced: () => eventInformer.hasSynced() && namespaceInformer.hasSynced() && operator !== undefined,
+      // Degraded while any cache does not follow the server (an outage, a failing watch).
+      informersWatching: () => informers.isWatching(),
       leadership: () =>
         !config.leaderElection.enabled ? 'disabled' : operator?.isLeader() ? 'leader' : 'follower',
     },
   });
   const apiUrl = await api.listen(apiConfig.address);
-  namespaceInformer.start();
-  eventInformer.start();
+  // The operator registers its informers and starts them all.
   let admission: Admission | undefined;
   try {
     // The webhook serves on every replica (leader or not), before the reconcilers start.
@@ -85,13 +91,16 @@ export async function startOvim(
     }
     operator = await startOperator(kc, config, logger, {
       metrics,
+      client,
+      informers,
       onLostLeadership: options.onLostLeadership,
+      signal: options.signal,
       actorVerifier: admission?.verifier,
     });
   } catch (err) {
     await admission?.stop();
-    eventInformer.stop();
-    namespaceInformer.stop();
+    informers.stop();
+    client.close();
     probe.stop();
     await api.close();
     await apiRecorder.stop(2_000);
@@ -104,12 +113,13 @@ export async function startOvim(
     api,
     apiUrl,
     store,
+    informers,
     stop() {
       stopped ??= (async () => {
         await running.stop();
         await admission?.stop();
-        eventInformer.stop();
-        namespaceInformer.stop();
+        informers.stop();
+        client.close();
         probe.stop();
         await api.close();
         await apiRecorder.stop(2_000);
@@ -121,7 +131,8 @@ export async function startOvim(
 
 const emptyStats = {
   recorded: [],
-  dropped: [],
+  // Every cause from zero, so that ovim_events_dropped_total has its series before the first drop.
+  dropped: DROP_CAUSES.map((cause) => ({ cause, count: 0 })),
   written: 0,
   patched: 0,
   aggregated: 0,
@@ -138,19 +149,23 @@ export async function main(argv = process.argv.slice(2)): Promise<void> {
   const kc = new KubeConfig();
   if (config.kubeconfig) kc.loadFromFile(config.kubeconfig);
   else kc.loadFromDefault();
-  const ovim = await startOvim(kc, config, apiConfig, logger, {
-    onLostLeadership: () => {
-      logger.error('lost the leadership: exiting so that this replica restarts as a follower');
-      process.exit(1);
-    },
-  });
+  // The handlers come first: a signal during start-up (a rollout, a node drain) aborts the
+  // start and stops what it started, instead of killing the process mid-way.
+  const startup = new AbortController();
+  let ovim: Ovim | undefined;
   let exiting = false;
   const shutdown = (signal: string) => {
     if (exiting) return;
     exiting = true;
     logger.info(`${signal}: shutting down`);
-    ovim.stop().then(
-      () => process.exit(0),
+    if (!ovim) {
+      startup.abort(new Error(`${signal} during start-up`));
+      return; // main() goes on from the failed start
+    }
+    const running = ovim;
+    running.stop().then(
+      // The recorder's counters at exit, as one JSON line: what a restart must find written.
+      () => process.stdout.write(`${JSON.stringify({ message: 'event recorder at exit', recorder: running.operator.recorder instanceof EventRecorder ? running.operator.recorder.stats() : undefined })}\n`, () => process.exit(0)),
       (err: unknown) => {
         logger.error(`shutdown failed: ${errorMessage(err)}`);
         process.exit(1);
@@ -159,6 +174,36 @@ export async function main(argv = process.argv.slice(2)): Promise<void> {
   };
   process.on('SIGTERM', () => shutdown('SIGTERM'));
   process.on('SIGINT', () => shutdown('SIGINT'));
+  try {
+    ovim = await startOvim(kc, config, apiConfig, logger, {
+      signal: startup.signal,
+      onLostLeadership: () => {
+        logger.error('lost the leadership: exiting so that this replica restarts as a follower');
+        process.exit(1);
+      },
+    });
+  } catch (err) {
+    if (!startup.signal.aborted) throw err;
+    logger.info('stopped during start-up');
+    process.exit(0);
+  }
+  // Started with --expose-gc (the churn test, `make soak`): SIGUSR2 collects the garbage and
+  // prints the heap and the informer caches' sizes as one JSON line.
+  const gc = (globalThis as { gc?: () => void }).gc;
+  if (gc) {
+    const running = ovim;
+    process.on('SIGUSR2', () => {
+      gc();
+      gc();
+      const informers = Object.fromEntries(running.informers.all().map(({ name, informer }) => [name, informer.size]));
+      process.stdout.write(`${JSON.stringify({ message: 'heap after gc', heapUsed: process.memoryUsage().heapUsed, informers })}\n`);
+    });
+  }
+  if (startup.signal.aborted) {
+    // The signal came as the start finished.
+    await ovim.stop();
+    process.exit(0);
+  }
 }
 
 if (process.argv[1] && import.meta.url === pathToFileURL(process.argv[1]).href) {

@@ -130,11 +130,14 @@ function slot(registry: Registry): Providers {
   return p;
 }
 
-/** Sets a counter to an externally kept monotonic total (the recorder and store count themselves). */
+/**
+ * Sets a counter to an externally kept monotonic total (the recorder and store count themselves).
+ * A labelled series is exported from zero, so that rate() and alerts see it before its first
+ * increment.
+ */
 function setTotal<L extends string>(counter: Counter<L>, value: number, labels?: Partial<Record<L, string>>): void {
-  if (!(value > 0)) return;
-  if (labels) counter.inc(labels, value);
-  else counter.inc(value);
+  if (labels) return counter.inc(labels, value > 0 ? value : 0);
+  if (value > 0) counter.inc(value);
 }
 
 /** A provider call that cannot break a scrape. */

@@ -1,44 +1,48 @@
-// The operator: informers for every watched kind, the Organization and VDC reconcilers and the
-// QuotaWatcher, each behind a rate-limited work queue; the tenant ClusterRoles applied at
-// start-up. `startOperator()` runs it in-process (src/main.ts, hack/run.ts, tests, the
-// benchmark); `stop()` drains the queues and flushes the pending events.
+// The operator: the Organization and VDC reconcilers and the QuotaWatcher, each behind a
+// rate-limited work queue and registered by its own module (what it watches, how events map to
+// its keys); the informers they share come from one InformerFactory; the tenant ClusterRoles are
+// applied at start-up. `startOperator()` runs it in-process (src/main.ts, hack/run.ts, tests,
+// the benchmark); `stop()` drains the queues and flushes the pending events.
 import { readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
-import { KubeConfig, type KubernetesListObject, type KubernetesObject } from '@kubernetes/client-node';
+import type { KubeConfig } from '@kubernetes/client-node';
 import { parseAllDocuments } from 'yaml';
 import { type OperatorConfig, DEFAULT_CONFIG } from './config.js';
-import { applyObject, semanticEqual, type PlainObject } from './kube/apply.js';
-import { Controller } from './kube/controller.js';
+import { applyObject, type PlainObject } from './kube/apply.js';
+import { untilAborted } from './kube/backoff.js';
+import type { Controller } from './kube/controller.js';
 import { crdsDir, installCrds } from './kube/crds.js';
-import { ResilientInformer, objectKey, type ListOptions } from './kube/informer.js';
-import { LeaderElector } from './kube/leader.js';
 import { WriteExpectations } from './kube/expectations.js';
-import { KubeClient, resourcePath } from './kube/rest.js';
+import { InformerFactory } from './kube/factory.js';
+import { objectKey, type ResilientInformer } from './kube/informer.js';
+import { LeaderElector } from './kube/leader.js';
+import { KubeClient } from './kube/rest.js';
 import { createLogger, type Logger } from './log.js';
 import type { Metrics } from './metrics.js';
 import { EventRecorder } from './events/recorder.js';
 import { ClientEventApi } from './events/sink.js';
 import type { ActorVerification } from './events/types.js';
 import { errorMessage, type EventSink } from './controllers/common.js';
-import { OrganizationReconciler, vdcsOfOrganization } from './controllers/organization.js';
-import { QuotaWatcher } from './controllers/quota.js';
-import { VdcReconciler } from './controllers/vdc.js';
-import { MANAGED_BY_SELECTOR, organizationNamespace } from './resources/naming.js';
-import {
-  LABELS,
-  ORGANIZATION_PLURAL,
-  OVIM_API_VERSION,
-  VDC_PLURAL,
-  type Organization,
-  type VirtualDataCenter,
-} from './resources/types.js';
+import { organizationController } from './controllers/organization.js';
+import { quotaController } from './controllers/quota.js';
+import type { ControllerSetup, OperatorInformers } from './controllers/setup.js';
+import { vdcController } from './controllers/vdc.js';
+import { MANAGED_BY_SELECTOR } from './resources/naming.js';
+import { ORGANIZATION_PLURAL, OVIM_API_VERSION, VDC_PLURAL, type Organization, type VirtualDataCenter } from './resources/types.js';
+import type { KubeObject } from './kube/meta.js';
+
+export type { OperatorInformers } from './controllers/setup.js';
+
+type OwnedRecorder = EventSink & { flush?(timeoutMs: number): Promise<boolean>; stop?(timeoutMs?: number): Promise<void> };
 
 export interface OperatorDeps {
   metrics?: Metrics;
   /** Defaults to a real EventRecorder (component ovim-controller) owned and stopped by the operator. */
-  recorder?: EventSink & { flush?(timeoutMs: number): Promise<boolean>; stop?(timeoutMs?: number): Promise<void> };
+  recorder?: OwnedRecorder;
   /** Defaults to a KubeClient of `kc`, closed on stop. */
   client?: KubeClient;
+  /** The process's shared informers (src/main.ts); default: the operator's own, stopped on stop. */
+  informers?: InformerFactory;
   /**
    * With leader election: called when this replica lost the lease (after its controllers
    * stopped). Default: the operator stops. The program exits non-zero so that it restarts.
@@ -46,16 +50,8 @@ export interface OperatorDeps {
   onLostLeadership?: () => void;
   /** Checks the admission webhook's actor stamps (src/admission); without it actors are unverified. */
   actorVerifier?: ActorVerification;
-}
-
-export interface OperatorInformers {
-  organizations: ResilientInformer<Organization>;
-  vdcs: ResilientInformer<VirtualDataCenter>;
-  namespaces: ResilientInformer<PlainObject>;
-  roleBindings: ResilientInformer<PlainObject>;
-  quotas: ResilientInformer<PlainObject>;
-  limitRanges: ResilientInformer<PlainObject>;
-  networkPolicies: ResilientInformer<PlainObject>;
+  /** Aborts the start-up (a signal arrived): startOperator stops what it started and rejects. */
+  signal?: AbortSignal;
 }
 
 export interface Operator {
@@ -88,62 +84,92 @@ export async function installTenantRoles(client: KubeClient): Promise<string[]> 
   return docs.map((d) => d.metadata.name);
 }
 
-interface InformerSpec {
-  apiVersion: string;
-  kind: string;
-  plural: string;
-  labelSelector?: string;
-}
-
-function makeInformer<T extends KubernetesObject>(
-  kc: KubeConfig,
-  client: KubeClient,
-  spec: InformerSpec,
-  config: OperatorConfig,
-  logger: Logger,
-): ResilientInformer<T> {
-  const path = resourcePath({ apiVersion: spec.apiVersion, plural: spec.plural });
-  const list = async (opts: ListOptions): Promise<KubernetesListObject<T>> => {
-    const page = await client.list<T>(path, {
-      limit: opts.limit,
-      continue: opts._continue,
-      resourceVersion: opts.resourceVersion,
-      labelSelector: spec.labelSelector,
-    });
-    // List items come without apiVersion and kind; watch events carry them. Make them alike.
-    for (const item of page.items) {
-      item.apiVersion = spec.apiVersion;
-      item.kind = spec.kind;
-    }
-    return {
-      apiVersion: page.apiVersion ?? spec.apiVersion,
-      kind: page.kind ?? `${spec.kind}List`,
-      metadata: { resourceVersion: page.metadata?.resourceVersion, _continue: page.metadata?.continue },
-      items: page.items,
-    };
+/** The informers the operator's controllers share, from the factory (one per resource and selector). */
+export function operatorInformers(factory: InformerFactory): OperatorInformers {
+  const managed = (apiVersion: string, kind: string, plural: string) =>
+    factory.informer<PlainObject>({ apiVersion, kind, plural, labelSelector: MANAGED_BY_SELECTOR });
+  return {
+    organizations: factory.informer<Organization>({ apiVersion: OVIM_API_VERSION, kind: 'Organization', plural: ORGANIZATION_PLURAL }),
+    vdcs: factory.informer<VirtualDataCenter>({ apiVersion: OVIM_API_VERSION, kind: 'VirtualDataCenter', plural: VDC_PLURAL }),
+    namespaces: managed('v1', 'Namespace', 'namespaces'),
+    roleBindings: managed('rbac.authorization.k8s.io/v1', 'RoleBinding', 'rolebindings'),
+    quotas: managed('v1', 'ResourceQuota', 'resourcequotas'),
+    limitRanges: managed('v1', 'LimitRange', 'limitranges'),
+    networkPolicies: managed('networking.k8s.io/v1', 'NetworkPolicy', 'networkpolicies'),
   };
-  return new ResilientInformer<T>(kc, {
-    path,
-    list,
-    labelSelector: spec.labelSelector,
-    watchTimeoutSeconds: config.watchTimeoutSeconds,
-    logger: logger.child({ component: `informer:${spec.plural}` }),
+}
+
+/**
+ * Our own writes of Organizations and VDCs, until their informers show them (the keys of the two
+ * kinds cannot collide: VDC keys hold a '/').
+ */
+function writeExpectations(informers: OperatorInformers): WriteExpectations {
+  const expectations = new WriteExpectations((key) => {
+    const i = key.indexOf('/');
+    const obj = i < 0 ? informers.organizations.get(key) : informers.vdcs.get(key.slice(i + 1), key.slice(0, i));
+    return obj?.metadata?.resourceVersion;
   });
+  const observe = (o: KubeObject) => expectations.observe(objectKey(o), o.metadata?.resourceVersion);
+  const forget = (o: KubeObject) => expectations.forget(objectKey(o));
+  informers.organizations.on('add', observe).on('update', observe).on('delete', forget);
+  informers.vdcs.on('add', observe).on('update', observe).on('delete', forget);
+  return expectations;
 }
 
-const labelOf = (o: KubernetesObject | undefined, label: string) => o?.metadata?.labels?.[label];
-
-/** The VDC key of a child object (labels ovim.io/organization and ovim.io/vdc), if it has one. */
-function vdcKeyOf(o: KubernetesObject): string | undefined {
-  const org = labelOf(o, LABELS.organization);
-  const vdc = labelOf(o, LABELS.vdc);
-  return org && vdc ? `${organizationNamespace(org)}/${vdc}` : undefined;
+/** Waits for the first list of every informer; one that cannot list (RBAC, a missing CRD) is named every 30 s. */
+async function waitForCaches(informers: OperatorInformers, log: Logger, signal: AbortSignal | undefined): Promise<void> {
+  const all = Object.entries(informers) as [string, ResilientInformer<KubeObject>][];
+  const waiting = setInterval(() => {
+    log.warn(`still waiting for the first list of: ${all.filter(([, i]) => !i.hasSynced()).map(([k]) => k).join(', ')}`);
+  }, 30_000);
+  waiting.unref();
+  try {
+    await untilAborted(Promise.all(all.map(([, i]) => i.waitForSync())), signal);
+  } finally {
+    clearInterval(waiting);
+  }
 }
 
-/** The Organization key of a child object of an organization (not of a VDC). */
-function orgKeyOf(o: KubernetesObject): string | undefined {
-  const org = labelOf(o, LABELS.organization);
-  return org && !labelOf(o, LABELS.vdc) ? org : undefined;
+/** The operator's own recorder (and its connection pool), unless the caller brings one. */
+async function eventRecorder(kc: KubeConfig, deps: OperatorDeps, logger: Logger): Promise<{ recorder: OwnedRecorder; close(): Promise<void> }> {
+  if (deps.recorder) return { recorder: deps.recorder, close: async () => undefined };
+  // Events go through their own pool, so that the operator's write counts stay its own.
+  const client = await KubeClient.create(kc, { userAgent: 'ovim-operator/events', maxSockets: 8 });
+  const recorder = new EventRecorder(new ClientEventApi(client), { component: 'ovim-controller', logger, actorVerifier: deps.actorVerifier });
+  const log = logger.child({ component: 'operator' });
+  return {
+    recorder,
+    async close() {
+      if (!(await recorder.flush(5_000))) log.warn('not every pending event was written before the timeout');
+      await recorder.stop(2_000);
+      client.close();
+    },
+  };
+}
+
+/** With leader election the controllers run only on the holder of the Lease. */
+async function electLeader(kc: KubeConfig, config: OperatorConfig, logger: Logger, onStarted: () => void, onStopped: () => void): Promise<{ elector: LeaderElector; close(): Promise<void> }> {
+  const le = config.leaderElection;
+  const client = await KubeClient.create(kc, { userAgent: 'ovim-operator/leader-election', maxSockets: 2 });
+  const elector = new LeaderElector({
+    client,
+    namespace: le.namespace,
+    name: le.name,
+    identity: le.identity,
+    leaseDurationMs: le.leaseDurationMs,
+    renewDeadlineMs: le.renewDeadlineMs,
+    retryPeriodMs: le.retryPeriodMs,
+    logger: logger.child({ component: 'leader-election' }),
+  });
+  logger.child({ component: 'operator' }).info(`waiting for the lease ${le.namespace}/${le.name} as ${le.identity}`);
+  elector.run({ onStartedLeading: onStarted, onStoppedLeading: onStopped });
+  return {
+    elector,
+    async close() {
+      await elector.stop();
+      client.close();
+    },
+  };
 }
 
 export async function startOperator(
@@ -154,225 +180,77 @@ export async function startOperator(
 ): Promise<Operator> {
   const log = logger.child({ component: 'operator' });
   const client = deps.client ?? (await KubeClient.create(kc));
+  const closeClient = () => (deps.client ? undefined : client.close());
   try {
-    if (config.installCrds) log.info(`CRDs installed: ${(await installCrds(kc)).join(', ')}`);
-    if (config.installRoles) log.info(`tenant ClusterRoles applied: ${(await installTenantRoles(client)).join(', ')}`);
+    if (config.installCrds) log.info(`CRDs installed: ${(await untilAborted(installCrds(kc), deps.signal)).join(', ')}`);
+    if (config.installRoles) log.info(`tenant ClusterRoles applied: ${(await untilAborted(installTenantRoles(client), deps.signal)).join(', ')}`);
   } catch (err) {
-    if (!deps.client) client.close();
+    closeClient();
     throw err;
   }
-
-  const ownRecorder = !deps.recorder;
-  // Events go through their own pool, so that the operator's write counts stay its own.
-  const eventsClient = ownRecorder ? await KubeClient.create(kc, { userAgent: 'ovim-operator/events', maxSockets: 8 }) : undefined;
-  const recorder =
-    deps.recorder ?? new EventRecorder(new ClientEventApi(eventsClient as KubeClient), { component: 'ovim-controller', logger, actorVerifier: deps.actorVerifier });
-
-  const inf = (spec: InformerSpec) => makeInformer<PlainObject>(kc, client, spec, config, logger);
-  const informers: OperatorInformers = {
-    organizations: makeInformer<Organization>(kc, client, { apiVersion: OVIM_API_VERSION, kind: 'Organization', plural: ORGANIZATION_PLURAL }, config, logger),
-    vdcs: makeInformer<VirtualDataCenter>(kc, client, { apiVersion: OVIM_API_VERSION, kind: 'VirtualDataCenter', plural: VDC_PLURAL }, config, logger),
-    namespaces: inf({ apiVersion: 'v1', kind: 'Namespace', plural: 'namespaces', labelSelector: MANAGED_BY_SELECTOR }),
-    roleBindings: inf({ apiVersion: 'rbac.authorization.k8s.io/v1', kind: 'RoleBinding', plural: 'rolebindings', labelSelector: MANAGED_BY_SELECTOR }),
-    quotas: inf({ apiVersion: 'v1', kind: 'ResourceQuota', plural: 'resourcequotas', labelSelector: MANAGED_BY_SELECTOR }),
-    limitRanges: inf({ apiVersion: 'v1', kind: 'LimitRange', plural: 'limitranges', labelSelector: MANAGED_BY_SELECTOR }),
-    networkPolicies: inf({ apiVersion: 'networking.k8s.io/v1', kind: 'NetworkPolicy', plural: 'networkpolicies', labelSelector: MANAGED_BY_SELECTOR }),
-  };
-
-  // Our own writes of Organizations and VDCs, until their informers show them (the keys of
-  // the two kinds cannot collide: VDC keys hold a '/').
-  const expectations = new WriteExpectations((key) => {
-    const i = key.indexOf('/');
-    const obj = i < 0 ? informers.organizations.get(key) : informers.vdcs.get(key.slice(i + 1), key.slice(0, i));
-    return obj?.metadata?.resourceVersion;
-  });
-  const observe = (o: KubernetesObject) => expectations.observe(objectKey(o), o.metadata?.resourceVersion);
-  const forget = (o: KubernetesObject) => expectations.forget(objectKey(o));
-  informers.organizations.on('add', observe).on('update', observe).on('delete', forget);
-  informers.vdcs.on('add', observe).on('update', observe).on('delete', forget);
-  const base = { client, events: recorder, logger, expectations };
-  const orgReconciler = new OrganizationReconciler({
-    ...base,
-    organizations: informers.organizations,
-    vdcs: informers.vdcs,
-    namespaces: informers.namespaces,
-    roleBindings: informers.roleBindings,
-  });
-  const vdcReconciler = new VdcReconciler({
-    ...base,
-    organizations: informers.organizations,
-    vdcs: informers.vdcs,
-    namespaces: informers.namespaces,
-    roleBindings: informers.roleBindings,
-    quotas: informers.quotas,
-    limitRanges: informers.limitRanges,
-    networkPolicies: informers.networkPolicies,
-    privilegedOrganizations: new Set(config.privilegedOrganizations),
-  });
-  const quotaWatcher = new QuotaWatcher({
-    ...base,
-    vdcs: informers.vdcs,
-    quotas: informers.quotas,
-    thresholdPercent: config.quotaThresholdPercent,
-  });
-
-  const persistentError = (kind: 'organization' | 'VDC') => (key: string, err: unknown, failures: number) => {
-    const obj = kind === 'organization' ? informers.organizations.get(key) : informers.vdcs.get(key.split('/')[1], key.split('/')[0]);
-    if (!obj) return;
-    const name = obj.metadata?.name ?? key;
-    recorder.record(obj, 'Warning', 'ReconcileFailed', `Reconcile of ${kind} '${name}' failed ${failures} times in a row: ${errorMessage(err)}`.slice(0, 1024), {
-      organization: kind === 'organization' ? name : (obj as VirtualDataCenter).spec?.organizationRef,
-      vdc: kind === 'VDC' ? name : undefined,
-    });
-  };
-
-  const common = { metrics: deps.metrics, logger: logger.child({ component: 'controller' }), resyncPeriodMs: config.resyncPeriodMs };
-  const organization = new Controller({
-    ...common,
-    name: 'organization',
-    workers: config.workers.organization,
-    reconcile: (key) => orgReconciler.reconcile(key),
-    onPersistentError: persistentError('organization'),
-  });
-  const vdc = new Controller({
-    ...common,
-    name: 'virtualdatacenter',
-    workers: config.workers.vdc,
-    reconcile: (key) => vdcReconciler.reconcile(key),
-    onPersistentError: persistentError('VDC'),
-  });
-  const quota = new Controller({
-    ...common,
-    name: 'quota',
-    workers: config.workers.quota,
-    reconcile: (key) => quotaWatcher.reconcile(key),
-  });
-
-  // Organization: its own events, its namespace and role bindings, VDCs coming and going.
-  organization
-    .watchPrimary(informers.organizations)
-    // vdcCount: VDCs created or deleted together update the organization once.
-    .watch(informers.vdcs, (v, old) => (old ? undefined : v.spec?.organizationRef), { delayMs: 500 })
-    .watch(informers.namespaces, orgKeyOf)
-    .watch(informers.roleBindings, orgKeyOf);
-
-  // VDC: its own events, its children, its organization's spec, its siblings (the ceiling).
-  const vdcKeysOf = (org: string) => vdcsOfOrganization(informers.vdcs, org).map(objectKey);
-  const changed = (o: KubernetesObject, old?: KubernetesObject) =>
-    !old ||
-    o.metadata?.generation !== old.metadata?.generation ||
-    Boolean(o.metadata?.deletionTimestamp) !== Boolean(old.metadata?.deletionTimestamp);
-  vdc
-    .watchPrimary(informers.vdcs)
-    .watch(informers.vdcs, (v, old) => {
-      const org = v.spec?.organizationRef;
-      if (!org || !changed(v, old) || !informers.organizations.get(org)?.spec?.quota) return undefined;
-      return vdcKeysOf(org).filter((k) => k !== objectKey(v));
-    })
-    .watch(informers.organizations, (o, old) => (changed(o, old) ? vdcKeysOf(o.metadata?.name ?? '') : undefined))
-    .watch(informers.namespaces, vdcKeyOf)
-    .watch(informers.roleBindings, vdcKeyOf)
-    .watch(informers.quotas, (q, old) =>
-      // The quota controller updates status all the time; only spec and label changes matter here.
-      !old || !semanticEqual(q.spec, old.spec) || !semanticEqual(q.metadata.labels, old.metadata.labels) ? vdcKeyOf(q) : undefined,
-    )
-    .watch(informers.limitRanges, vdcKeyOf)
-    .watch(informers.networkPolicies, vdcKeyOf);
-
-  // QuotaWatcher: the quotas' status, and the VDC (its status holds the last reported level).
-  quota.watchPrimary(informers.vdcs).watch(informers.quotas, vdcKeyOf);
-
-  const all = Object.values(informers) as ResilientInformer<KubernetesObject>[];
-  for (const i of all) i.start();
-  // An informer that cannot list (RBAC, a missing CRD) retries forever: say which one.
-  const waiting = setInterval(() => {
-    const pending = Object.entries(informers).filter(([, i]) => !(i as ResilientInformer<KubernetesObject>).hasSynced()).map(([k]) => k);
-    log.warn(`still waiting for the first list of: ${pending.join(', ')}`);
-  }, 30_000);
-  waiting.unref();
-  await Promise.all(all.map((i) => i.waitForSync())).finally(() => clearInterval(waiting));
-  const controllers = { organization, vdc, quota };
+  const events = await eventRecorder(kc, deps, logger);
+  const factory = deps.informers ?? new InformerFactory(kc, client, { watchTimeoutSeconds: config.watchTimeoutSeconds, logger });
+  const stopInformers = () => (deps.informers ? undefined : factory.stop());
+  const informers = operatorInformers(factory);
+  const base = { client, events: events.recorder, logger, expectations: writeExpectations(informers) };
+  const setup: ControllerSetup = { base, informers, config, metrics: deps.metrics, logger };
+  const controllers = { organization: organizationController(setup), vdc: vdcController(setup), quota: quotaController(setup) };
+  factory.start();
+  try {
+    await waitForCaches(informers, log, deps.signal);
+  } catch (err) {
+    stopInformers();
+    await events.close();
+    closeClient();
+    throw err;
+  }
   const startControllers = () => {
     log.info('informers synced; starting controllers', { workers: config.workers });
     for (const c of Object.values(controllers)) c.start();
   };
-
-  // With leader election the informers run everywhere (their caches are warm for a takeover)
-  // and the controllers only on the holder of the Lease.
-  let elector: LeaderElector | undefined;
-  let leaseClient: KubeClient | undefined;
   let stopped: Promise<void> | undefined;
-  const le = config.leaderElection;
-  if (le.enabled) {
-    leaseClient = await KubeClient.create(kc, { userAgent: 'ovim-operator/leader-election', maxSockets: 2 });
-    elector = new LeaderElector({
-      client: leaseClient,
-      namespace: le.namespace,
-      name: le.name,
-      identity: le.identity,
-      leaseDurationMs: le.leaseDurationMs,
-      renewDeadlineMs: le.renewDeadlineMs,
-      retryPeriodMs: le.retryPeriodMs,
-      logger: logger.child({ component: 'leader-election' }),
-    });
-    log.info(`waiting for the lease ${le.namespace}/${le.name} as ${le.identity}`);
-    elector.run({
-      onStartedLeading: startControllers,
-      onStoppedLeading: () => {
-        // Another replica may be leading already: drop the queued keys, let only the running
-        // reconciles finish, and let the process restart as a follower.
-        shutdown(true)
-          .catch((err: unknown) => log.error(`stop after the lost lease failed: ${errorMessage(err)}`))
-          .finally(() => deps.onLostLeadership?.());
-      },
-    });
-  } else {
-    startControllers();
-  }
-
-  const operator: Operator = {
-    client,
-    recorder,
-    informers,
-    controllers,
-    isLeader: () => elector?.isLeader() ?? true,
-    resync() {
-      organization.resyncAll();
-      vdc.resyncAll();
-      quota.resyncAll();
-    },
-    async waitIdle(timeoutMs = 30_000) {
-      const deadline = Date.now() + timeoutMs;
-      // Idle means all three at once: one controller's writes can wake another.
-      for (;;) {
-        const left = deadline - Date.now();
-        if (left <= 0) return false;
-        const ok = await Promise.all(Object.values(controllers).map((c) => c.waitIdle(left)));
-        if (!ok.every(Boolean)) return false;
-        if (Object.values(controllers).every((c) => c.queue.length === 0)) return true;
-      }
-    },
-    stop: () => shutdown(false),
-  };
-
+  let election: Awaited<ReturnType<typeof electLeader>> | undefined = undefined;
   function shutdown(lostLease: boolean): Promise<void> {
     stopped ??= (async () => {
       log.info(lostLease ? 'lost the lease: stopping without the queued keys' : 'stopping: draining the work queues');
       await Promise.all(Object.values(controllers).map((c) => c.stop(20_000, { discardQueued: lostLease })));
       // Release the lease only once nothing reconciles any more: a successor starts at once.
-      await elector?.stop();
-      leaseClient?.close();
-      for (const i of all) i.stop();
-      if (ownRecorder) {
-        const flushed = await (recorder as EventRecorder).flush(5_000);
-        if (!flushed) log.warn('not every pending event was written before the timeout');
-        await (recorder as EventRecorder).stop(2_000);
-        eventsClient?.close();
-      }
-      if (!deps.client) client.close();
+      await election?.close();
+      stopInformers();
+      await events.close();
+      closeClient();
       log.info('stopped');
     })();
     return stopped;
   }
-  return operator;
+  // Another replica may be leading already: drop the queued keys, abort the running reconciles,
+  // and let the process restart as a follower.
+  const lost = () =>
+    void shutdown(true)
+      .catch((err: unknown) => log.error(`stop after the lost lease failed: ${errorMessage(err)}`))
+      .finally(() => deps.onLostLeadership?.());
+  election = config.leaderElection.enabled ? await electLeader(kc, config, logger, startControllers, lost) : undefined;
+  if (!election) startControllers();
+  return {
+    client,
+    recorder: events.recorder,
+    informers,
+    controllers,
+    isLeader: () => election?.elector.isLeader() ?? true,
+    resync: () => Object.values(controllers).forEach((c) => c.resyncAll()),
+    waitIdle: (timeoutMs = 30_000) => waitAllIdle(Object.values(controllers), timeoutMs),
+    stop: () => shutdown(false),
+  };
+}
+
+/** Idle means all controllers at once: one controller's writes can wake another. */
+async function waitAllIdle(controllers: Controller[], timeoutMs: number): Promise<boolean> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const left = deadline - Date.now();
+    if (left <= 0) return false;
+    const ok = await Promise.all(controllers.map((c) => c.waitIdle(left)));
+    if (!ok.every(Boolean)) return false;
+    if (controllers.every((c) => c.queue.length === 0)) return true;
+  }
 }

@@ -22,7 +22,7 @@ export const BACKDATE_MS = 30_000;
 
 function serial(): string {
   const bytes = randomBytes(12);
-  bytes[0] &= 0x7f; // a positive serial number
+  bytes[0] = (bytes[0] ?? 0) & 0x7f; // a positive serial number
   return bytes.toString('hex');
 }
 

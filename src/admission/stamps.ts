@@ -4,7 +4,7 @@
 // stamp typed by a user while no webhook ran (an object from before the webhook, a cluster
 // without it) does not verify. Pure: no I/O.
 import { createHmac, timingSafeEqual } from 'node:crypto';
-import type { KubernetesObject } from '@kubernetes/client-node';
+import type { AnyKubeObject } from '../kube/meta.js';
 import { ANNOTATIONS } from '../resources/types.js';
 
 export const STAMPS = {
@@ -56,7 +56,7 @@ export interface ObjectIdentity {
   name: string;
 }
 
-export function identityOf(obj: KubernetesObject): ObjectIdentity {
+export function identityOf(obj: AnyKubeObject): ObjectIdentity {
   const apiVersion = obj.apiVersion ?? '';
   return {
     group: apiVersion.includes('/') ? apiVersion.slice(0, apiVersion.indexOf('/')) : '',
@@ -83,7 +83,7 @@ export function sameProof(given: string | undefined, expected: string): boolean 
   return timingSafeEqual(Buffer.from(given), Buffer.from(expected));
 }
 
-export function proofValid(key: Uint8Array, obj: KubernetesObject): boolean {
+export function proofValid(key: Uint8Array, obj: AnyKubeObject): boolean {
   const annotations = obj.metadata?.annotations ?? {};
   return sameProof(annotations[STAMPS.proof], computeProof(key, identityOf(obj), annotations));
 }
@@ -95,7 +95,7 @@ export const SKEW_MS = 30_000;
  * Who deleted the object: its deletion stamp, when the stamp belongs to this deletion (written
  * within the skew of deletionTimestamp; an older stamp is from a deletion that did not happen).
  */
-export function deleterOf(obj: KubernetesObject): string | undefined {
+export function deleterOf(obj: AnyKubeObject): string | undefined {
   const annotations = obj.metadata?.annotations ?? {};
   const by = annotations[STAMPS.deletionRequestedBy];
   const at = Date.parse(annotations[STAMPS.deletionRequestedAt] ?? '');
@@ -117,7 +117,7 @@ export class ActorVerifier {
   }
 
   /** True when `actor` is one of the object's stamped actors and the proof holds. */
-  actorVerified(obj: KubernetesObject, actor: string): boolean {
+  actorVerified(obj: AnyKubeObject, actor: string): boolean {
     if (!this.key || !actor) return false;
     const a = obj.metadata?.annotations ?? {};
     const requester = a[STAMPS.requestedByVerified] === 'false' ? undefined : a[STAMPS.requestedBy];
@@ -125,7 +125,7 @@ export class ActorVerifier {
     return stamped.includes(actor) && proofValid(this.key, obj);
   }
 
-  ownerVerified(obj: KubernetesObject, owner: string): boolean {
+  ownerVerified(obj: AnyKubeObject, owner: string): boolean {
     if (!this.key || !owner) return false;
     const a = obj.metadata?.annotations ?? {};
     return a[ANNOTATIONS.owner] === owner && a[STAMPS.ownerVerified] === 'true' && proofValid(this.key, obj);

@@ -1,25 +1,24 @@
 // What the reconcilers share: read-only views of the informer caches, the narrow event
 // interface, and keeping a set of child objects in line with their desired state.
-import type { KubernetesObject } from '@kubernetes/client-node';
 import type { Logger } from 'winston';
 import { STAMPS, deleterOf } from '../admission/stamps.js';
-import type { EventRecording } from '../events/types.js';
+import type { DeliveryCallback, EventRecording } from '../events/types.js';
 import {
   applyObject,
   createObject,
   deleteObject,
   needsApply,
-  patchFinalizers,
   patchStatus,
   semanticEqual,
   type PlainObject,
 } from '../kube/apply.js';
-import { isNotFound } from '../kube/errors.js';
+import { isNotFound, step } from '../kube/errors.js';
 import type { WriteExpectations } from '../kube/expectations.js';
 import { objectKey } from '../kube/informer.js';
 import type { KubeClient } from '../kube/rest.js';
 import { setCondition, type ConditionInput } from '../resources/conditions.js';
 import { ANNOTATIONS, type Condition, type Organization, type VirtualDataCenter } from '../resources/types.js';
+import type { KubeObject } from '../kube/meta.js';
 
 /** A read-only cache (ResilientInformer satisfies it; unit tests pass maps). */
 export interface Store<T> {
@@ -33,12 +32,12 @@ export interface Store<T> {
  * same wherever they are recorded.
  */
 export interface EventSink extends EventRecording {
-  recordOrganizationCreated(org: Organization, actor?: string): void;
-  recordOrganizationUpdated(org: Organization, actor?: string): void;
+  recordOrganizationCreated(org: Organization, actor?: string, onDelivered?: DeliveryCallback): void;
+  recordOrganizationUpdated(org: Organization, actor?: string, onDelivered?: DeliveryCallback): void;
   recordOrganizationDeleted(org: Organization, actor?: string): void;
   recordOrganizationReconcileForced(org: Organization, actor?: string): void;
-  recordVdcCreated(vdc: VirtualDataCenter, org: Organization | string | undefined, actor?: string): void;
-  recordVdcUpdated(vdc: VirtualDataCenter, org: Organization | string | undefined, actor?: string): void;
+  recordVdcCreated(vdc: VirtualDataCenter, org: Organization | string | undefined, actor?: string, onDelivered?: DeliveryCallback): void;
+  recordVdcUpdated(vdc: VirtualDataCenter, org: Organization | string | undefined, actor?: string, onDelivered?: DeliveryCallback): void;
   recordVdcDeleted(vdc: VirtualDataCenter, org: Organization | string | undefined, actor?: string): void;
   recordVdcReconcileForced(vdc: VirtualDataCenter, actor?: string): void;
   /** Waits until the recorded events are written (true) or the timeout passed (false). */
@@ -52,18 +51,32 @@ export interface ReconcilerBase {
   now?: () => Date;
   /** Our writes the informer cache has not shown yet (shared by every writer of a kind). */
   expectations?: WriteExpectations;
+  /** Enqueues a key of this reconciler again (after `delayMs` when given). */
+  requeue?: (key: string, delayMs?: number) => void;
 }
 
+/** The requeue delays of the reconcilers, by what they wait for. */
+export const REQUEUE = {
+  /** The informer has not shown our last write of the key yet. */
+  cacheBehind: 2_000,
+  /** A namespace of someone else holds our name: it sends no event to our informer when it goes. */
+  foreignNamespace: 30_000,
+  /** Our namespace is terminating: wait to recreate it. */
+  namespaceTerminating: 2_000,
+  /** Deletion: our namespace is being deleted; look again. */
+  namespaceDeletion: 5_000,
+} as const;
+
 /** What a reconcile answers while the cache is behind our own last write of the key. */
-export const CACHE_BEHIND = { requeueAfter: 2_000 } as const;
+export const CACHE_BEHIND = { requeueAfter: REQUEUE.cacheBehind } as const;
 
 /** Notes the resourceVersion a write of `obj` produced. */
-export function expectWrite(base: ReconcilerBase, obj: KubernetesObject, written: KubernetesObject | undefined): void {
+export function expectWrite(base: ReconcilerBase, obj: KubeObject, written: KubeObject | undefined): void {
   base.expectations?.expect(objectKey(obj), written?.metadata?.resourceVersion);
 }
 
 /** Who asked for the object: its `ovim.io/requested-by` annotation. */
-export function requestedBy(obj: KubernetesObject): string | undefined {
+export function requestedBy(obj: KubeObject): string | undefined {
   return obj.metadata?.annotations?.[ANNOTATIONS.requestedBy] || undefined;
 }
 
@@ -71,28 +84,28 @@ export function requestedBy(obj: KubernetesObject): string | undefined {
  * Who last changed the spec or annotations: `ovim.io/last-modified-by` (stamped by the admission
  * webhook), else the requester (objects from before the webhook).
  */
-export function modifiedBy(obj: KubernetesObject): string | undefined {
+export function modifiedBy(obj: KubeObject): string | undefined {
   return obj.metadata?.annotations?.[STAMPS.lastModifiedBy] || requestedBy(obj);
 }
 
 /** Who deleted it: the webhook's deletion stamp of this deletion; undefined when unknown. */
-export function deletedBy(obj: KubernetesObject): string | undefined {
+export function deletedBy(obj: KubeObject): string | undefined {
   return deleterOf(obj);
 }
 
 /** Who triggered a forced reconcile: `ovim.io/force-reconcile-by`, when set. */
-export function forcedBy(obj: KubernetesObject): string | undefined {
+export function forcedBy(obj: KubeObject): string | undefined {
   return obj.metadata?.annotations?.[ANNOTATIONS.forceReconcileBy] || undefined;
 }
 
 /** The force-reconcile value to handle now, or undefined when there is none or it was handled. */
-export function pendingForceReconcile(obj: KubernetesObject & { status?: { lastForcedReconcile?: string } }): string | undefined {
+export function pendingForceReconcile(obj: KubeObject & { status?: { lastForcedReconcile?: string } }): string | undefined {
   const value = obj.metadata?.annotations?.[ANNOTATIONS.forceReconcile];
   if (!value) return undefined;
   return value === obj.status?.lastForcedReconcile ? undefined : value;
 }
 
-export function isDeleting(obj: KubernetesObject): boolean {
+export function isDeleting(obj: KubeObject): boolean {
   return Boolean(obj.metadata?.deletionTimestamp);
 }
 
@@ -172,41 +185,6 @@ export async function ensureNamespace(
   return 'ready';
 }
 
-/**
- * Adds `finalizer` unless present. While the patch is in flight the key is in `unguarded`:
- * should the object vanish before the finalizer lands, the reconciler removes what it just
- * provisioned (its removeOrphan).
- */
-export async function ensureFinalizer<T extends KubernetesObject>(
-  base: ReconcilerBase,
-  unguarded: Set<string>,
-  key: string,
-  obj: T,
-  finalizer: string,
-): Promise<T> {
-  const finalizers = obj.metadata?.finalizers ?? [];
-  if (finalizers.includes(finalizer)) {
-    unguarded.delete(key); // an earlier failed patch landed after all, or a later one did
-    return obj;
-  }
-  unguarded.add(key);
-  const patched = await patchFinalizers<T>(base.client, obj, [...finalizers, finalizer]);
-  expectWrite(base, obj, patched);
-  unguarded.delete(key);
-  return patched;
-}
-
-/** Removes `finalizer`; false when the object is already gone. */
-export async function removeFinalizer(client: KubeClient, obj: KubernetesObject, finalizer: string): Promise<boolean> {
-  try {
-    await patchFinalizers(client, obj, (obj.metadata?.finalizers ?? []).filter((f) => f !== finalizer));
-    return true;
-  } catch (err) {
-    if (isNotFound(err)) return false;
-    throw err;
-  }
-}
-
 /** The Ready condition a reconcile decided on (status defaults to False). */
 export type ReadyInput = Omit<ConditionInput, 'type' | 'status'> & { status?: ConditionInput['status'] };
 
@@ -227,7 +205,7 @@ export const READY = 'Ready';
  * the spec was applied (`specApplied`).
  */
 export function nextCommonStatus(
-  obj: KubernetesObject & { status?: CommonStatus },
+  obj: KubeObject & { status?: CommonStatus },
   s: { phase: string; ready: ReadyInput; namespace?: string; forced?: string },
   specApplied: boolean,
   now: Date,
@@ -253,7 +231,7 @@ export function nextCommonStatus(
  */
 export async function writeStatusIfChanged<S extends object>(
   base: ReconcilerBase,
-  obj: KubernetesObject & { status?: S },
+  obj: KubeObject & { status?: S },
   next: S,
   keys: readonly (keyof S)[],
   extra: object = {},
@@ -261,6 +239,6 @@ export async function writeStatusIfChanged<S extends object>(
   if (keys.every((k) => semanticEqual(obj.status?.[k], next[k]))) return false;
   const body = { ...next, ...extra } as Record<string, unknown>;
   for (const [k, v] of Object.entries(body)) if (v === undefined) delete body[k];
-  expectWrite(base, obj, await patchStatus<KubernetesObject>(base.client, obj, body));
+  expectWrite(base, obj, await step('status', () => patchStatus<KubeObject>(base.client, obj, body)));
   return true;
 }

@@ -4,18 +4,15 @@
 // Every event is tied to a status transition and recorded only after that status was written
 // with the resourceVersion the decision was made on: a stale cache makes the write fail (409)
 // instead of repeating an event, and resyncs and restarts find nothing left to report.
-import type { ReconcileResult } from '../kube/controller.js';
+import type { Controller, ReconcileResult } from '../kube/controller.js';
 import { deleteObject, type PlainObject } from '../kube/apply.js';
-import { isNotFound } from '../kube/errors.js';
-import { resourcePath } from '../kube/rest.js';
+import { step } from '../kube/errors.js';
 import { findCondition } from '../resources/conditions.js';
 import { desiredOrganizationNamespace, ownsNamespace } from '../resources/namespace.js';
 import { ORGANIZATION_FINALIZER, ROLE_LABEL, organizationNamespace } from '../resources/naming.js';
 import { desiredOrganizationRoleBindings } from '../resources/rbac.js';
 import {
   LABELS,
-  ORGANIZATION_PLURAL,
-  OVIM_API_VERSION,
   type Organization,
   type OrganizationPhase,
   type OrganizationStatus,
@@ -24,7 +21,7 @@ import {
 import {
   CACHE_BEHIND,
   READY,
-  ensureFinalizer,
+  REQUEUE,
   ensureNamespace,
   deletedBy,
   forcedBy,
@@ -32,7 +29,6 @@ import {
   isDeleting,
   nextCommonStatus,
   pendingForceReconcile,
-  removeFinalizer,
   requestedBy,
   safely,
   syncChildren,
@@ -41,6 +37,9 @@ import {
   type ReconcilerBase,
   type Store,
 } from './common.js';
+import { finalizer } from './finalizer.js';
+import { OWED_REASONS, ReportLedger, eventExists } from './reported.js';
+import { newController, orgKeyOf, reportPersistentFailure, requeueInto, type ControllerSetup } from './setup.js';
 
 export { READY } from './common.js';
 
@@ -102,34 +101,43 @@ export function organizationEvents(org: Organization, prev: OrganizationStatus |
   return out;
 }
 
-const STATUS_KEYS: (keyof OrganizationStatus)[] = ['namespace', 'phase', 'vdcCount', 'conditions', 'observedGeneration', 'lastForcedReconcile'];
+const STATUS_KEYS: (keyof OrganizationStatus)[] = ['namespace', 'phase', 'vdcCount', 'conditions', 'observedGeneration', 'lastForcedReconcile', 'pendingEvents'];
 
 export class OrganizationReconciler {
-  /** Keys whose finalizer patch was sent but has not succeeded (see removeOrphan). */
-  private readonly unguarded = new Set<string>();
 
-  constructor(private readonly deps: OrganizationReconcilerDeps) {}
+  /** Owed lifecycle events this process recorded or saw confirmed (see reported.ts). */
+  private readonly ledger: ReportLedger;
+
+  constructor(private readonly deps: OrganizationReconcilerDeps) {
+    this.ledger = new ReportLedger({ requeue: deps.requeue });
+  }
 
   private now(): Date {
     return this.deps.now?.() ?? new Date();
   }
 
-  async reconcile(key: string): Promise<ReconcileResult | void> {
+  async reconcile(key: string, signal?: AbortSignal): Promise<ReconcileResult | void> {
     const org = this.deps.organizations.get(key);
-    if (!org) return this.unguarded.has(key) ? this.removeOrphan(key) : undefined;
+    if (!org) {
+      this.ledger.forget(key);
+      return;
+    }
     if (this.deps.expectations?.isPending(key)) return CACHE_BEHIND;
-    if (isDeleting(org)) return this.finalize(org);
+    return finalizer(this.deps, org, ORGANIZATION_FINALIZER, {
+      apply: (current) => this.apply(current),
+      cleanup: (current) => this.cleanup(current),
+      finalized: (gone) => safely(this.deps.logger, 'OrganizationDeleted', () => this.deps.events.recordOrganizationDeleted(gone, deletedBy(gone))),
+    }, signal);
+  }
 
-    const name = org.metadata.name as string;
-    const forced = pendingForceReconcile(org);
+  /** Provisioning of a live organization (it carries the finalizer). */
+  private async apply(current: Organization): Promise<ReconcileResult | void> {
+    const name = current.metadata.name as string;
+    const forced = pendingForceReconcile(current);
     const nsName = organizationNamespace(name);
-    const prevReady = findCondition(org.status?.conditions, READY);
+    const prevReady = findCondition(current.status?.conditions, READY);
     const vdcCount = vdcsOfOrganization(this.deps.vdcs, name).length;
-
-    // The finalizer and the namespace in parallel (one round trip less): should the
-    // organization vanish before its finalizer lands, removeOrphan() deletes the namespace.
-    const [current, outcome] = await Promise.all([
-      ensureFinalizer(this.deps, this.unguarded, key, org, ORGANIZATION_FINALIZER),
+    const outcome = await step('namespace', () =>
       ensureNamespace(
         this.deps.client,
         desiredOrganizationNamespace(name),
@@ -137,7 +145,7 @@ export class OrganizationReconciler {
         (ns) => ownsNamespace(ns, name),
         { force: forced !== undefined, suspectConflict: prevReady?.reason === OrgReasons.NamespaceConflict },
       ),
-    ]);
+    );
 
     if (outcome === 'conflict') {
       await this.writeStatus(current, {
@@ -151,7 +159,7 @@ export class OrganizationReconciler {
       });
       // A namespace of someone else sends no event to our (label-selected) informer when it
       // goes away: look again now and then (a read, not a write).
-      return { requeueAfter: 30_000 };
+      return { requeueAfter: REQUEUE.foreignNamespace };
     }
     if (outcome === 'terminating') {
       await this.writeStatus(current, {
@@ -160,7 +168,7 @@ export class OrganizationReconciler {
         vdcCount,
         forced,
       });
-      return { requeueAfter: 2_000 };
+      return { requeueAfter: REQUEUE.namespaceTerminating };
     }
 
     const desired = desiredOrganizationRoleBindings(name, current.spec?.admins ?? []);
@@ -173,7 +181,9 @@ export class OrganizationReconciler {
           rb.metadata.labels?.[LABELS.vdc] === undefined &&
           rb.metadata.labels?.[ROLE_LABEL] === 'org-admin',
       );
-    await syncChildren(this.deps.client, { apiVersion: 'rbac.authorization.k8s.io/v1', kind: 'RoleBinding' }, desired, observed, forced !== undefined);
+    await step('role bindings', () =>
+      syncChildren(this.deps.client, { apiVersion: 'rbac.authorization.k8s.io/v1', kind: 'RoleBinding' }, desired, observed, forced !== undefined),
+    );
 
     const enabled = current.spec?.isEnabled !== false;
     await this.writeStatus(current, {
@@ -187,30 +197,8 @@ export class OrganizationReconciler {
     });
   }
 
-  /**
-   * The organization vanished while its finalizer was being added in parallel with its
-   * namespace (so the finalizer never landed): delete the namespace once the API server
-   * confirms the organization is gone and no VDC is left in it. Only keys this process was
-   * provisioning qualify; nothing else labelled as ours is ever collected.
-   */
-  private async removeOrphan(name: string): Promise<void> {
-    const nsName = organizationNamespace(name);
-    const ns = this.deps.namespaces.get(nsName);
-    if (!ns || !ownsNamespace(ns, name) || isDeleting(ns) || vdcsOfOrganization(this.deps.vdcs, name).length > 0) return;
-    try {
-      await this.deps.client.get(resourcePath({ apiVersion: OVIM_API_VERSION, plural: ORGANIZATION_PLURAL, name }));
-      return; // it exists: the cache is behind
-    } catch (err) {
-      if (!isNotFound(err)) throw err;
-    }
-    this.deps.logger?.info(`deleting namespace ${nsName} of the deleted organization ${name}`);
-    await deleteObject(this.deps.client, { apiVersion: 'v1', kind: 'Namespace', metadata: { name: nsName } });
-    this.unguarded.delete(name);
-  }
-
-  /** Deletion: blocked while VDCs exist; then the namespace goes, then the finalizer. */
-  private async finalize(org: Organization): Promise<ReconcileResult | void> {
-    if (!(org.metadata.finalizers ?? []).includes(ORGANIZATION_FINALIZER)) return;
+  /** Deletion: blocked while VDCs exist; then the namespace goes; then `done` (the finalizer goes). */
+  private async cleanup(org: Organization): Promise<ReconcileResult | void | 'done'> {
     const name = org.metadata.name as string;
     const nsName = organizationNamespace(name);
     const vdcs = vdcsOfOrganization(this.deps.vdcs, name);
@@ -232,17 +220,16 @@ export class OrganizationReconciler {
         // The last events of its VDCs (VDCDeleted) are written into this namespace: deliver
         // them before it starts terminating, or the API server refuses them.
         await this.deps.events.flush?.(5_000);
-        await deleteObject(this.deps.client, { apiVersion: 'v1', kind: 'Namespace', metadata: { name: nsName } });
+        await step('namespace deletion', () => deleteObject(this.deps.client, { apiVersion: 'v1', kind: 'Namespace', metadata: { name: nsName } }));
       }
       await this.writeStatus(org, {
         phase: 'Terminating',
         ready: { reason: OrgReasons.Deleting, message: `Waiting for namespace ${nsName} to be deleted` },
         vdcCount: 0,
       });
-      return { requeueAfter: 5_000 };
+      return { requeueAfter: REQUEUE.namespaceDeletion };
     }
-    if (!(await removeFinalizer(this.deps.client, org, ORGANIZATION_FINALIZER))) return;
-    safely(this.deps.logger, 'OrganizationDeleted', () => this.deps.events.recordOrganizationDeleted(org, deletedBy(org)));
+    return 'done';
   }
 
   /**
@@ -258,19 +245,61 @@ export class OrganizationReconciler {
       ...(nextCommonStatus(org, s, s.phase === 'Active' || s.phase === 'Disabled', this.now()) as OrganizationStatus),
       vdcCount: s.vdcCount,
     };
-    if (!(await writeStatusIfChanged(this.deps, org, next, STATUS_KEYS))) return;
-    this.emit(org, organizationEvents(org, prev, next));
+    const key = org.metadata.name ?? '';
+    const planned = organizationEvents(org, prev, next);
+    next.pendingEvents = this.ledger.nextPending(key, prev?.pendingEvents, planned.filter((e) => OWED_REASONS.has(e.reason)).map((e) => e.reason));
+    // A merge patch removes a field only when told so with null.
+    const extra = prev?.pendingEvents?.length && !next.pendingEvents ? { pendingEvents: null } : {};
+    if (await writeStatusIfChanged(this.deps, org, next, STATUS_KEYS, extra)) {
+      this.ledger.written(key, next.pendingEvents);
+      this.emit(org, planned);
+    }
+    // Owed from before: this process restarted, or the earlier record was given up.
+    for (const reason of next.pendingEvents ?? []) {
+      if (!this.ledger.needsRecording(key, reason) || (reason !== 'OrganizationCreated' && reason !== 'OrganizationUpdated')) continue;
+      if (await step('events', () => eventExists(this.deps.client, org, reason))) this.ledger.confirm(key, reason);
+      else this.emit(org, [{ type: 'Normal', reason, actor: requestedBy(org) }]);
+    }
   }
 
   private emit(org: Organization, planned: PlannedEvent[]): void {
     const { events } = this.deps;
+    const key = org.metadata.name ?? '';
     for (const e of planned) {
       safely(this.deps.logger, e.reason, () => {
-        if (e.reason === 'OrganizationCreated') events.recordOrganizationCreated(org, e.actor);
-        else if (e.reason === 'OrganizationUpdated') events.recordOrganizationUpdated(org, e.actor);
+        if (e.reason === 'OrganizationCreated') events.recordOrganizationCreated(org, e.actor, this.ledger.track(key, e.reason));
+        else if (e.reason === 'OrganizationUpdated') events.recordOrganizationUpdated(org, e.actor, this.ledger.track(key, e.reason));
         else if (e.reason === 'ReconcileForced') events.recordOrganizationReconcileForced(org, e.actor);
         else if (e.type === 'Warning') events.record(org, 'Warning', e.reason, e.message, { actor: e.actor, organization: org.metadata.name });
       });
     }
   }
 }
+
+/**
+ * The Organization controller: its own events, its namespace and role bindings, and VDCs coming
+ * and going (vdcCount; VDCs created or deleted together update the organization once).
+ */
+export function organizationController(setup: ControllerSetup): Controller {
+  const { informers, base } = setup;
+  const reconciler: OrganizationReconciler = new OrganizationReconciler({
+    ...base,
+    ...informers,
+    requeue: requeueInto(() => controller),
+  });
+  const controller: Controller = newController(
+    setup,
+    'organization',
+    setup.config.workers.organization,
+    (key, signal) => reconciler.reconcile(key, signal),
+    (key, err, streak) => reportPersistentFailure(base.events, 'organization', informers.organizations.get(key), key, err, streak),
+  );
+  return controller
+    .watchPrimary(informers.organizations)
+    .watch(informers.vdcs, (v, old) => (old ? undefined : v.spec?.organizationRef), { delayMs: VDC_COUNT_DELAY_MS })
+    .watch(informers.namespaces, orgKeyOf)
+    .watch(informers.roleBindings, orgKeyOf);
+}
+
+/** VDCs created or deleted within this time update their organization's vdcCount once. */
+export const VDC_COUNT_DELAY_MS = 500;

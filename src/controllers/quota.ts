@@ -4,7 +4,7 @@
 //
 // "Once per crossing" survives restarts because the previous level is read back from the
 // VDC's status (percentages and counts written by the previous pass), not kept in memory.
-import type { ReconcileResult } from '../kube/controller.js';
+import type { Controller, ReconcileResult } from '../kube/controller.js';
 import { patchStatus, semanticEqual, type PlainObject } from '../kube/apply.js';
 import { rfc3339 } from '../resources/conditions.js';
 import { QUOTA_NAME, organizationNamespace, vdcNamespace } from '../resources/naming.js';
@@ -18,6 +18,7 @@ import {
   type VirtualDataCenterStatus,
 } from '../resources/types.js';
 import { CACHE_BEHIND, expectWrite, isDeleting, safely, type ReconcilerBase, type Store } from './common.js';
+import { newController, vdcKeyOf, type ControllerSetup } from './setup.js';
 
 export const DEFAULT_QUOTA_THRESHOLD = 90;
 
@@ -116,7 +117,7 @@ export class QuotaWatcher {
   constructor(private readonly deps: QuotaWatcherDeps) {}
 
   async reconcile(key: string): Promise<ReconcileResult | void> {
-    const [namespace, name] = key.split('/');
+    const [namespace = '', name = ''] = key.split('/');
     const vdc = this.deps.vdcs.get(name, namespace);
     if (!vdc || isDeleting(vdc)) return;
     if (this.deps.expectations?.isPending(key)) return CACHE_BEHIND;
@@ -156,4 +157,18 @@ export class QuotaWatcher {
       safely(logger, 'QuotaThresholdReached', () => events.record(vdc, 'Warning', 'QuotaThresholdReached', message, options));
     }
   }
+}
+
+/** The QuotaWatcher's controller: the quotas' status, and the VDC (its status holds the last reported level). */
+export function quotaController(setup: ControllerSetup): Controller {
+  const { informers, base } = setup;
+  const watcher = new QuotaWatcher({
+    ...base,
+    vdcs: informers.vdcs,
+    quotas: informers.quotas,
+    thresholdPercent: setup.config.quotaThresholdPercent,
+  });
+  return newController(setup, 'quota', setup.config.workers.quota, (key) => watcher.reconcile(key))
+    .watchPrimary(informers.vdcs)
+    .watch(informers.quotas, vdcKeyOf);
 }

@@ -2,10 +2,10 @@
 // a NetworkPolicy and RoleBindings to ovim:vdc-admin for the organization's admin groups;
 // preconditions (DESIGN.md section 3) that turn into phase Failed with one Warning; Suspended
 // while the organization is disabled; finalizer that deletes the namespace and waits for it.
-import type { ReconcileResult } from '../kube/controller.js';
-import { deleteObject, type PlainObject } from '../kube/apply.js';
-import { isNotFound } from '../kube/errors.js';
-import { resourcePath } from '../kube/rest.js';
+import type { Controller, ReconcileResult } from '../kube/controller.js';
+import { deleteObject, semanticEqual, type PlainObject } from '../kube/apply.js';
+import { step } from '../kube/errors.js';
+import { objectKey } from '../kube/informer.js';
 import { findCondition, rfc3339 } from '../resources/conditions.js';
 import { desiredLimitRange } from '../resources/limitrange.js';
 import { desiredVdcNamespace, ownsNamespace } from '../resources/namespace.js';
@@ -24,8 +24,6 @@ import { desiredResourceQuota, hardAmounts, organizationCeiling, vdcQuotaAmounts
 import { desiredVdcRoleBindings } from '../resources/rbac.js';
 import {
   LABELS,
-  OVIM_API_VERSION,
-  VDC_PLURAL,
   type Organization,
   type VdcPhase,
   type VirtualDataCenter,
@@ -35,7 +33,7 @@ import { ceilingVerdict, type CeilingCandidate, type CeilingExcess } from './cei
 import {
   CACHE_BEHIND,
   READY,
-  ensureFinalizer,
+  REQUEUE,
   ensureNamespace,
   deletedBy,
   forcedBy,
@@ -43,7 +41,6 @@ import {
   isDeleting,
   nextCommonStatus,
   pendingForceReconcile,
-  removeFinalizer,
   requestedBy,
   safely,
   syncChildren,
@@ -52,6 +49,10 @@ import {
   type ReconcilerBase,
   type Store,
 } from './common.js';
+import { finalizer } from './finalizer.js';
+import { vdcsOfOrganization } from './organization.js';
+import { OWED_REASONS, ReportLedger, eventExists } from './reported.js';
+import { newController, reportPersistentFailure, requeueInto, specOrDeletionChanged, vdcKeyOf, type ControllerSetup } from './setup.js';
 
 export { READY } from './common.js';
 
@@ -92,7 +93,7 @@ export interface VdcReconcilerDeps extends ReconcilerBase {
 }
 
 export type Precondition =
-  | { kind: 'ok' }
+  | { kind: 'ok'; org: Organization }
   | { kind: 'suspended'; message: string }
   | { kind: 'failed'; reason: string; message: string };
 
@@ -120,7 +121,7 @@ export function ceilingCandidates(
       const spec = (owned ? (quota as { spec?: { hard?: Record<string, string> } }).spec : undefined) ?? undefined;
       return {
         key: `${ns}/${name}`,
-        createdAt: String(v.metadata.creationTimestamp ?? ''),
+        createdAt: v.metadata.creationTimestamp ?? '',
         name,
         requested: v.spec?.quota ? vdcQuotaAmounts(v.spec.quota) : {},
         applied: spec?.hard ? hardAmounts(spec.hard) : undefined,
@@ -167,7 +168,7 @@ export function vdcPrecondition(
       message: `Requested quota exceeds the remaining quota of organization '${ref}': ${describeExcess(verdict.excess)}`.slice(0, 1024),
     };
   }
-  return { kind: 'ok' };
+  return { kind: 'ok', org };
 }
 
 export type PlannedVdcEvent =
@@ -196,60 +197,72 @@ export function vdcEvents(vdc: VirtualDataCenter, prev: VirtualDataCenterStatus 
   return out;
 }
 
-const STATUS_KEYS: (keyof VirtualDataCenterStatus)[] = ['namespace', 'phase', 'conditions', 'observedGeneration', 'lastForcedReconcile'];
+const STATUS_KEYS: (keyof VirtualDataCenterStatus)[] = ['namespace', 'phase', 'conditions', 'observedGeneration', 'lastForcedReconcile', 'pendingEvents'];
 
 export class VdcReconciler {
-  /** Keys whose finalizer patch was sent but has not succeeded (see removeOrphan). */
-  private readonly unguarded = new Set<string>();
 
-  constructor(private readonly deps: VdcReconcilerDeps) {}
+  /** Owed lifecycle events this process recorded or saw confirmed (see reported.ts). */
+  private readonly ledger: ReportLedger;
+
+  constructor(private readonly deps: VdcReconcilerDeps) {
+    this.ledger = new ReportLedger({ requeue: deps.requeue });
+  }
 
   private now(): Date {
     return this.deps.now?.() ?? new Date();
   }
 
-  async reconcile(key: string): Promise<ReconcileResult | void> {
-    const [namespace, name] = key.split('/');
+  async reconcile(key: string, signal?: AbortSignal): Promise<ReconcileResult | void> {
+    const [namespace = '', name = ''] = key.split('/');
     const vdc = this.deps.vdcs.get(name, namespace);
-    if (!vdc) return this.unguarded.has(key) ? this.removeOrphan(key, namespace, name) : undefined;
+    if (!vdc) {
+      this.ledger.forget(key);
+      return;
+    }
     if (this.deps.expectations?.isPending(key)) return CACHE_BEHIND;
-    if (isDeleting(vdc)) return this.finalize(vdc);
+    return finalizer(this.deps, vdc, VDC_FINALIZER, {
+      apply: (current) => this.apply(current),
+      cleanup: (current) => this.cleanup(current),
+      finalized: (gone) =>
+        safely(this.deps.logger, 'VDCDeleted', () => this.deps.events.recordVdcDeleted(gone, gone.spec?.organizationRef ?? '', deletedBy(gone))),
+    }, signal);
+  }
 
-    const withFinalizer = () => ensureFinalizer(this.deps, this.unguarded, key, vdc, VDC_FINALIZER);
-    const orgName = vdc.spec?.organizationRef ?? '';
+  /** Provisioning of a live VDC (it carries the finalizer). */
+  private async apply(current: VirtualDataCenter): Promise<ReconcileResult | void> {
+    const namespace = current.metadata.namespace ?? '';
+    const name = current.metadata.name ?? '';
+    const orgName = current.spec?.organizationRef ?? '';
     const org = this.deps.organizations.get(orgName);
-    const forced = pendingForceReconcile(vdc);
+    const forced = pendingForceReconcile(current);
     const ws = vdcNamespace(orgName, name);
     const inOrgNamespace = namespace === organizationNamespace(orgName);
     const cachedNs = inOrgNamespace ? this.deps.namespaces.get(ws) : undefined;
     const provisioned = ownsNamespace(cachedNs, orgName, name);
 
-    const pre = vdcPrecondition(vdc, org, {
+    const pre = vdcPrecondition(current, org, {
       provisioned,
       candidates: inOrgNamespace ? ceilingCandidates(orgName, this.deps.vdcs, this.deps.quotas) : [],
     });
     if (pre.kind === 'failed') {
-      await this.writeStatus(await withFinalizer(), { phase: 'Failed', ready: { reason: pre.reason, message: pre.message }, forced });
+      await this.writeStatus(current, { phase: 'Failed', ready: { reason: pre.reason, message: pre.message }, forced });
       return;
     }
     if (pre.kind === 'suspended') {
-      await this.writeStatus(await withFinalizer(), { phase: 'Suspended', ready: { reason: VdcReasons.Suspended, message: pre.message }, forced });
+      await this.writeStatus(current, { phase: 'Suspended', ready: { reason: VdcReasons.Suspended, message: pre.message }, forced });
       return;
     }
 
-    const prevReady = findCondition(vdc.status?.conditions, READY);
-    // The finalizer and the namespace in parallel (one round trip less per VDC): should the VDC
-    // vanish before its finalizer lands, removeOrphan() deletes the namespace instead.
-    const [current, outcome] = await Promise.all([
-      withFinalizer(),
+    const prevReady = findCondition(current.status?.conditions, READY);
+    const outcome = await step('namespace', () =>
       ensureNamespace(
         this.deps.client,
-        desiredVdcNamespace(orgName, name, vdc.spec, { privilegedAllowed: this.deps.privilegedOrganizations?.has(orgName) }),
+        desiredVdcNamespace(orgName, name, current.spec, { privilegedAllowed: this.deps.privilegedOrganizations?.has(orgName) }),
         cachedNs,
         (ns) => ownsNamespace(ns, orgName, name),
         { force: forced !== undefined, suspectConflict: prevReady?.reason === VdcReasons.NamespaceConflict },
       ),
-    ]);
+    );
     if (outcome === 'conflict') {
       await this.writeStatus(current, {
         phase: 'Failed',
@@ -261,7 +274,7 @@ export class VdcReconciler {
       });
       // A namespace of someone else sends no event to our (label-selected) informer when it
       // goes away: look again now and then (a read, not a write).
-      return { requeueAfter: 30_000 };
+      return { requeueAfter: REQUEUE.foreignNamespace };
     }
     if (outcome === 'terminating') {
       await this.writeStatus(current, {
@@ -269,10 +282,10 @@ export class VdcReconciler {
         ready: { reason: VdcReasons.NamespaceTerminating, message: `Namespace ${ws} is being deleted; waiting to recreate it` },
         forced,
       });
-      return { requeueAfter: 2_000 };
+      return { requeueAfter: REQUEUE.namespaceTerminating };
     }
 
-    await this.syncWorkloadChildren(current, org as Organization, forced !== undefined);
+    await step('workload objects', () => this.syncWorkloadChildren(current, pre.org, forced !== undefined));
 
     const status: VirtualDataCenterStatus = {};
     if (outcome === 'created' && !current.status?.resourceUsage) {
@@ -309,32 +322,8 @@ export class VdcReconciler {
     ]);
   }
 
-  /**
-   * The VDC vanished while its finalizer was being added in parallel with its namespace (so
-   * the finalizer never landed): delete the namespace, once the API server confirms the VDC
-   * really is gone. Only keys this process was provisioning qualify; nothing else labelled as
-   * ours is ever collected.
-   */
-  private async removeOrphan(key: string, namespace: string, name: string): Promise<void> {
-    if (!namespace?.startsWith('org-')) return;
-    const orgName = namespace.slice('org-'.length);
-    const ws = vdcNamespace(orgName, name);
-    const ns = this.deps.namespaces.get(ws);
-    if (!ns || !ownsNamespace(ns, orgName, name) || isDeleting(ns)) return;
-    try {
-      await this.deps.client.get(resourcePath({ apiVersion: OVIM_API_VERSION, plural: VDC_PLURAL, namespace, name }));
-      return; // it exists: the cache is behind, the next event brings it
-    } catch (err) {
-      if (!isNotFound(err)) throw err;
-    }
-    this.deps.logger?.info(`deleting namespace ${ws} of the deleted VDC ${namespace}/${name}`);
-    await deleteObject(this.deps.client, { apiVersion: 'v1', kind: 'Namespace', metadata: { name: ws } });
-    this.unguarded.delete(key);
-  }
-
-  /** Deletion: delete the workload namespace, wait until it is gone, remove the finalizer. */
-  private async finalize(vdc: VirtualDataCenter): Promise<ReconcileResult | void> {
-    if (!(vdc.metadata.finalizers ?? []).includes(VDC_FINALIZER)) return;
+  /** Deletion: delete the workload namespace, wait until it is gone; then `done` (the finalizer goes). */
+  private async cleanup(vdc: VirtualDataCenter): Promise<ReconcileResult | void | 'done'> {
     const name = vdc.metadata.name as string;
     const orgName = vdc.spec?.organizationRef ?? '';
     const ws = vdcNamespace(orgName, name);
@@ -343,16 +332,15 @@ export class VdcReconciler {
     if (vdc.metadata.namespace === organizationNamespace(orgName)) {
       const ns = this.deps.namespaces.get(ws);
       if (ns && ownsNamespace(ns, orgName, name)) {
-        if (!isDeleting(ns)) await deleteObject(this.deps.client, { apiVersion: 'v1', kind: 'Namespace', metadata: { name: ws } });
+        if (!isDeleting(ns)) await step('namespace deletion', () => deleteObject(this.deps.client, { apiVersion: 'v1', kind: 'Namespace', metadata: { name: ws } }));
         await this.writeStatus(vdc, {
           phase: 'Terminating',
           ready: { reason: VdcReasons.Deleting, message: `Waiting for namespace ${ws} to be deleted` },
         });
-        return { requeueAfter: 5_000 };
+        return { requeueAfter: REQUEUE.namespaceDeletion };
       }
     }
-    if (!(await removeFinalizer(this.deps.client, vdc, VDC_FINALIZER))) return;
-    safely(this.deps.logger, 'VDCDeleted', () => this.deps.events.recordVdcDeleted(vdc, orgName, deletedBy(vdc)));
+    return 'done';
   }
 
   private async writeStatus(
@@ -360,18 +348,36 @@ export class VdcReconciler {
     s: { phase: VdcPhase; ready: ReadyInput; namespace?: string; forced?: string; extra?: VirtualDataCenterStatus },
   ): Promise<void> {
     const prev = vdc.status;
+    const key = objectKey(vdc);
     const next = nextCommonStatus(vdc, s, s.phase === 'Active', this.now()) as VirtualDataCenterStatus;
-    if (!(await writeStatusIfChanged(this.deps, vdc, next, STATUS_KEYS, s.extra))) return;
+    const planned = vdcEvents(vdc, prev, next);
+    next.pendingEvents = this.ledger.nextPending(key, prev?.pendingEvents, planned.filter((e) => OWED_REASONS.has(e.reason)).map((e) => e.reason));
+    // A merge patch removes a field only when told so with null.
+    const extra: Record<string, unknown> = { ...s.extra };
+    if (prev?.pendingEvents?.length && !next.pendingEvents) extra.pendingEvents = null;
+    const wrote = await writeStatusIfChanged(this.deps, vdc, next, STATUS_KEYS, extra);
     const org = vdc.spec?.organizationRef;
-    const { events } = this.deps;
-    for (const e of vdcEvents(vdc, prev, next)) {
-      safely(this.deps.logger, e.reason, () => {
-        if (e.reason === 'VDCCreated') events.recordVdcCreated(vdc, org, e.actor);
-        else if (e.reason === 'VDCUpdated') events.recordVdcUpdated(vdc, org, e.actor);
-        else if (e.reason === 'ReconcileForced') events.recordVdcReconcileForced(vdc, e.actor);
-        else if (e.type === 'Warning') events.record(vdc, 'Warning', e.reason, e.message, { actor: e.actor, organization: org, vdc: vdc.metadata.name });
-      });
+    if (wrote) {
+      this.ledger.written(key, next.pendingEvents);
+      for (const e of planned) this.recordEvent(vdc, e, org);
     }
+    // Owed from before: this process restarted, or the earlier record was given up.
+    for (const reason of next.pendingEvents ?? []) {
+      if (!this.ledger.needsRecording(key, reason) || (reason !== 'VDCCreated' && reason !== 'VDCUpdated')) continue;
+      if (await step('events', () => eventExists(this.deps.client, vdc, reason))) this.ledger.confirm(key, reason);
+      else this.recordEvent(vdc, { type: 'Normal', reason, actor: requestedBy(vdc) }, org);
+    }
+  }
+
+  private recordEvent(vdc: VirtualDataCenter, e: PlannedVdcEvent, org: string | undefined): void {
+    const { events } = this.deps;
+    const key = objectKey(vdc);
+    safely(this.deps.logger, e.reason, () => {
+      if (e.reason === 'VDCCreated') events.recordVdcCreated(vdc, org, e.actor, this.ledger.track(key, e.reason));
+      else if (e.reason === 'VDCUpdated') events.recordVdcUpdated(vdc, org, e.actor, this.ledger.track(key, e.reason));
+      else if (e.reason === 'ReconcileForced') events.recordVdcReconcileForced(vdc, e.actor);
+      else if (e.type === 'Warning') events.record(vdc, 'Warning', e.reason, e.message, { actor: e.actor, organization: org, vdc: vdc.metadata.name });
+    });
   }
 }
 
@@ -382,4 +388,45 @@ export function initialUsage(now: Date): VirtualDataCenterStatus {
     workloadCounts: { totalPods: 0, totalVMs: 0 },
     lastMetricsUpdate: rfc3339(now),
   };
+}
+
+/**
+ * The VDC controller: its own events, its children, its organization's spec and deletion, its
+ * siblings (the organization's quota ceiling), and quota spec or label changes (the quota
+ * controller updates the quotas' status all the time: that alone is no reason to reconcile).
+ */
+export function vdcController(setup: ControllerSetup): Controller {
+  const { informers, base } = setup;
+  const reconciler: VdcReconciler = new VdcReconciler({
+    ...base,
+    ...informers,
+    privilegedOrganizations: new Set(setup.config.privilegedOrganizations),
+    requeue: requeueInto(() => controller),
+  });
+  const controller: Controller = newController(
+    setup,
+    'virtualdatacenter',
+    setup.config.workers.vdc,
+    (key, signal) => reconciler.reconcile(key, signal),
+    (key, err, streak) => {
+      const [namespace, name] = key.split('/');
+      reportPersistentFailure(base.events, 'VDC', informers.vdcs.get(name ?? '', namespace), key, err, streak);
+    },
+  );
+  const vdcKeysOf = (org: string) => vdcsOfOrganization(informers.vdcs, org).map(objectKey);
+  return controller
+    .watchPrimary(informers.vdcs)
+    .watch(informers.vdcs, (v, old) => {
+      const org = v.spec?.organizationRef;
+      if (!org || !specOrDeletionChanged(v, old) || !informers.organizations.get(org)?.spec?.quota) return undefined;
+      return vdcKeysOf(org).filter((k) => k !== objectKey(v));
+    })
+    .watch(informers.organizations, (o, old) => (specOrDeletionChanged(o, old) ? vdcKeysOf(o.metadata?.name ?? '') : undefined))
+    .watch(informers.namespaces, vdcKeyOf)
+    .watch(informers.roleBindings, vdcKeyOf)
+    .watch(informers.quotas, (q, old) =>
+      !old || !semanticEqual(q.spec, old.spec) || !semanticEqual(q.metadata.labels, old.metadata.labels) ? vdcKeyOf(q) : undefined,
+    )
+    .watch(informers.limitRanges, vdcKeyOf)
+    .watch(informers.networkPolicies, vdcKeyOf);
 }

@@ -4,13 +4,13 @@
 //    previous one, turn into one "(combined from similar events): <latest>" Event;
 //  - dedup: the same object, type, reason, message, source (and annotations) within the window
 //    is one Event whose count and lastTimestamp grow (a patch, not a new object);
-//  - spam filter: a token bucket per object+type (burst 25, one token per 5 minutes) that every
-//    API write must pass;
-//  - all three caches are LRUs of 4096 entries, so memory does not grow with the objects seen.
+//  - both caches are LRUs of 4096 entries, so memory does not grow with the objects seen.
 //
-// One difference from client-go, on purpose: the token bucket is charged per API write, not per
-// record. Records that arrive while a write of the same Event is pending fold into that write,
-// so a burst costs fewer requests than in client-go and the count still counts every record.
+// What it returns is what the Event should say (count, message, timestamps) and whether it is a
+// new Event; it keeps no delivery state. The sink (src/events/sink.ts) owns that: what the API
+// server has, what is still to be written, the Event's final name, and the spam filter (a token
+// bucket per object+type charged per API write, not per record: records that arrive while a
+// write of the same Event is pending fold into that write).
 import type { EventType } from './types.js';
 import { MAX_MESSAGE_LENGTH, truncateMessage } from './redact.js';
 
@@ -54,10 +54,6 @@ export interface CorrelatorOptions {
   aggregateMaxEvents?: number;
   /** Aggregation forgets the distinct messages after this long without one (default 10 min). */
   aggregateWindowMs?: number;
-  /** Token bucket size per object+type (default 25). */
-  spamBurst?: number;
-  /** One token comes back every this many milliseconds (default 5 min). */
-  spamRefillMs?: number;
   /** The random part of new Event names; injectable for tests. */
   random?: () => number;
 }
@@ -67,29 +63,26 @@ export const CORRELATOR_DEFAULTS = {
   dedupWindowMs: 10 * 60_000,
   aggregateMaxEvents: 10,
   aggregateWindowMs: 10 * 60_000,
-  spamBurst: 25,
-  spamRefillMs: 5 * 60_000,
 } as const;
 
+/** The spam filter's defaults (client-go's): 25 writes per object+type, one more per 5 minutes. */
+export const SPAM_DEFAULTS = { burst: 25, refillMs: 5 * 60_000 } as const;
+
 /**
- * One Event object on the API server: the correlator decides what it says, the sink keeps the
- * delivery bookkeeping (what the server has, what is still to be written).
+ * One Event object as the correlator describes it: what it says. Only the correlator changes it
+ * (a record folding in); the sink reads it and keeps its delivery state apart.
  */
 export class EventSeries {
   message: string;
   count = 1;
   lastTimestamp: number;
   annotations: Readonly<Record<string, string>>;
-  /** The count the API server has; 0 while the Event was never created. */
-  deliveredCount = 0;
-  /** Records folded into this series since its last successful write. */
-  unsentRecords = 1;
 
   constructor(
     readonly key: string,
     readonly spamKey: string,
     /** Name of the Event object, chosen here so that a retried create is recognizable. */
-    public name: string,
+    readonly name: string,
     readonly input: EventInput,
     message: string,
     readonly firstTimestamp: number,
@@ -278,7 +271,6 @@ export class EventCorrelator {
   private readonly options: Required<Omit<CorrelatorOptions, 'clock' | 'random'>>;
   private readonly aggregates: LruCache<string, AggregateRecord>;
   private readonly series: LruCache<string, EventSeries>;
-  private readonly buckets: LruCache<string, TokenBucket>;
 
   constructor(options: CorrelatorOptions = {}) {
     this.clock = options.clock ?? Date.now;
@@ -288,21 +280,18 @@ export class EventCorrelator {
       dedupWindowMs: options.dedupWindowMs ?? CORRELATOR_DEFAULTS.dedupWindowMs,
       aggregateMaxEvents: options.aggregateMaxEvents ?? CORRELATOR_DEFAULTS.aggregateMaxEvents,
       aggregateWindowMs: options.aggregateWindowMs ?? CORRELATOR_DEFAULTS.aggregateWindowMs,
-      spamBurst: options.spamBurst ?? CORRELATOR_DEFAULTS.spamBurst,
-      spamRefillMs: options.spamRefillMs ?? CORRELATOR_DEFAULTS.spamRefillMs,
     };
     this.aggregates = new LruCache(this.options.cacheSize);
     this.series = new LruCache(this.options.cacheSize);
-    this.buckets = new LruCache(this.options.cacheSize);
   }
 
   now(): number {
     return this.clock();
   }
 
-  /** Sizes of the three caches (bounded by `cacheSize`). */
-  cacheSizes(): { aggregates: number; series: number; buckets: number } {
-    return { aggregates: this.aggregates.size, series: this.series.size, buckets: this.buckets.size };
+  /** Sizes of the caches (bounded by `cacheSize`). */
+  cacheSizes(): { aggregates: number; series: number } {
+    return { aggregates: this.aggregates.size, series: this.series.size };
   }
 
   /**
@@ -319,7 +308,6 @@ export class EventCorrelator {
     const existing = this.series.get(key);
     if (existing && now - existing.lastTimestamp <= this.options.dedupWindowMs) {
       existing.count += 1;
-      existing.unsentRecords += 1;
       existing.lastTimestamp = Math.max(existing.lastTimestamp, now);
       existing.message = message;
       existing.annotations = input.annotations;
@@ -357,22 +345,6 @@ export class EventCorrelator {
     return this.series.peek(series.key) === series && this.clock() - series.lastTimestamp <= this.options.dedupWindowMs;
   }
 
-  /** Takes a token for one API write about the series' object and type; false = spam. */
-  admitWrite(series: EventSeries): boolean {
-    const now = this.clock();
-    let bucket = this.buckets.get(series.spamKey);
-    if (!bucket) {
-      bucket = new TokenBucket(this.options.spamBurst, this.options.spamRefillMs, now);
-      this.buckets.set(series.spamKey, bucket);
-    }
-    return bucket.tryTake(now);
-  }
-
-  /** Tokens left for the series' object and type (for tests and diagnostics). */
-  tokensLeft(series: EventSeries): number {
-    return this.buckets.peek(series.spamKey)?.available(this.clock()) ?? this.options.spamBurst;
-  }
-
   /** Forgets a series (its Event was rejected): the next identical record starts a new one. */
   forget(series: EventSeries): void {
     if (this.series.peek(series.key) === series) this.series.delete(series.key);
@@ -406,5 +378,41 @@ export class EventCorrelator {
       record.others = undefined; // no longer needed: everything of this reason is combined now
     }
     return record.aggregated;
+  }
+}
+
+/**
+ * client-go's spam filter: a token bucket per object+type (`spamKey`), `burst` tokens refilled at
+ * one per `refillMs`, in an LRU of `cacheSize` buckets. Owned by the sink, charged per API write.
+ */
+export class SpamFilter {
+  private readonly buckets: LruCache<string, TokenBucket>;
+  private readonly burst: number;
+  private readonly refillMs: number;
+
+  constructor(options: { burst?: number; refillMs?: number; cacheSize?: number; clock?: () => number } = {}, private readonly clock: () => number = options.clock ?? Date.now) {
+    this.burst = options.burst ?? SPAM_DEFAULTS.burst;
+    this.refillMs = options.refillMs ?? SPAM_DEFAULTS.refillMs;
+    this.buckets = new LruCache(options.cacheSize ?? CORRELATOR_DEFAULTS.cacheSize);
+  }
+
+  /** Takes a token for one API write about the series' object and type; false = spam. */
+  admit(series: EventSeries): boolean {
+    const now = this.clock();
+    let bucket = this.buckets.get(series.spamKey);
+    if (!bucket) {
+      bucket = new TokenBucket(this.burst, this.refillMs, now);
+      this.buckets.set(series.spamKey, bucket);
+    }
+    return bucket.tryTake(now);
+  }
+
+  /** Tokens left for the series' object and type (for tests and diagnostics). */
+  tokensLeft(series: EventSeries): number {
+    return this.buckets.peek(series.spamKey)?.available(this.clock()) ?? this.burst;
+  }
+
+  get size(): number {
+    return this.buckets.size;
   }
 }

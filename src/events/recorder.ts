@@ -3,7 +3,7 @@
 // the background. record() never throws and never waits: it does no I/O, and when the bounded
 // queue is full the record is dropped and counted.
 import { hostname } from 'node:os';
-import type { KubeConfig, KubernetesObject } from '@kubernetes/client-node';
+import type { KubeConfig } from '@kubernetes/client-node';
 import winston from 'winston';
 import {
   EVENT_CATALOG,
@@ -22,14 +22,15 @@ import { EventCorrelator, type CorrelatorOptions, type EventInput, type Involved
 import { sanitizeAnnotation, sanitizeMessage } from './redact.js';
 import {
   EventSink,
-  KubeEventApi,
+  ClientEventApi,
   emptyDeliveryCounters,
   type DeliveryCounters,
   type EventApi,
   type EventSinkOptions,
 } from './sink.js';
-import { EVENT_ANNOTATIONS, type ActorVerification, type DropCause, type EventRecording, type EventType, type RecordOptions, type RecorderStats } from './types.js';
+import { EVENT_ANNOTATIONS, type ActorVerification, type DeliveryCallback, type DropCause, type EventRecording, type EventType, type RecordOptions, type RecorderStats } from './types.js';
 import { ANNOTATIONS, LABELS, type Organization, type VirtualDataCenter } from '../resources/types.js';
+import type { AnyKubeObject, KubeObject } from '../kube/meta.js';
 
 export type RecorderComponent = 'ovim-controller' | 'ovim-api';
 
@@ -53,7 +54,7 @@ export const DEFAULT_QUEUE_SIZE = 1000;
 const MAX_ANNOTATION_VALUE = 253;
 const MAX_REPORTING_INSTANCE = 128;
 
-const DROP_CAUSES: readonly DropCause[] = [
+export const DROP_CAUSES: readonly DropCause[] = [
   'queue_full',
   'no_object',
   'rejected',
@@ -70,20 +71,20 @@ function cut(value: string, max: number): string {
   return value.length > max ? value.slice(0, max) : value;
 }
 
-interface ObjectLike extends KubernetesObject {
+interface ObjectLike extends KubeObject {
   spec?: { organizationRef?: unknown };
 }
 
 /** Who is behind a change of this object, per the contract's annotations; undefined if unknown. */
-function requestedBy(object: KubernetesObject | null | undefined): string | undefined {
+function requestedBy(object: AnyKubeObject | null | undefined): string | undefined {
   return object?.metadata?.annotations?.[ANNOTATIONS.requestedBy] || undefined;
 }
 
-function forcedBy(object: KubernetesObject | null | undefined): string | undefined {
+function forcedBy(object: AnyKubeObject | null | undefined): string | undefined {
   return object?.metadata?.annotations?.[ANNOTATIONS.forceReconcileBy] || undefined;
 }
 
-function generationNote(object: KubernetesObject): string {
+function generationNote(object: AnyKubeObject): string {
   const generation = object.metadata?.generation;
   return generation !== undefined ? ` (generation ${generation})` : '';
 }
@@ -134,7 +135,7 @@ function vdcOf(object: ObjectLike, kind: string | undefined): string | undefined
  * the recorder warns about.
  */
 export function describeEvent(
-  object: KubernetesObject,
+  object: AnyKubeObject,
   type: EventType,
   reason: string,
   message: string,
@@ -233,11 +234,14 @@ export class EventRecorder implements EventRecording {
     options: { component: RecorderComponent; reportingInstance?: string; queueSize?: number; logger?: winston.Logger } &
       Omit<EventRecorderOptions, 'component' | 'reportingInstance' | 'queueSize' | 'logger'>,
   ): EventRecorder {
-    return new EventRecorder(new KubeEventApi(kc), options);
+    return new EventRecorder(ClientEventApi.forCluster(kc), options);
   }
 
   /** A recorder over any EventApi (the benchmark counts requests with an in-memory one). */
-  constructor(api: EventApi, options: EventRecorderOptions) {
+  constructor(
+    private readonly api: EventApi,
+    options: EventRecorderOptions,
+  ) {
     this.component = options.component;
     this.reportingInstance = cut(
       options.reportingInstance || process.env.POD_NAME || hostname() || 'unknown',
@@ -252,10 +256,12 @@ export class EventRecorder implements EventRecording {
       ...options.sink,
       logger: this.logger,
       counters: this.counters,
-      admit: (series) => this.correlator.admitWrite(series),
+      // The spam filter's clock is the correlator's (tests inject one).
+      spam: { cacheSize: options.correlator?.cacheSize, clock: options.correlator?.clock },
       onDropped: (series, cause) => {
-        // A rejected Event is not patched later: the next record starts afresh.
-        if (cause === 'rejected' || cause === 'namespace_terminating') this.correlator.forget(series);
+        // A rejected Event is not patched later: the next record starts afresh. So does one never
+        // created (out of tries): a record made again later must not carry the lost count.
+        if (cause === 'rejected' || cause === 'namespace_terminating' || this.sink.deliveredCount(series) === 0) this.correlator.forget(series);
       },
     });
   }
@@ -265,7 +271,7 @@ export class EventRecorder implements EventRecording {
    * type for `reason` (enforced by the compiler; corrected, with a warning, at run time).
    */
   record<R extends EventReason>(
-    object: KubernetesObject | null | undefined,
+    object: AnyKubeObject | null | undefined,
     type: ReasonType<R>,
     reason: R,
     message: string,
@@ -281,16 +287,18 @@ export class EventRecorder implements EventRecording {
 
   // --- domain helpers (DESIGN.md section 4) ---
 
-  recordOrganizationCreated(org: Organization | null | undefined, actor?: string): void {
-    this.recordOrganization(org, Reasons.OrganizationCreated, (name, who) => `Organization '${name}' created by ${who}`, actor);
+  recordOrganizationCreated(org: Organization | null | undefined, actor?: string, onDelivered?: DeliveryCallback): void {
+    this.recordOrganization(org, Reasons.OrganizationCreated, (name, who) => `Organization '${name}' created by ${who}`, actor, true, onDelivered);
   }
 
-  recordOrganizationUpdated(org: Organization | null | undefined, actor?: string): void {
+  recordOrganizationUpdated(org: Organization | null | undefined, actor?: string, onDelivered?: DeliveryCallback): void {
     this.recordOrganization(
       org,
       Reasons.OrganizationUpdated,
       (name, who, o) => `Organization '${name}' updated by ${who}${generationNote(o)}`,
       actor,
+      true,
+      onDelivered,
     );
   }
 
@@ -311,17 +319,19 @@ export class EventRecorder implements EventRecording {
     );
   }
 
-  recordVdcCreated(vdc: VirtualDataCenter | null | undefined, org: Organization | string | undefined, actor?: string): void {
-    this.recordVdc(vdc, org, Reasons.VDCCreated, (name, o, who) => `VDC '${name}' created in organization '${o}' by ${who}`, actor);
+  recordVdcCreated(vdc: VirtualDataCenter | null | undefined, org: Organization | string | undefined, actor?: string, onDelivered?: DeliveryCallback): void {
+    this.recordVdc(vdc, org, Reasons.VDCCreated, (name, o, who) => `VDC '${name}' created in organization '${o}' by ${who}`, actor, true, onDelivered);
   }
 
-  recordVdcUpdated(vdc: VirtualDataCenter | null | undefined, org: Organization | string | undefined, actor?: string): void {
+  recordVdcUpdated(vdc: VirtualDataCenter | null | undefined, org: Organization | string | undefined, actor?: string, onDelivered?: DeliveryCallback): void {
     this.recordVdc(
       vdc,
       org,
       Reasons.VDCUpdated,
       (name, o, who, v) => `VDC '${name}' in organization '${o}' updated by ${who}${generationNote(v)}`,
       actor,
+      true,
+      onDelivered,
     );
   }
 
@@ -359,6 +369,7 @@ export class EventRecorder implements EventRecording {
   async stop(timeoutMs = 10_000): Promise<void> {
     this.stopped = true;
     const delivered = await this.sink.stop(timeoutMs);
+    this.api.close?.();
     if (!delivered) this.logger.warn('event recorder stopped before every event was written', { dropped: this.counters.dropped.shutdown });
   }
 
@@ -385,11 +396,15 @@ export class EventRecorder implements EventRecording {
     message: (name: string, actor: string, org: Organization) => string,
     actor: string | undefined,
     useRequestedBy = true,
+    onDelivered?: DeliveryCallback,
   ): void {
-    if (!org) return this.noObject(reason);
+    if (!org) {
+      if (onDelivered) queueMicrotask(() => onDelivered(false));
+      return this.noObject(reason);
+    }
     const who = actor || (useRequestedBy ? requestedBy(org) : undefined);
     const name = org.metadata?.name ?? '';
-    this.record(org, 'Normal', reason, message(name, who ?? 'unknown', org), { actor: who, organization: name || undefined });
+    this.record(org, 'Normal', reason, message(name, who ?? 'unknown', org), { actor: who, organization: name || undefined, onDelivered });
   }
 
   private recordVdc(
@@ -399,8 +414,12 @@ export class EventRecorder implements EventRecording {
     message: (name: string, org: string, actor: string, vdc: VirtualDataCenter) => string,
     actor: string | undefined,
     useRequestedBy = true,
+    onDelivered?: DeliveryCallback,
   ): void {
-    if (!vdc) return this.noObject(reason);
+    if (!vdc) {
+      if (onDelivered) queueMicrotask(() => onDelivered(false));
+      return this.noObject(reason);
+    }
     const who = actor || (useRequestedBy ? requestedBy(vdc) : undefined);
     const organization = orgName(org, vdc);
     const name = vdc.metadata?.name ?? '';
@@ -408,6 +427,7 @@ export class EventRecorder implements EventRecording {
       actor: who,
       organization,
       vdc: name || undefined,
+      onDelivered,
     });
   }
 
@@ -417,17 +437,24 @@ export class EventRecorder implements EventRecording {
   }
 
   private recordUnchecked(
-    object: KubernetesObject | null | undefined,
+    object: AnyKubeObject | null | undefined,
     type: EventType,
     reason: string,
     message: string,
     options: RecordOptions | undefined,
   ): void {
+    const onDelivered = options?.onDelivered;
+    const givenUp = () => {
+      if (onDelivered) queueMicrotask(() => onDelivered(false));
+    };
     if (this.stopped) {
       this.counters.dropped.shutdown += 1;
-      return;
+      return givenUp();
     }
-    if (!object || !object.metadata?.name) return this.noObject(reason);
+    if (!object || !object.metadata?.name) {
+      givenUp();
+      return this.noObject(reason);
+    }
 
     const { input, issues } = describeEvent(object, type, reason, message, options, this.source, this.verifier);
     for (const issue of issues) this.warnOnce(issue.key, issue.message, issue.meta);
@@ -437,7 +464,7 @@ export class EventRecorder implements EventRecording {
       const target = this.correlator.peekSeries(this.correlator.peekKey(input));
       if (!target || !this.sink.isPending(target) || !this.correlator.wouldFold(target)) {
         this.counters.dropped.queue_full += 1;
-        return;
+        return givenUp();
       }
     }
     const observation = this.correlator.observe(input);
@@ -447,6 +474,7 @@ export class EventRecorder implements EventRecording {
     if (entry) entry.count += 1;
     else byType[eventType] = { type: eventType, reason, count: 1 };
     if (observation.aggregated) this.aggregatedCount += 1;
+    if (onDelivered) this.sink.whenDelivered(observation.series, observation.series.count, onDelivered);
     this.sink.submit(observation.series);
   }
 

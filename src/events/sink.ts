@@ -1,5 +1,5 @@
 // Delivery of correlated events to the API server: creates and count patches through
-// client-node, a few at a time, each with a request timeout; transient failures (network, 429,
+// the keep-alive KubeClient, a few at a time, each with a request timeout; transient failures (network, 429,
 // 5xx) retry with exponential backoff and jitter a bounded number of times, without holding a
 // worker while waiting; a 404 on patch (the Event expired) falls back to create; other 4xx are
 // dropped and counted; a terminating or deleted namespace drops quietly.
@@ -7,24 +7,14 @@
 // Every write carries absolute values (the whole Event, or count/lastTimestamp/message) and the
 // Event's name is chosen before the first try, so a retry after a lost response cannot count
 // twice: a create that already landed answers 409 and is recognized as ours.
-import {
-  CoreV1Api,
-  Observable,
-  PatchStrategy,
-  type ConfigurationOptions,
-  type CoreV1Event,
-  type KubeConfig,
-  type ObservableMiddleware,
-  type RequestContext,
-  type ResponseContext,
-} from '@kubernetes/client-node';
+import type { CoreV1Event, KubeConfig } from '@kubernetes/client-node';
 import { setMaxListeners } from 'node:events';
 import type { Logger } from 'winston';
 import { backoffDelay, type BackoffOptions } from '../kube/backoff.js';
 import { apiErrorMessage, apiStatusCode } from '../kube/errors.js';
-import type { KubeClient } from '../kube/rest.js';
-import type { EventSeries } from './correlator.js';
-import { EVENT_ANNOTATIONS, type DropCause } from './types.js';
+import { KubeClient } from '../kube/rest.js';
+import { SpamFilter, type EventSeries } from './correlator.js';
+import { EVENT_ANNOTATIONS, type DeliveryCallback, type DropCause } from './types.js';
 
 
 /** What a count bump changes on an existing Event (a JSON merge patch). */
@@ -35,49 +25,13 @@ export interface EventPatch {
   metadata?: { annotations: Record<string, string | null> };
 }
 
-/** The three calls the sink makes: `KubeEventApi` (client-node) or `ClientEventApi` (keep-alive). */
+/** The three calls the sink makes (`ClientEventApi` in production, in-memory ones in tests). */
 export interface EventApi {
   create(namespace: string, event: CoreV1Event, signal: AbortSignal): Promise<CoreV1Event>;
   patch(namespace: string, name: string, patch: EventPatch, signal: AbortSignal): Promise<CoreV1Event>;
   read(namespace: string, name: string, signal: AbortSignal): Promise<CoreV1Event>;
-}
-
-function passThrough<T>(value: T): Observable<T> {
-  return new Observable(Promise.resolve(value));
-}
-
-/** Per-request options: an abort signal (timeout, shutdown) and optionally a Content-Type. */
-function requestOptions(signal: AbortSignal, contentType?: string): ConfigurationOptions {
-  const middleware: ObservableMiddleware = {
-    pre: (ctx: RequestContext) => {
-      ctx.setSignal(signal);
-      if (contentType) ctx.setHeaderParam('Content-Type', contentType);
-      return passThrough(ctx);
-    },
-    post: (res: ResponseContext) => passThrough(res),
-  };
-  return { middleware: [middleware], middlewareMergeStrategy: 'append' };
-}
-
-/** core/v1 Events through client-node's typed API. */
-export class KubeEventApi implements EventApi {
-  private readonly core: CoreV1Api;
-
-  constructor(kc: KubeConfig) {
-    this.core = kc.makeApiClient(CoreV1Api);
-  }
-
-  create(namespace: string, event: CoreV1Event, signal: AbortSignal): Promise<CoreV1Event> {
-    return this.core.createNamespacedEvent({ namespace, body: event }, requestOptions(signal));
-  }
-
-  patch(namespace: string, name: string, patch: EventPatch, signal: AbortSignal): Promise<CoreV1Event> {
-    return this.core.patchNamespacedEvent({ name, namespace, body: patch }, requestOptions(signal, PatchStrategy.MergePatch));
-  }
-
-  read(namespace: string, name: string, signal: AbortSignal): Promise<CoreV1Event> {
-    return this.core.readNamespacedEvent({ name, namespace }, requestOptions(signal));
-  }
+  /** Releases what the API holds (its connection pool); called by the recorder's stop(). */
+  close?(): void;
 }
 
 /**
@@ -86,6 +40,18 @@ export class KubeEventApi implements EventApi {
  */
 export class ClientEventApi implements EventApi {
   constructor(private readonly client: KubeClient) {}
+
+  /** Events through a pool of their own for the cluster of `kc`, closed by close(). */
+  static forCluster(kc: KubeConfig): EventApi {
+    const pool = KubeClient.create(kc, { userAgent: 'ovim-operator/events', maxSockets: 8 });
+    const api = pool.then((client) => new ClientEventApi(client));
+    return {
+      create: async (ns, event, signal) => (await api).create(ns, event, signal),
+      patch: async (ns, name, patch, signal) => (await api).patch(ns, name, patch, signal),
+      read: async (ns, name, signal) => (await api).read(ns, name, signal),
+      close: () => void pool.then((client) => client.close(), () => undefined),
+    };
+  }
 
   create(namespace: string, event: CoreV1Event, signal: AbortSignal): Promise<CoreV1Event> {
     return this.client.create<CoreV1Event>(`/api/v1/namespaces/${encodeURIComponent(namespace)}/events`, event, undefined, signal);
@@ -173,8 +139,8 @@ export interface EventSinkOptions {
   /** A request that takes longer is aborted and retried (default 10 s). */
   requestTimeoutMs?: number;
   logger?: Logger;
-  /** Asked once per write before its first try; false = spam, the write is skipped. */
-  admit?: (series: EventSeries) => boolean;
+  /** The spam filter's tuning (client-go's defaults otherwise). */
+  spam?: { burst?: number; refillMs?: number; cacheSize?: number; clock?: () => number };
   /** Called when a write is dropped for good (the recorder forgets the series). */
   onDropped?: (series: EventSeries, cause: DropCause) => void;
   counters?: DeliveryCounters;
@@ -245,10 +211,26 @@ export class RequestDeadlines {
 
 const DEFAULT_BACKOFF: BackoffOptions = { initialMs: 200, maxMs: 15_000, factor: 2, jitter: 0.2 };
 
+/** What the sink knows of one Event on the API server (the correlator's series says what it should say). */
+interface SeriesState {
+  /** The count the API server has; 0 while the Event was never created. */
+  deliveredCount: number;
+  /** Records submitted since the last successful write. */
+  unsentRecords: number;
+  /** The Event's name on the server: the correlator's, unless a foreign Event held it. */
+  name: string;
+}
+
 /** Delivers EventSeries to the API server; one pending write per series, however many records. */
 export class EventSink {
   readonly counters: DeliveryCounters;
+  /** Delivery state per series; goes with the series when the correlator's cache evicts it. */
+  private readonly states = new WeakMap<EventSeries, SeriesState>();
+  /** The token bucket per object and type that every API write must pass. */
+  readonly spam: SpamFilter;
   private readonly pending = new Map<EventSeries, Delivery>();
+  /** Who waits for a series to reach a count on the API server (the durable "reported" markers). */
+  private readonly confirmations = new Map<EventSeries, { count: number; callback: DeliveryCallback }[]>();
   private readonly ready: EventSeries[] = [];
   private readonly idleWaiters = new Set<() => void>();
   private readonly deadlines: RequestDeadlines;
@@ -268,6 +250,18 @@ export class EventSink {
     this.maxTries = Math.max(1, options.maxTries ?? 12);
     this.backoff = options.backoff ?? DEFAULT_BACKOFF;
     this.deadlines = new RequestDeadlines(options.requestTimeoutMs ?? 10_000);
+    this.spam = new SpamFilter(options.spam ?? {});
+  }
+
+  private state(series: EventSeries): SeriesState {
+    let state = this.states.get(series);
+    if (!state) this.states.set(series, (state = { deliveredCount: 0, unsentRecords: 0, name: series.name }));
+    return state;
+  }
+
+  /** The count the API server holds for the series (0: never created). */
+  deliveredCount(series: EventSeries): number {
+    return this.states.get(series)?.deliveredCount ?? 0;
   }
 
   /** Distinct Events waiting to be written (queued, in flight or waiting for a retry). */
@@ -279,8 +273,9 @@ export class EventSink {
     return this.pending.has(series);
   }
 
-  /** Schedules a write of the series' current state; cheap, never does I/O itself. */
+  /** One record of the series: schedules a write of its current state; cheap, never does I/O itself. */
   submit(series: EventSeries): void {
+    this.state(series).unsentRecords += 1;
     const delivery = this.pending.get(series);
     if (delivery) {
       // Queued or waiting: that write will carry the new state. Writing: write once more after.
@@ -294,6 +289,38 @@ export class EventSink {
     this.pending.set(series, { state: 'ready', dirty: false, attempt: 0, admitted: false });
     this.ready.push(series);
     this.schedulePump();
+  }
+
+  /**
+   * Calls `callback(true)` once the API server holds the series at `count` or more, or
+   * `callback(false)` when the series is given up first (dropped for any cause, spam-filtered).
+   * Always asynchronous, never from inside this call.
+   */
+  whenDelivered(series: EventSeries, count: number, callback: DeliveryCallback): void {
+    if (this.deliveredCount(series) >= count) {
+      queueMicrotask(() => callback(true));
+      return;
+    }
+    let list = this.confirmations.get(series);
+    if (!list) this.confirmations.set(series, (list = []));
+    list.push({ count, callback });
+  }
+
+  private confirm(series: EventSeries, delivered: boolean): void {
+    const list = this.confirmations.get(series);
+    if (!list) return;
+    const at = this.deliveredCount(series);
+    const due = delivered ? list.filter((w) => w.count <= at) : list;
+    const left = delivered ? list.filter((w) => w.count > at) : [];
+    if (left.length > 0) this.confirmations.set(series, left);
+    else this.confirmations.delete(series);
+    for (const w of due) {
+      try {
+        w.callback(delivered);
+      } catch (err) {
+        this.options.logger?.warn('delivery callback failed', { error: String(err) });
+      }
+    }
   }
 
   /**
@@ -412,24 +439,27 @@ export class EventSink {
 
   /** One try of the series' current state; the outcome says whether to try again. */
   private async deliver(series: EventSeries, delivery: Delivery): Promise<Outcome> {
+    const state = this.state(series);
     if (!delivery.admitted) {
-      if (this.options.admit && !this.options.admit(series)) {
-        this.counters.spamFiltered += series.unsentRecords;
-        series.unsentRecords = 0;
+      if (!this.spam.admit(series)) {
+        this.counters.spamFiltered += state.unsentRecords;
+        state.unsentRecords = 0;
+        this.confirm(series, false);
         return 'done';
       }
       delivery.admitted = true;
     }
-    const sent = { count: series.count, records: series.unsentRecords };
+    const sent = { count: series.count, records: state.unsentRecords };
     const signal = this.deadlines.signal();
     try {
       const action = await this.writeOnce(series, signal);
       if (action === 'created') this.counters.written += 1;
       else if (action === 'patched') this.counters.patched += 1;
       this.counters.delivered += sent.records;
-      series.unsentRecords -= sent.records;
-      series.deliveredCount = Math.max(series.deliveredCount, sent.count);
+      state.unsentRecords -= sent.records;
+      state.deliveredCount = Math.max(state.deliveredCount, sent.count);
       delivery.attempt = 0;
+      this.confirm(series, true);
       return 'done';
     } catch (err) {
       this.counters.writeFailures += 1;
@@ -448,7 +478,7 @@ export class EventSink {
         return 'done';
       }
       this.options.logger?.debug('event write failed, will retry', {
-        event: `${series.namespace}/${series.name}`,
+        event: `${series.namespace}/${state.name}`,
         attempt: delivery.attempt,
         status: apiStatusCode(err),
         error: message,
@@ -462,9 +492,10 @@ export class EventSink {
    * failures that retrying cannot fix, anything else for failures worth retrying.
    */
   private async writeOnce(series: EventSeries, signal: AbortSignal): Promise<'created' | 'patched' | 'none'> {
-    if (series.deliveredCount > 0) {
+    const state = this.state(series);
+    if (state.deliveredCount > 0) {
       try {
-        await this.api.patch(series.namespace, series.name, this.patchBody(series), signal);
+        await this.api.patch(series.namespace, state.name, this.patchBody(series), signal);
         return 'patched';
       } catch (err) {
         const cls = classifyWriteError(err);
@@ -476,6 +507,7 @@ export class EventSink {
   }
 
   private async create(series: EventSeries, signal: AbortSignal): Promise<'created' | 'patched' | 'none'> {
+    const state = this.state(series);
     // Two tries at most: a name taken by a foreign Event gets a fresh name once.
     for (let round = 0; round < 2; round += 1) {
       try {
@@ -486,18 +518,18 @@ export class EventSink {
         if (cls !== 'already_exists') throw this.permanent(err, cls);
       }
       // 409: either our own earlier try landed (its answer was lost), or a name clash.
-      const existing = await this.api.read(series.namespace, series.name, signal).catch((err: unknown) => {
+      const existing = await this.api.read(series.namespace, state.name, signal).catch((err: unknown) => {
         throw this.permanent(err, classifyWriteError(err));
       });
       if (this.isOurs(series, existing)) {
         this.counters.written += 1; // the earlier try created it; count that create now
         if ((existing.count ?? 1) >= series.count) return 'none';
-        await this.api.patch(series.namespace, series.name, this.patchBody(series), signal).catch((err: unknown) => {
+        await this.api.patch(series.namespace, state.name, this.patchBody(series), signal).catch((err: unknown) => {
           throw this.permanent(err, classifyWriteError(err));
         });
         return 'patched';
       }
-      series.name = `${series.name}${Math.floor(Math.random() * 0xfff).toString(16)}`;
+      state.name = `${state.name}${Math.floor(Math.random() * 0xfff).toString(16)}`;
     }
     throw new DropError('rejected', 'event name clashes with existing events');
   }
@@ -521,9 +553,10 @@ export class EventSink {
   }
 
   private drop(series: EventSeries, cause: DropCause, why: string): void {
-    this.counters.dropped[cause] += series.unsentRecords;
-    const records = series.unsentRecords;
-    series.unsentRecords = 0;
+    const state = this.state(series);
+    this.counters.dropped[cause] += state.unsentRecords;
+    const records = state.unsentRecords;
+    state.unsentRecords = 0;
     const level = cause === 'namespace_terminating' || cause === 'shutdown' ? 'debug' : 'warn';
     this.options.logger?.log(level, 'event dropped', {
       cause,
@@ -533,6 +566,7 @@ export class EventSink {
       why,
     });
     this.options.onDropped?.(series, cause);
+    this.confirm(series, false);
   }
 
   private eventBody(series: EventSeries): CoreV1Event {
@@ -541,7 +575,7 @@ export class EventSink {
     return {
       apiVersion: 'v1',
       kind: 'Event',
-      metadata: { name: series.name, namespace: series.namespace, annotations },
+      metadata: { name: this.state(series).name, namespace: series.namespace, annotations },
       involvedObject: { ...input.involvedObject },
       reason: input.reason,
       message: series.message,

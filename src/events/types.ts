@@ -1,7 +1,7 @@
 // The recorder's public surface, shared by the controllers (which record) and the metrics
 // endpoint (which reads the counters). The implementation is src/events/recorder.ts.
-import type { KubernetesObject } from '@kubernetes/client-node';
 import type { EventReason, ReasonType } from './catalog.js';
+import type { AnyKubeObject } from '../kube/meta.js';
 
 export type { EventReason, ReasonType } from './catalog.js';
 
@@ -21,8 +21,8 @@ export const EVENT_ANNOTATIONS = {
 
 /** Tells whether an actor or owner named on an object was stamped by the admission webhook. */
 export interface ActorVerification {
-  actorVerified(object: KubernetesObject, actor: string): boolean;
-  ownerVerified(object: KubernetesObject, owner: string): boolean;
+  actorVerified(object: AnyKubeObject, actor: string): boolean;
+  ownerVerified(object: AnyKubeObject, owner: string): boolean;
 }
 
 /** Context stored as annotations on the Event (DESIGN.md section 4). */
@@ -37,7 +37,16 @@ export interface RecordOptions {
   owner?: string;
   /** Whether the actor is known to be the authenticated user; otherwise the recorder's verifier decides. */
   actorVerified?: boolean;
+  /**
+   * Told once whether this record reached the API server (true) or was given up (false: queue
+   * full, stopped, dropped after retries). The reconcilers clear their durable "reported"
+   * marker only on true (docs/events.md, "Delivery guarantee").
+   */
+  onDelivered?: DeliveryCallback;
 }
+
+/** Told whether a record reached the API server (true) or was given up (false). */
+export type DeliveryCallback = (delivered: boolean) => void;
 
 /** Why an event did not become a write. */
 export type DropCause = 'queue_full' | 'no_object' | 'rejected' | 'namespace_terminating' | 'retries_exhausted' | 'shutdown';
@@ -74,7 +83,7 @@ export interface RecorderStats {
  */
 export interface EventRecording {
   record<R extends EventReason>(
-    object: KubernetesObject | null | undefined,
+    object: AnyKubeObject | null | undefined,
     type: ReasonType<R>,
     reason: R,
     message: string,

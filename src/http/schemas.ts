@@ -131,7 +131,7 @@ export const healthResponseSchema = {
       required: ['kubernetes', 'informers', 'event_store', 'leader_election'],
       properties: {
         kubernetes: { ...check, description: 'reachable | unreachable' },
-        informers: { ...check, description: 'synced | syncing' },
+        informers: { ...check, description: 'synced | syncing | disconnected (synced once, a list or watch is failing now)' },
         event_store: { ...check, description: 'ok, with size, max_size and evictions' },
         leader_election: { ...check, description: 'leader | follower | disabled' },
       },

@@ -2,11 +2,13 @@
 // A key is never reconciled by two workers at once (the queue guarantees it); errors requeue
 // with per-key backoff; results may ask for a requeue after a delay. Reconcile counts, errors,
 // durations and active workers go to the controller-runtime metrics.
-import type { KubernetesObject } from '@kubernetes/client-node';
 import type { Logger } from 'winston';
 import type { Metrics } from '../metrics.js';
 import { objectKey, type InformerEvent } from './informer.js';
+import { ReconcileStepError } from './errors.js';
+import { requestScope } from './rest.js';
 import { WorkQueue, type RateLimiter } from './workqueue.js';
+import type { AnyKubeObject } from './meta.js';
 
 export interface ReconcileResult {
   /** Reconcile again after this many ms (the key is forgotten by the rate limiter first). */
@@ -15,7 +17,12 @@ export interface ReconcileResult {
   requeue?: boolean;
 }
 
-export type Reconciler = (key: string) => Promise<ReconcileResult | void>;
+/**
+ * Reconciles one key. `signal` aborts when the controller stops without waiting (a lost lease,
+ * or a drain that ran out of time); every KubeClient request made inside carries it anyway
+ * (requestScope), so in-flight writes are cancelled, not only the next step.
+ */
+export type Reconciler = (key: string, signal: AbortSignal) => Promise<ReconcileResult | void>;
 
 /** Maps an object of a watched kind to the keys of the controller's primary objects. */
 export type KeyMapper<T> = (obj: T, old?: T) => string[] | string | undefined;
@@ -34,14 +41,29 @@ export interface ControllerOptions {
   logger?: Logger;
   rateLimiter?: RateLimiter;
   /**
-   * Called once when a key has failed `failureThreshold` times in a row (the count resets on
-   * success): the place to report a persistent error, e.g. as a Warning event.
+   * Called once when a key has kept failing for `persistentAfterMs` (the streak ends on the
+   * first success): the place to report a persistent error, e.g. as a Warning event. A count
+   * of fast retries is no measure: five failures at the 5 ms base backoff last 75 ms.
    */
-  onPersistentError?: (key: string, err: unknown, failures: number) => void;
-  failureThreshold?: number;
+  onPersistentError?: (key: string, err: unknown, failure: FailureStreak) => void;
+  /** How long a key must keep failing before it is reported (default 60 s). */
+  persistentAfterMs?: number;
+  /** Milliseconds since the epoch; injectable for tests. */
+  now?: () => number;
   /** Period of the full resync (re-enqueues every primary key); 0 disables it. */
   resyncPeriodMs?: number;
 }
+
+/** A key's failures in a row: since when, how many. */
+export interface FailureStreak {
+  sinceMs: number;
+  failures: number;
+  /** How long it has been failing when reported. */
+  failingForMs: number;
+}
+
+/** The default time a failure must last before it counts as persistent (ReconcileFailed). */
+export const PERSISTENT_FAILURE_MS = 60_000;
 
 export interface ControllerStats {
   reconciles: number;
@@ -59,6 +81,10 @@ export class Controller {
   private resyncTimer: NodeJS.Timeout | undefined;
   private active = 0;
   private started = false;
+  /** Aborted when running reconciles must stop (see stop()). */
+  private readonly lifetime = new AbortController();
+  /** Keys failing now: when their streak began, how often, whether it was reported. */
+  private readonly failing = new Map<string, { sinceMs: number; failures: number; reported: boolean }>();
 
   constructor(private readonly options: ControllerOptions) {
     this.name = options.name;
@@ -67,7 +93,7 @@ export class Controller {
   }
 
   /** The primary kind: every add/update/delete enqueues the object's own key; resyncs list it. */
-  watchPrimary<T extends KubernetesObject>(informer: EventSource<T>): this {
+  watchPrimary<T extends AnyKubeObject>(informer: EventSource<T>): this {
     this.primaryKeys = () => informer.list().map(objectKey);
     return this.watch(informer, (obj) => objectKey(obj));
   }
@@ -77,7 +103,7 @@ export class Controller {
    * With `delayMs`, the keys are added after that delay, so that a burst of related events
    * collapses into one reconcile.
    */
-  watch<T extends KubernetesObject>(informer: EventSource<T>, map: KeyMapper<T>, options: { delayMs?: number } = {}): this {
+  watch<T extends AnyKubeObject>(informer: EventSource<T>, map: KeyMapper<T>, options: { delayMs?: number } = {}): this {
     const enqueue = (obj: T, old?: T) => {
       let keys: string[] | string | undefined;
       try {
@@ -127,7 +153,9 @@ export class Controller {
 
   /**
    * Stops taking new work, lets running reconciles finish (up to timeoutMs), then returns. Keys
-   * still queued are reconciled first unless `discardQueued` (lost leadership).
+   * still queued are reconciled first unless `discardQueued` (lost leadership): then the running
+   * reconciles are aborted at once, since another replica may be writing already. A drain that
+   * runs out of time aborts what still runs.
    */
   async stop(timeoutMs = 30_000, options: { discardQueued?: boolean } = {}): Promise<boolean> {
     if (this.resyncTimer) clearInterval(this.resyncTimer);
@@ -136,7 +164,13 @@ export class Controller {
       this.queue.shutDown();
       return true;
     }
-    const drained = await this.queue.shutDownWithDrain(timeoutMs, options);
+    if (options.discardQueued) this.lifetime.abort(new Error(`controller ${this.name} stopped: the lease was lost`));
+    let drained = await this.queue.shutDownWithDrain(timeoutMs, options);
+    if (!drained) {
+      this.lifetime.abort(new Error(`controller ${this.name} stopped: the drain timed out`));
+      // Aborted requests fail promptly; give the reconciles a moment to unwind.
+      drained = await this.queue.waitIdle(5_000);
+    }
     if (drained) await Promise.all(this.running);
     return drained;
   }
@@ -157,7 +191,9 @@ export class Controller {
     const started = performance.now();
     let result: 'success' | 'error' | 'requeue' | 'requeue_after' = 'success';
     try {
-      const outcome = await this.options.reconcile(key);
+      const signal = this.lifetime.signal;
+      const outcome = await requestScope.run(signal, () => this.options.reconcile(key, signal));
+      this.failing.delete(key);
       if (outcome?.requeueAfter && outcome.requeueAfter > 0) {
         result = 'requeue_after';
         this.queue.forget(key);
@@ -173,15 +209,21 @@ export class Controller {
       result = 'error';
       this.stats.errors++;
       metrics?.reconcileErrors.inc(labels);
-      const failures = this.queue.numRequeues(key) + 1;
       this.queue.addRateLimited(key);
-      const threshold = this.options.failureThreshold ?? 5;
-      logger?.log(failures >= threshold ? 'warn' : 'debug', `reconcile of ${key} failed (attempt ${failures}): ${(err as Error)?.message ?? String(err)}`, {
+      const now = this.options.now?.() ?? Date.now();
+      let streak = this.failing.get(key);
+      if (!streak) this.failing.set(key, (streak = { sinceMs: now, failures: 0, reported: false }));
+      streak.failures++;
+      const failingForMs = now - streak.sinceMs;
+      const persistent = failingForMs >= (this.options.persistentAfterMs ?? PERSISTENT_FAILURE_MS);
+      logger?.log(persistent ? 'warn' : 'debug', `reconcile of ${key} failed (attempt ${streak.failures}, failing for ${Math.round(failingForMs / 1000)} s): ${(err as Error)?.message ?? String(err)}`, {
         controller: this.name,
+        step: err instanceof ReconcileStepError ? err.step : undefined,
       });
-      if (failures === threshold) {
+      if (persistent && !streak.reported) {
+        streak.reported = true;
         try {
-          this.options.onPersistentError?.(key, err, failures);
+          this.options.onPersistentError?.(key, err, { sinceMs: streak.sinceMs, failures: streak.failures, failingForMs });
         } catch {
           // Reporting must never break the loop.
         }

@@ -30,3 +30,31 @@ export function apiErrorMessage(err: unknown): string {
 
 export const isNotFound = (err: unknown): boolean => apiStatusCode(err) === 404;
 export const isConflict = (err: unknown): boolean => apiStatusCode(err) === 409;
+
+/**
+ * A failure of one named step of a reconcile ("namespace", "status", "finalizer", …): the step
+ * goes into the logs and the ReconcileFailed message. The HTTP status of the cause stays
+ * readable (`code`, so apiStatusCode() and isNotFound() see through it).
+ */
+export class ReconcileStepError extends Error {
+  override readonly name = 'ReconcileStepError';
+  constructor(
+    readonly step: string,
+    override readonly cause: unknown,
+  ) {
+    super(`${step}: ${apiErrorMessage(cause)}`);
+  }
+
+  get code(): number | undefined {
+    return apiStatusCode(this.cause);
+  }
+}
+
+/** Runs one step of a reconcile; a failure comes out as a ReconcileStepError naming it. */
+export async function step<T>(name: string, work: () => Promise<T>): Promise<T> {
+  try {
+    return await work();
+  } catch (err) {
+    throw err instanceof ReconcileStepError ? err : new ReconcileStepError(name, err);
+  }
+}

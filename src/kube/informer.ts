@@ -2,10 +2,11 @@
 // never backs off; this one relists or rewatches on every failure with exponential backoff and
 // jitter, asks the server to end each watch after `watchTimeoutSeconds` (so a dead connection
 // cannot hang forever), and relists when nothing at all arrived for too long.
-import { Watch, type KubeConfig, type KubernetesListObject, type KubernetesObject } from '@kubernetes/client-node';
+import { Watch, type KubeConfig } from '@kubernetes/client-node';
 import type { Logger } from 'winston';
 import { Backoff, sleep } from './backoff.js';
 import { apiStatusCode } from './errors.js';
+import type { AnyKubeObject, ListObject } from './meta.js';
 
 export type InformerEvent = 'add' | 'update' | 'delete';
 
@@ -15,11 +16,11 @@ export interface ListOptions {
   _continue?: string;
 }
 
-export interface ResilientInformerOptions<T extends KubernetesObject> {
+export interface ResilientInformerOptions<T extends AnyKubeObject> {
   /** Watch path, e.g. `/api/v1/events` or `/apis/ovim.io/v1/organizations`. */
   path: string;
   /** One page of the list call for the same path and selectors. */
-  list: (options: ListOptions) => Promise<KubernetesListObject<T>>;
+  list: (options: ListOptions) => Promise<ListObject<T>>;
   labelSelector?: string;
   fieldSelector?: string;
   /** Server-side watch timeout (default 300 s, spread by up to 20% so watches don't align). */
@@ -40,12 +41,20 @@ export interface ResilientInformerOptions<T extends KubernetesObject> {
 
 type Handler<T> = (obj: T, old?: T) => void;
 
-export function objectKey(obj: KubernetesObject): string {
+/**
+ * Retry delays of a failed list or watch: 500 ms doubling, capped at 4 s (jitter included), so
+ * that an informer follows the server again at most 4 s after it answers again, however long
+ * the outage was. (An uncapped 30 s backoff kept the caches stale for 16-18 s after an outage
+ * while /health already said ok.)
+ */
+export const INFORMER_BACKOFF = { initialMs: 500, maxMs: 4_000 } as const;
+
+export function objectKey(obj: AnyKubeObject): string {
   const ns = obj.metadata?.namespace;
   return ns ? `${ns}/${obj.metadata?.name}` : (obj.metadata?.name ?? '');
 }
 
-export class ResilientInformer<T extends KubernetesObject> {
+export class ResilientInformer<T extends AnyKubeObject> {
   private readonly cache = new Map<string, T>();
   private readonly handlers: Record<InformerEvent, Handler<T>[]> = { add: [], update: [], delete: [] };
   private readonly syncWaiters: (() => void)[] = [];
@@ -55,6 +64,8 @@ export class ResilientInformer<T extends KubernetesObject> {
   private currentWatch: AbortController | undefined;
   private resourceVersion = '';
   private synced = false;
+  /** A list answered and no list or watch failed since: the cache follows the server. */
+  private watching = false;
   private lastActivity = Date.now();
   /** Counted for metrics and tests. */
   readonly stats = { lists: 0, watches: 0, restarts: 0, relistsOn410: 0, staleRelists: 0 };
@@ -64,7 +75,7 @@ export class ResilientInformer<T extends KubernetesObject> {
     private readonly options: ResilientInformerOptions<T>,
   ) {
     this.watch = new Watch(kc);
-    this.backoff = new Backoff(options.backoff ?? { initialMs: 1_000, maxMs: 30_000 });
+    this.backoff = new Backoff(options.backoff ?? INFORMER_BACKOFF);
   }
 
   on(event: InformerEvent, handler: Handler<T>): this {
@@ -76,6 +87,14 @@ export class ResilientInformer<T extends KubernetesObject> {
     return this.synced;
   }
 
+  /**
+   * Whether the cache follows the server now: false from a failed list or watch until the next
+   * list or watch connection succeeds (hasSynced() stays true: the cache is still served).
+   */
+  isWatching(): boolean {
+    return this.watching && this.abort !== undefined;
+  }
+
   /** Resolves once the first list has been delivered to the handlers. */
   waitForSync(): Promise<void> {
     if (this.synced) return Promise.resolve();
@@ -84,6 +103,11 @@ export class ResilientInformer<T extends KubernetesObject> {
 
   list(): T[] {
     return [...this.cache.values()];
+  }
+
+  /** Objects in the cache. */
+  get size(): number {
+    return this.cache.size;
   }
 
   get(name: string, namespace?: string): T | undefined {
@@ -128,6 +152,7 @@ export class ResilientInformer<T extends KubernetesObject> {
         // 'closed': the server ended the watch (its timeout); watch again from where we were.
       } catch (err) {
         if (signal.aborted) break;
+        this.watching = false;
         this.stats.restarts++;
         const status = apiStatusCode(err);
         if (status === 410) {
@@ -169,6 +194,7 @@ export class ResilientInformer<T extends KubernetesObject> {
     this.resourceVersion = rv;
     this.lastActivity = Date.now();
     this.backoff.reset();
+    this.watching = true;
     if (!this.synced) {
       this.synced = true;
       for (const w of this.syncWaiters.splice(0)) w();
@@ -231,6 +257,11 @@ export class ResilientInformer<T extends KubernetesObject> {
         )
         .then((controller) => {
           this.currentWatch = controller;
+          // The server answered the watch request: it follows the server again.
+          if (!settled) {
+            this.watching = true;
+            this.backoff.reset();
+          }
           if (settled) controller.abort();
         })
         .catch((err: unknown) => finish(() => reject(err)));

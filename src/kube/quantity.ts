@@ -32,10 +32,11 @@ export function parseQuantity(text: string | number | undefined | null): number 
   if (typeof text !== 'string') return undefined;
   const m = QUANTITY.exec(text.trim());
   if (!m) return undefined;
-  const value = Number.parseFloat(m[1]);
+  const value = Number.parseFloat(m[1] ?? '');
   if (m[3] !== undefined) return value * Math.pow(10, Number.parseInt(m[3], 10));
   const suffix = m[2] ?? '';
-  return value * (BINARY[suffix] ?? DECIMAL[suffix]);
+  const factor = BINARY[suffix] ?? DECIMAL[suffix];
+  return factor === undefined ? undefined : value * factor;
 }
 
 /** Whether two quantities (text or number) have the same value. */

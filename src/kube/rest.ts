@@ -5,9 +5,18 @@
 // timestamps → Date) so that what a list returns differs from what a watch delivers. This client
 // sends and returns plain JSON, exactly what the API server speaks, and counts every request by
 // verb so that tests and benchmarks can prove "a resync writes nothing".
+import { AsyncLocalStorage } from 'node:async_hooks';
 import { Agent as HttpAgent, request as httpRequest, type IncomingMessage } from 'node:http';
 import { Agent as HttpsAgent, request as httpsRequest, type RequestOptions } from 'node:https';
-import type { KubeConfig, KubernetesObject } from '@kubernetes/client-node';
+
+/**
+ * The abort signal of the work running now (a reconcile: the controller runs it inside
+ * `requestScope.run(signal, …)`): every request made in it without its own signal carries this
+ * one, so that a lost lease or a shutdown cancels the requests in flight.
+ */
+export const requestScope = new AsyncLocalStorage<AbortSignal>();
+import type { KubeConfig } from '@kubernetes/client-node';
+import type { KubeObject } from './meta.js';
 
 export type PatchType = 'merge' | 'json' | 'strategic' | 'apply';
 
@@ -75,7 +84,7 @@ export function resourcePath(parts: {
 
 function resourceOfPath(path: string): string {
   // /api/v1/namespaces/ns/rolebindings/x → rolebindings; /api/v1/namespaces/x → namespaces
-  const segments = path.split('?')[0].split('/').filter(Boolean);
+  const segments = (path.split('?')[0] ?? '').split('/').filter(Boolean);
   const start = segments[0] === 'api' ? 2 : 3;
   const rest = segments.slice(start);
   if (rest[0] === 'namespaces' && rest.length > 2) rest.splice(0, 2);
@@ -137,19 +146,19 @@ export class KubeClient {
     this.agent.destroy();
   }
 
-  async get<T = KubernetesObject>(path: string, query?: Query, signal?: AbortSignal): Promise<T> {
+  async get<T = KubeObject>(path: string, query?: Query, signal?: AbortSignal): Promise<T> {
     return this.request<T>('GET', path, { query, verb: 'get', signal });
   }
 
-  async list<T = KubernetesObject>(path: string, query?: Query): Promise<ListResult<T>> {
+  async list<T = KubeObject>(path: string, query?: Query): Promise<ListResult<T>> {
     return this.request<ListResult<T>>('GET', path, { query, verb: 'list' });
   }
 
-  async create<T = KubernetesObject>(path: string, body: unknown, query?: Query, signal?: AbortSignal): Promise<T> {
+  async create<T = KubeObject>(path: string, body: unknown, query?: Query, signal?: AbortSignal): Promise<T> {
     return this.request<T>('POST', path, { body, query, verb: 'create', signal });
   }
 
-  async patch<T = KubernetesObject>(path: string, body: unknown, type: PatchType, query?: Query, signal?: AbortSignal): Promise<T> {
+  async patch<T = KubeObject>(path: string, body: unknown, type: PatchType, query?: Query, signal?: AbortSignal): Promise<T> {
     return this.request<T>('PATCH', path, {
       body,
       query,
@@ -208,7 +217,7 @@ export class KubeClient {
       });
       req.on('timeout', () => req.destroy(new Error(`${method} ${url.pathname} timed out after ${this.timeoutMs} ms`)));
       req.on('error', reject);
-      const signal = options.signal;
+      const signal = options.signal ?? requestScope.getStore();
       if (signal) {
         const abort = () => req.destroy(Object.assign(new Error(`${method} ${url.pathname} aborted`), { name: 'AbortError' }));
         if (signal.aborted) abort();

@@ -264,7 +264,8 @@ export class WorkQueue {
   }
 
   private take(): string {
-    const key = this.queue[this.head++];
+    // Only called while length > 0: the slot holds a key.
+    const key = this.queue[this.head++] as string;
     if (this.head > 1024 && this.head * 2 > this.queue.length) {
       this.queue.splice(0, this.head);
       this.head = 0;

@@ -38,8 +38,9 @@ export interface NamespaceOwner {
 /** Whose an existing namespace is, by its labels; undefined when the operator did not make it. */
 export function namespaceOwner(ns: { metadata?: { labels?: Record<string, string> } } | undefined): NamespaceOwner | undefined {
   const labels = ns?.metadata?.labels ?? {};
-  if (labels[LABELS.managedBy] !== MANAGED_BY || !labels[LABELS.organization]) return undefined;
-  return { organization: labels[LABELS.organization], vdc: labels[LABELS.vdc] };
+  const organization = labels[LABELS.organization];
+  if (labels[LABELS.managedBy] !== MANAGED_BY || !organization) return undefined;
+  return { organization, vdc: labels[LABELS.vdc] };
 }
 
 /** Whether the namespace belongs to this organization (vdc undefined) or to this VDC. */

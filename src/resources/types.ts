@@ -1,5 +1,5 @@
 // TypeScript shapes of the ovim.io/v1 custom resources (crds/*.yaml is the source of truth).
-import type { V1ObjectMeta } from '@kubernetes/client-node';
+import type { ObjectMeta } from '../kube/meta.js';
 import type { PodSecurityLevel, ServiceExposure } from './security.js';
 
 export const OVIM_GROUP = 'ovim.io';
@@ -43,6 +43,8 @@ export type OrganizationPhase = 'Pending' | 'Active' | 'Disabled' | 'Failed' | '
 
 export interface OrganizationStatus {
   namespace?: string;
+  /** Lifecycle events written into status before they are recorded, until the API server has them. */
+  pendingEvents?: string[];
   phase?: OrganizationPhase;
   vdcCount?: number;
   conditions?: Condition[];
@@ -53,7 +55,7 @@ export interface OrganizationStatus {
 export interface Organization {
   apiVersion: typeof OVIM_API_VERSION;
   kind: 'Organization';
-  metadata: V1ObjectMeta;
+  metadata: ObjectMeta;
   spec: OrganizationSpec;
   status?: OrganizationStatus;
 }
@@ -112,6 +114,8 @@ export interface VdcWorkloadCounts {
 
 export interface VirtualDataCenterStatus {
   namespace?: string;
+  /** Lifecycle events written into status before they are recorded, until the API server has them. */
+  pendingEvents?: string[];
   phase?: VdcPhase;
   conditions?: Condition[];
   observedGeneration?: number;
@@ -124,7 +128,7 @@ export interface VirtualDataCenterStatus {
 export interface VirtualDataCenter {
   apiVersion: typeof OVIM_API_VERSION;
   kind: 'VirtualDataCenter';
-  metadata: V1ObjectMeta;
+  metadata: ObjectMeta;
   spec: VirtualDataCenterSpec;
   status?: VirtualDataCenterStatus;
 }

@@ -190,7 +190,7 @@ describe('operator with only its shipped permissions (ServiceAccount, ClusterRol
       JSON.stringify([await bindings(`org-${ORG}`), await bindings(ws)]) === JSON.stringify([['rbac-ops'], ['rbac-ops']]),
     );
     const limits = await core.readNamespacedLimitRange({ name: 'vdc-limits', namespace: ws });
-    expect(limits.spec?.limits[0].max?.cpu).to.equal('1');
+    expect(limits.spec?.limits[0]?.max?.cpu).to.equal('1');
     expect(await (op?.recorder as EventRecorder).flush(20_000)).to.equal(true);
     expect((await kubectlOk(cp.kubeconfigPath, ['describe', 'vdc', 'dev', '-n', `org-${ORG}`]))).to.match(/Normal\s+VDCUpdated/);
     expect((op?.recorder as EventRecorder).stats().writeFailures, 'no event write was refused').to.equal(0);

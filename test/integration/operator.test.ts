@@ -166,7 +166,7 @@ describe('operator', function () {
       const namespace = await api.get<{ metadata: { labels: Record<string, string> } }>(`/api/v1/namespaces/${ns}`);
       expect(namespace.metadata.labels).to.include({ 'app.kubernetes.io/managed-by': 'ovim-operator', 'ovim.io/organization': org });
       const rbs = await api.list<{ roleRef: { name: string }; subjects: { name: string }[] }>(`/apis/rbac.authorization.k8s.io/v1/namespaces/${ns}/rolebindings`);
-      expect(rbs.items.map((rb) => [rb.roleRef.name, rb.subjects[0].name])).to.deep.equal([['ovim:org-admin', `${org}-admins`]]);
+      expect(rbs.items.map((rb) => [rb.roleRef.name, rb.subjects[0]?.name])).to.deep.equal([['ovim:org-admin', `${org}-admins`]]);
       await waitOccurrences('Organization', org, 'default', 'OrganizationCreated', 1);
       const describe = await kubectlOk(cp.kubeconfigPath, ['describe', 'organization', org]);
       expect(describe).to.match(/Normal\s+OrganizationCreated\s+.*ovim-controller\s+Organization '.*' created by a-user/);
@@ -197,10 +197,10 @@ describe('operator', function () {
         ingress: [{ from: [{ namespaceSelector: { matchLabels: { 'ovim.io/organization': org } } }] }],
       });
       const rbs = await api.list<{ roleRef: { name: string }; subjects: { name: string }[] }>(`/apis/rbac.authorization.k8s.io/v1/namespaces/${ws}/rolebindings`);
-      expect(rbs.items.map((rb) => [rb.roleRef.name, rb.subjects[0].name])).to.deep.equal([['ovim:vdc-admin', `${org}-admins`]]);
+      expect(rbs.items.map((rb) => [rb.roleRef.name, rb.subjects[0]?.name])).to.deep.equal([['ovim:vdc-admin', `${org}-admins`]]);
       await waitOccurrences('VirtualDataCenter', 'dev', ns, 'VDCCreated', 1);
       const [created] = await events('VirtualDataCenter', 'dev', ns, 'VDCCreated');
-      expect(created.metadata.annotations).to.include({ 'ovim.io/organization': org, 'ovim.io/vdc': 'dev', 'ovim.io/actor': 'a-user' });
+      expect(created?.metadata.annotations).to.include({ 'ovim.io/organization': org, 'ovim.io/vdc': 'dev', 'ovim.io/actor': 'a-user' });
       await waitFor('vdcCount 1', async () => ((await getOrg(org)).status?.vdcCount === 1 ? true : undefined));
       expect(await kubectlOk(cp.kubeconfigPath, ['describe', 'vdc', '-n', ns, 'dev'])).to.match(/Normal\s+VDCCreated/);
     });
@@ -212,7 +212,7 @@ describe('operator', function () {
       await waitOccurrences('VirtualDataCenter', 'dev', ns, 'VDCUpdated', 1);
       const groups = async (namespace: string) =>
         (await api.list<{ subjects: { name: string }[] }>(`/apis/rbac.authorization.k8s.io/v1/namespaces/${namespace}/rolebindings`)).items
-          .map((rb) => rb.subjects[0].name)
+          .map((rb) => rb.subjects[0]?.name)
           .sort();
       await waitFor('org role bindings for both groups', async () => ((await groups(ns)).length === 2 ? true : undefined));
       expect(await groups(ns)).to.deep.equal([`${org}-admins`, `${org}-ops`]);
@@ -248,7 +248,7 @@ describe('operator', function () {
 
     it('force reconcile: a deleted child role binding comes back, one ReconcileForced per value, none after a restart', async () => {
       const rbs = await api.list<{ metadata: { name: string } }>(`/apis/rbac.authorization.k8s.io/v1/namespaces/${ws}/rolebindings`);
-      const victim = rbs.items[0].metadata.name;
+      const victim = rbs.items[0]!.metadata.name;
       await settle();
       const writes = (op as Operator).client.writes;
       await api.delete(`/apis/rbac.authorization.k8s.io/v1/namespaces/${ws}/rolebindings/${victim}`);
@@ -260,8 +260,8 @@ describe('operator', function () {
       // Every child was applied again although only one was missing.
       expect((op as Operator).client.writes - writes, 'forced writes').to.be.at.least(7);
       const [forced] = await events('VirtualDataCenter', 'dev', ns, 'ReconcileForced');
-      expect(forced.message).to.equal("Manual reconciliation triggered for VDC 'dev' by a-user");
-      expect(forced.metadata.annotations?.['ovim.io/actor']).to.equal('a-user');
+      expect(forced?.message).to.equal("Manual reconciliation triggered for VDC 'dev' by a-user");
+      expect(forced?.metadata.annotations?.['ovim.io/actor']).to.equal('a-user');
 
       // The same value again (another annotation changes) fires nothing; a new value fires once.
       await kubectlOk(cp.kubeconfigPath, ['annotate', 'vdc', '-n', ns, 'dev', 'unrelated=1', '--overwrite']);
@@ -270,7 +270,7 @@ describe('operator', function () {
       await settle();
       expect(await occurrences('VirtualDataCenter', 'dev', ns, 'ReconcileForced')).to.equal(1);
       const [orgForced] = await events('Organization', org, 'default', 'ReconcileForced');
-      expect(orgForced.message).to.equal(`Manual reconciliation triggered for organization '${org}' by unknown`);
+      expect(orgForced?.message).to.equal(`Manual reconciliation triggered for organization '${org}' by unknown`);
       await kubectlOk(cp.kubeconfigPath, ['annotate', 'vdc', '-n', ns, 'dev', 'ovim.io/force-reconcile=v2', '--overwrite']);
       await waitOccurrences('VirtualDataCenter', 'dev', ns, 'ReconcileForced', 2);
 
@@ -322,8 +322,8 @@ describe('operator', function () {
       expect(status.workloadCounts?.totalPods).to.equal(10);
       expect(status.lastMetricsUpdate).to.be.a('string');
       const [exceeded] = await events('VirtualDataCenter', 'pool', ns, 'QuotaExceeded');
-      expect(exceeded.type).to.equal('Warning');
-      expect(exceeded.message).to.match(/requests\.cpu 1\/1 \(100%\)/);
+      expect(exceeded?.type).to.equal('Warning');
+      expect(exceeded?.message).to.match(/requests\.cpu 1\/1 \(100%\)/);
       expect(await createPod(ws, 'p10'), 'the API server rejects a pod over the quota').to.equal('rejected');
 
       // Resync and restart: the crossing is not reported again.
@@ -399,33 +399,33 @@ describe('operator', function () {
     it('a VDC outside its organization namespace: Failed with its reason and one CreationFailed', async () => {
       await createVdc(`misplaced-${sfx}`, org, {}, 'default');
       cases.push({ what: 'wrong namespace', ns: 'default', name: `misplaced-${sfx}`, reason: 'WrongNamespace' });
-      await failedOnce(cases[cases.length - 1]);
+      await failedOnce(cases[cases.length - 1]!);
     });
 
     it('a VDC of a missing organization: Failed with its reason and one CreationFailed', async () => {
       await api.create('/api/v1/namespaces', { apiVersion: 'v1', kind: 'Namespace', metadata: { name: `org-${ghost}` } });
       await createVdc('orphan', ghost);
       cases.push({ what: 'organization missing', ns: `org-${ghost}`, name: 'orphan', reason: 'OrganizationNotFound' });
-      await failedOnce(cases[cases.length - 1]);
+      await failedOnce(cases[cases.length - 1]!);
     });
 
     it('a VDC whose namespace name is over 63 characters: Failed with its reason and one CreationFailed', async () => {
       await createVdc('a-rather-long-vdc-name', longOrg);
       cases.push({ what: 'name too long', ns: `org-${longOrg}`, name: 'a-rather-long-vdc-name', reason: 'NamespaceNameTooLong' });
-      await failedOnce(cases[cases.length - 1]);
+      await failedOnce(cases[cases.length - 1]!);
     });
 
     it('a VDC whose namespace belongs to someone else: Failed with its reason and one CreationFailed', async () => {
       await api.create('/api/v1/namespaces', { apiVersion: 'v1', kind: 'Namespace', metadata: { name: `vdc-${org}-taken` } });
       await createVdc('taken', org);
       cases.push({ what: 'namespace owned by someone else', ns, name: 'taken', reason: 'NamespaceConflict' });
-      await failedOnce(cases[cases.length - 1]);
+      await failedOnce(cases[cases.length - 1]!);
     });
 
     it('a VDC of a disabled organization: Failed with its reason and one CreationFailed', async () => {
       await createVdc('sleepy', disabled);
       cases.push({ what: 'organization disabled', ns: `org-${disabled}`, name: 'sleepy', reason: 'OrganizationDisabled' });
-      await failedOnce(cases[cases.length - 1]);
+      await failedOnce(cases[cases.length - 1]!);
     });
 
     it('no CreationFailed repeats after a resync and a restart', async function () {

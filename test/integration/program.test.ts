@@ -153,7 +153,7 @@ describe('the program (src/main.ts) as a process', function () {
       const list = await events('VirtualDataCenter', 'half', ns, 'QuotaThresholdReached');
       return list.length > 0 ? list : undefined;
     }, { timeoutMs: 90_000 });
-    expect(reached.message).to.match(/reached 50% of its quota: requests\.cpu 500m\/1 \(50%\)/);
+    expect(reached?.message).to.match(/reached 50% of its quota: requests\.cpu 500m\/1 \(50%\)/);
   });
 
   it('SIGTERM with queued work: exit 0, every reconciled organization has its event, no process left', async () => {

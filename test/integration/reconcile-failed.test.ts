@@ -74,8 +74,8 @@ describe('ReconcileFailed', function () {
     expect(await readyOf(org)).to.include({ status: 'False', reason: 'NamespaceConflict' });
     await waitFor('one ReconcileFailed', async () => (await occurrences(org, 'ReconcileFailed')) === 1, { timeoutMs: 60_000 });
     const [event] = await warnings(org, 'ReconcileFailed');
-    expect(event.type).to.equal('Warning');
-    expect(event.message).to.match(new RegExp(`Namespace org-${org} exists and is not managed by ovim-operator`));
+    expect(event?.type).to.equal('Warning');
+    expect(event?.message).to.match(new RegExp(`Namespace org-${org} exists and is not managed by ovim-operator`));
 
     operator.current.resync();
     await operator.settle();
@@ -145,11 +145,11 @@ describe('ReconcileFailed', function () {
     cleanup.push(orgPath(org));
     await waitFor('one ReconcileFailed', async () => (await occurrences(org, 'ReconcileFailed')) === 1, { timeoutMs: 60_000 });
     const [event] = await warnings(org, 'ReconcileFailed');
-    expect(event.type).to.equal('Warning');
-    expect(event.message).to.match(new RegExp(`^Reconcile of organization '${org}' failed 5 times in a row: .*frozen`));
-    expect(event.message, 'credentials redacted').to.contain('[REDACTED]');
-    expect(event.message).to.not.contain(secretValue);
-    expect(event.message).to.not.contain(bearer);
+    expect(event?.type).to.equal('Warning');
+    expect(event?.message).to.match(new RegExp(`^Reconcile of organization '${org}' failed 5 times in a row: .*frozen`));
+    expect(event?.message, 'credentials redacted').to.contain('[REDACTED]');
+    expect(event?.message).to.not.contain(secretValue);
+    expect(event?.message).to.not.contain(bearer);
     // The failures go on (the retries continue with backoff) without a second event.
     const errorsNow = operator.current.controllers.organization.stats.errors;
     await waitFor('more failed reconciles', async () => operator.current.controllers.organization.stats.errors >= errorsNow + 2, { timeoutMs: 60_000 });

@@ -40,13 +40,13 @@ describe('event actors from the stamps', function () {
   });
 
   it('DeletionBlocked is by the deleter of this deletion, else unknown (never the requester)', function () {
-    const deleting = org({ deletionTimestamp: new Date('2026-01-01T10:00:01Z') });
+    const deleting = org({ deletionTimestamp: '2026-01-01T10:00:01Z' });
     const prev: OrganizationStatus = { namespace: 'org-acme', phase: 'Active', observedGeneration: 2, conditions: ready('True', 'Ready') };
     const blocked: OrganizationStatus = { ...prev, phase: 'Terminating', conditions: ready('False', 'DeletionBlocked') };
     expect(organizationEvents(deleting, prev, blocked).map((e) => [e.reason, e.actor])).to.deep.equal([['DeletionBlocked', 'erin']]);
     expect(deletedBy(deleting)).to.equal('erin');
     // A stamp from an earlier, refused delete does not name the deleter of this one.
-    const later = org({ deletionTimestamp: new Date('2026-01-02T10:00:00Z') });
+    const later = org({ deletionTimestamp: '2026-01-02T10:00:00Z' });
     expect(organizationEvents(later, prev, blocked).map((e) => [e.reason, e.actor])).to.deep.equal([['DeletionBlocked', undefined]]);
   });
 });

@@ -70,7 +70,8 @@ describe('VDC preconditions', () => {
     const pre = vdcPrecondition(vdc('dev', 'acme'), o, { provisioned: false, candidates });
     expect(pre).to.include({ kind: 'failed', reason: VdcReasons.QuotaExceeded });
     expect((pre as { message: string }).message).to.match(/cpu requested 4, remaining 2 of 6/);
-    expect(vdcPrecondition(vdc('ok', 'acme'), org('acme'), ctx)).to.deep.equal({ kind: 'ok' });
+    const acme = org('acme');
+    expect(vdcPrecondition(vdc('ok', 'acme'), acme, ctx)).to.deep.equal({ kind: 'ok', org: acme });
   });
 });
 

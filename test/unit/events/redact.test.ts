@@ -20,7 +20,7 @@ describe('redaction', function () {
     // [what, message, the secret that must be gone]
     ['a bearer token', 'request failed: Authorization: Bearer abc123def456ghi789', 'abc123def456ghi789'],
     ['a JWT anywhere', `login with ${JWT} rejected`, JWT],
-    ['a JWT split into its parts', `token ${JWT}`, JWT.split('.')[2]],
+    ['a JWT split into its parts', `token ${JWT}`, JWT.split('.')[2] as string],
     ['password=', 'connect failed: host=db password=hunter2 user=app', 'hunter2'],
     ['PASSWORD: (any case, colon)', 'PASSWORD: s3cr3t!', 's3cr3t!'],
     ['token=', 'callback?token=tkn_0123456789&next=/', 'tkn_0123456789'],

@@ -3,6 +3,8 @@
 import { expect } from 'chai';
 import type { KubernetesObject } from '@kubernetes/client-node';
 import { Controller, type EventSource } from '../../../src/kube/controller.js';
+import { ReconcileStepError, isConflict, step } from '../../../src/kube/errors.js';
+import { KubeApiError, requestScope } from '../../../src/kube/rest.js';
 import { ItemExponentialFailureRateLimiter } from '../../../src/kube/workqueue.js';
 import { createMetrics } from '../../../src/metrics.js';
 
@@ -10,14 +12,14 @@ class FakeSource<T extends KubernetesObject> implements EventSource<T> {
   private handlers: Record<string, ((obj: T, old?: T) => void)[]> = { add: [], update: [], delete: [] };
   items: T[] = [];
   on(event: 'add' | 'update' | 'delete', handler: (obj: T, old?: T) => void): this {
-    this.handlers[event].push(handler);
+    this.handlers[event]?.push(handler);
     return this;
   }
   list(): T[] {
     return this.items;
   }
   emit(event: 'add' | 'update' | 'delete', obj: T, old?: T): void {
-    for (const h of this.handlers[event]) h(obj, old);
+    for (const h of this.handlers[event] ?? []) h(obj, old);
   }
 }
 
@@ -74,14 +76,11 @@ describe('Controller', () => {
     expect(calls, 'the ten adds during the first run collapse into one more run').to.equal(2);
   });
 
-  it('retries a failing key with backoff, reports it once at the threshold, and forgets it on success', async () => {
+  it('retries a failing key with backoff and forgets the backoff on success', async () => {
     const times: number[] = [];
-    const reported: number[] = [];
     const c = new Controller({
       name: 'retry',
       rateLimiter: new ItemExponentialFailureRateLimiter(5, 1_000),
-      failureThreshold: 3,
-      onPersistentError: (_k, _e, n) => reported.push(n),
       reconcile: async () => {
         times.push(Date.now());
         if (times.length < 5) throw new Error('boom');
@@ -92,13 +91,78 @@ describe('Controller', () => {
     await until(() => times.length === 5);
     await c.waitIdle();
     await c.stop();
-    const gaps = times.slice(1).map((t, i) => t - times[i]);
+    const gaps = times.slice(1).map((t, i) => t - (times[i] as number));
     // 5, 10, 20, 40 ms: each gap at least the backoff (timers may fire a little late).
     expect(gaps[3]).to.be.at.least(35);
-    expect(gaps[3]).to.be.greaterThan(gaps[0]);
-    expect(reported).to.deep.equal([3]);
+    expect(gaps[3]).to.be.greaterThan(gaps[0] as number);
     expect(c.stats.errors).to.equal(4);
     expect(c.queue.numRequeues('k')).to.equal(0);
+  });
+
+  it('reports a failure only once it has lasted persistentAfterMs, not after a count of fast retries', async () => {
+    let clock = 1_000_000;
+    let calls = 0;
+    let failUntil = 12;
+    const reported: { key: string; failures: number; failingForMs: number }[] = [];
+    const c = new Controller({
+      name: 'persistent',
+      rateLimiter: new ItemExponentialFailureRateLimiter(1, 4),
+      persistentAfterMs: 60_000,
+      now: () => clock,
+      onPersistentError: (key, _e, s) => reported.push({ key, failures: s.failures, failingForMs: s.failingForMs }),
+      reconcile: async () => {
+        calls++;
+        // A blip: ten fast failures within the same second report nothing.
+        if (calls === 10) clock += 59_000;
+        if (calls === 11) clock += 2_000;
+        if (calls <= failUntil) throw new Error('apiserver unavailable');
+      },
+    });
+    c.start();
+    c.enqueue('k');
+    await until(() => calls >= 10);
+    expect(reported, 'ten failures within 59 s are not persistent').to.deep.equal([]);
+    await until(() => calls >= 13);
+    await c.waitIdle();
+    expect(reported).to.deep.equal([{ key: 'k', failures: 11, failingForMs: 61_000 }]);
+    // A new streak after the success starts the clock again.
+    failUntil = 20;
+    c.enqueue('k');
+    await until(() => calls >= 21);
+    await c.waitIdle();
+    await c.stop();
+    expect(reported, 'a fresh streak of fast failures reports nothing').to.have.length(1);
+  });
+
+  it('a lost lease (stop with discardQueued) aborts the running reconcile and the requests made in it', async () => {
+    let seen: AbortSignal | undefined;
+    let scoped: AbortSignal | undefined;
+    let started = false;
+    const c = new Controller({
+      name: 'abort',
+      reconcile: (_key, signal) => {
+        seen = signal;
+        scoped = requestScope.getStore();
+        started = true;
+        // A write that would hang far longer than the test: only the abort ends it.
+        return new Promise<void>((_resolve, reject) => signal.addEventListener('abort', () => reject(signal.reason as Error), { once: true }));
+      },
+    });
+    c.start();
+    c.enqueue('k');
+    await until(() => started);
+    expect(scoped, 'KubeClient requests inside the reconcile carry its signal').to.equal(seen);
+    expect(await c.stop(60_000, { discardQueued: true })).to.equal(true);
+    expect(seen?.aborted).to.equal(true);
+    expect(c.stats.errors).to.equal(1);
+  });
+
+  it('a failing step comes out as a ReconcileStepError naming it, its HTTP status still readable', async () => {
+    const err = await step('status', () => Promise.reject(new KubeApiError(409, 'the object has been modified', {}))).catch((e: unknown) => e);
+    expect(err).to.be.instanceOf(ReconcileStepError);
+    expect((err as ReconcileStepError).step).to.equal('status');
+    expect((err as Error).message).to.equal('status: the object has been modified');
+    expect(isConflict(err)).to.equal(true);
   });
 
   it('requeueAfter reconciles the key again after the delay', async () => {
@@ -114,7 +178,7 @@ describe('Controller', () => {
     c.enqueue('k');
     await until(() => times.length === 2);
     await c.stop();
-    expect(times[1] - times[0]).to.be.at.least(45);
+    expect((times[1] as number) - (times[0] as number)).to.be.at.least(45);
   });
 
   it('records reconcile totals by result, errors and durations', async () => {

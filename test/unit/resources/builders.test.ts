@@ -38,12 +38,12 @@ describe('desired-state builders', () => {
       expect(rb.metadata.name).to.match(/^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$/);
       expect(rb.metadata.namespace).to.equal('org-acme');
       expect(rb.roleRef).to.deep.equal({ apiGroup: 'rbac.authorization.k8s.io', kind: 'ClusterRole', name: 'ovim:org-admin' });
-      expect(rb.subjects?.[0].kind).to.equal('Group');
+      expect(rb.subjects?.[0]?.kind).to.equal('Group');
     }
-    expect(rbs.map((r) => r.subjects?.[0].name).sort()).to.deep.equal(['Admins', 'admins', 'ops:team_1']);
+    expect(rbs.map((r) => r.subjects?.[0]?.name).sort()).to.deep.equal(['Admins', 'admins', 'ops:team_1']);
     const vdc = desiredVdcRoleBindings('acme', 'dev', ['admins']);
-    expect(vdc[0].metadata.namespace).to.equal('vdc-acme-dev');
-    expect(vdc[0].roleRef.name).to.equal('ovim:vdc-admin');
+    expect(vdc[0]?.metadata.namespace).to.equal('vdc-acme-dev');
+    expect(vdc[0]?.roleRef.name).to.equal('ovim:vdc-admin');
     // Stable across runs and replicas: the readable group plus the first 8 hex of sha256(group).
     expect(roleBindingName('x', 'admins')).to.equal('x-admins-fa956b80');
     expect(roleBindingName('x', 'Ops:Team 1')).to.equal('x-ops-team-1-707c0c0a');
@@ -71,20 +71,20 @@ describe('desired-state builders', () => {
   });
 
   it('the limit range gives defaults inside min and max', () => {
-    const none = desiredLimitRange('a', 'b', undefined).spec.limits[0];
+    const none = desiredLimitRange('a', 'b', undefined).spec.limits[0]!;
     // The container defaults as literals (requests 100m / 128Mi, limits 500m / 512Mi): a changed
     // constant shows here.
     expect(none.defaultRequest).to.deep.equal({ cpu: '100m', memory: '128Mi' });
     expect(none.default).to.deep.equal({ cpu: '500m', memory: '512Mi' });
     expect(none.min).to.equal(undefined);
 
-    const tight = desiredLimitRange('a', 'b', { minCpu: 200, maxCpu: 300, minMemory: 1024, maxMemory: 2048 }).spec.limits[0];
+    const tight = desiredLimitRange('a', 'b', { minCpu: 200, maxCpu: 300, minMemory: 1024, maxMemory: 2048 }).spec.limits[0]!;
     expect(tight.min).to.deep.equal({ cpu: '200m', memory: '1Gi' });
     expect(tight.max).to.deep.equal({ cpu: '300m', memory: '2Gi' });
     expect(tight.defaultRequest).to.deep.equal({ cpu: '200m', memory: '1Gi' });
     expect(tight.default).to.deep.equal({ cpu: '300m', memory: '1Gi' });
 
-    const low = desiredLimitRange('a', 'b', { maxCpu: 50, maxMemory: 64 }).spec.limits[0];
+    const low = desiredLimitRange('a', 'b', { maxCpu: 50, maxMemory: 64 }).spec.limits[0]!;
     expect(low.defaultRequest).to.deep.equal({ cpu: '50m', memory: '64Mi' });
     expect(low.default).to.deep.equal({ cpu: '50m', memory: '64Mi' });
   });
