@@ -1,0 +1,193 @@
+// The archive's schema (one for every engine): the tables as Kysely types, and the versioned
+// migrations built with Kysely's schema builder. Timestamps are integer milliseconds since the
+// epoch (portable arithmetic for time buckets and keyset cursors on every engine).
+import { sql, type CompiledQuery, type Kysely } from 'kysely';
+
+export interface EventsTable {
+  /** Engine row id (not exposed). */
+  id?: number;
+  /** metadata.uid for Kubernetes Events; a generated id for application-level events. */
+  uid: string;
+  name: string;
+  namespace: string;
+  type: string;
+  reason: string;
+  message: string;
+  component: string;
+  kind: string;
+  object_name: string;
+  first_timestamp: number;
+  last_timestamp: number;
+  count: number;
+  /** The `ovim.io/organization` annotation (informational: scopes never read it). */
+  organization: string | null;
+  vdc: string | null;
+  actor: string | null;
+  owner: string | null;
+  category: string;
+  /** `kubernetes` (ingested from the Event watch) or `application` (written through the API). */
+  writer: string;
+  /**
+   * The tenant the row belongs to, decided by the operator: `org-<x>` → x, a `vdc-<x>-*`
+   * namespace labelled as x's, an Organization's own events in `default`. Scopes filter on it.
+   */
+  org_id: string | null;
+  vdc_id: string | null;
+  vm_id: string | null;
+  user_id: string | null;
+  username: string | null;
+  action: string | null;
+  /** JSON string maps (application-level events). */
+  metadata: string | null;
+  annotations: string | null;
+  labels: string | null;
+  ingested_at: number;
+  /** Soft delete (application-level API); re-ingesting never clears it. */
+  deleted_at: number | null;
+}
+
+export interface NamespaceOwnersTable {
+  namespace: string;
+  organization: string;
+  updated_at: number;
+}
+
+export interface RetentionPoliciesTable {
+  category: string;
+  type: string;
+  retention_days: number;
+  max_events: number | null;
+  updated_at: number;
+}
+
+export interface SchemaVersionTable {
+  version: number;
+  applied_at: number;
+}
+
+export interface ArchiveDatabase {
+  events: EventsTable;
+  namespace_owners: NamespaceOwnersTable;
+  retention_policies: RetentionPoliciesTable;
+  schema_version: SchemaVersionTable;
+}
+
+/** An archived row as it crosses the engine boundary. */
+export type ArchiveRow = Omit<EventsTable, 'id'>;
+
+export type EngineDialect = 'sqlite' | 'postgres';
+
+export interface Migration {
+  version: number;
+  description: string;
+  /** The statements, compiled for the dialect (run in one transaction with the version row). */
+  up(db: Kysely<ArchiveDatabase>, dialect: EngineDialect): CompiledQuery[];
+}
+
+// Kysely's schema builder is typed against `any` databases; the tables do not exist yet.
+// eslint-disable-next-line @typescript-eslint/no-explicit-any
+type SchemaDb = Kysely<any>;
+
+export const MIGRATIONS: readonly Migration[] = [
+  {
+    version: 1,
+    description: 'events, namespace owners, retention policies',
+    up(kdb, dialect) {
+      const db = kdb as SchemaDb;
+      const out: CompiledQuery[] = [];
+      const bigint = dialect === 'postgres' ? 'bigint' : 'integer';
+      out.push(
+        db.schema
+        .createTable('events')
+        .addColumn('id', dialect === 'postgres' ? 'bigserial' : 'integer', (c) => c.primaryKey())
+        .addColumn('uid', 'text', (c) => c.notNull().unique())
+        .addColumn('name', 'text', (c) => c.notNull())
+        .addColumn('namespace', 'text', (c) => c.notNull())
+        .addColumn('type', 'text', (c) => c.notNull())
+        .addColumn('reason', 'text', (c) => c.notNull())
+        .addColumn('message', 'text', (c) => c.notNull())
+        .addColumn('component', 'text', (c) => c.notNull())
+        .addColumn('kind', 'text', (c) => c.notNull())
+        .addColumn('object_name', 'text', (c) => c.notNull())
+        .addColumn('first_timestamp', bigint, (c) => c.notNull())
+        .addColumn('last_timestamp', bigint, (c) => c.notNull())
+        .addColumn('count', bigint, (c) => c.notNull())
+        .addColumn('organization', 'text')
+        .addColumn('vdc', 'text')
+        .addColumn('actor', 'text')
+        .addColumn('owner', 'text')
+        .addColumn('category', 'text', (c) => c.notNull())
+        .addColumn('writer', 'text', (c) => c.notNull())
+        .addColumn('org_id', 'text')
+        .addColumn('vdc_id', 'text')
+        .addColumn('vm_id', 'text')
+        .addColumn('user_id', 'text')
+        .addColumn('username', 'text')
+        .addColumn('action', 'text')
+        .addColumn('metadata', 'text')
+        .addColumn('annotations', 'text')
+        .addColumn('labels', 'text')
+        .addColumn('ingested_at', bigint, (c) => c.notNull())
+        .addColumn('deleted_at', bigint)
+        .compile(),
+      );
+      // The API's order, and one index per frequent leading filter (each ends in the order).
+      const indexes: [string, string[]][] = [
+        ['events_order', ['last_timestamp', 'name', 'namespace', 'uid']],
+        ['events_namespace', ['namespace', 'last_timestamp']],
+        ['events_org', ['org_id', 'last_timestamp']],
+        ['events_reason', ['reason', 'last_timestamp']],
+        ['events_object', ['kind', 'object_name', 'last_timestamp']],
+        ['events_actor', ['actor', 'last_timestamp']],
+        ['events_retention', ['category', 'type', 'last_timestamp']],
+      ];
+      for (const [name, columns] of indexes) {
+        out.push(db.schema.createIndex(name).on('events').columns(columns).compile());
+      }
+      out.push(
+        db.schema
+        .createTable('namespace_owners')
+        .addColumn('namespace', 'text', (c) => c.primaryKey())
+        .addColumn('organization', 'text', (c) => c.notNull())
+        .addColumn('updated_at', bigint, (c) => c.notNull())
+        .compile(),
+      );
+      out.push(
+        db.schema
+        .createTable('retention_policies')
+        .addColumn('category', 'text', (c) => c.notNull())
+        .addColumn('type', 'text', (c) => c.notNull())
+        .addColumn('retention_days', 'integer', (c) => c.notNull())
+        .addColumn('max_events', 'integer')
+        .addColumn('updated_at', bigint, (c) => c.notNull())
+        .addPrimaryKeyConstraint('retention_policies_pk', ['category', 'type'])
+        .compile(),
+      );
+      return out;
+    },
+  },
+];
+
+export const SCHEMA_VERSION = Math.max(...MIGRATIONS.map((m) => m.version));
+
+export function createVersionTable(db: Kysely<ArchiveDatabase>, dialect: EngineDialect): CompiledQuery {
+  return (db as SchemaDb).schema
+    .createTable('schema_version')
+    .ifNotExists()
+    .addColumn('version', 'integer', (c) => c.primaryKey())
+    .addColumn('applied_at', dialect === 'postgres' ? 'bigint' : 'integer', (c) => c.notNull())
+    .compile();
+}
+
+/** The highest applied version (0 for a new database). */
+export function appliedVersionQuery(db: Kysely<ArchiveDatabase>): CompiledQuery<{ v: number | null }> {
+  return db.selectFrom('schema_version').select(sql<number | null>`max(version)`.as('v')).compile();
+}
+
+export function versionRow(db: Kysely<ArchiveDatabase>, version: number, now: number): CompiledQuery {
+  return db.insertInto('schema_version').values({ version, applied_at: now }).compile();
+}
+
+export class SchemaTooNewError extends Error {
+  override name = 'SchemaTooNewError';
+}
