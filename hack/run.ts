@@ -7,7 +7,7 @@ import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node
 import { homedir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { KubeConfig, VersionApi } from '@kubernetes/client-node';
-import { loadConfig } from '../src/config.js';
+import { DEFAULT_CONFIG, loadConfig } from '../src/config.js';
 import { installCrds } from '../src/kube/crds.js';
 import { createLogger } from '../src/log.js';
 import { signToken } from '../src/http/auth.js';
@@ -94,6 +94,10 @@ async function main(): Promise<void> {
   // The operator and the API, in this process (flags after `--` and OVIM_* variables configure
   // them). Without OVIM_JWT_SECRET(_FILE) the API uses the secret kept in .ovim-sandbox/.
   const config = loadConfig(process.argv.slice(2));
+  // The archive lives with the sandbox's state unless a flag or OVIM_HISTORY_PATH says otherwise.
+  if (config.history.path === DEFAULT_CONFIG.history.path && !process.env.OVIM_HISTORY_PATH) {
+    config.history.path = join(sandboxDir, 'history.db');
+  }
   const env = { ...process.env };
   if (!env.OVIM_JWT_SECRET && !env.OVIM_JWT_SECRET_FILE && !env.OVIM_JWT_PUBLIC_KEY_FILE) {
     env.OVIM_JWT_SECRET_FILE = jwtSecretFile();

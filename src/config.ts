@@ -12,6 +12,9 @@
 //   --leader-election-id NAME        the Lease's name (default ovim-operator)
 //   --log-level L            error|warn|info|debug (LOG_LEVEL, default info)
 //   --kubeconfig PATH        (KUBECONFIG; else ~/.kube/config or in-cluster)
+//   --history-path PATH      the embedded archive's SQLite file (OVIM_HISTORY_PATH, default ovim-history.db)
+//   --no-history             no archive: the API answers from memory only (OVIM_HISTORY=0)
+//   --archive-all-events     archive every Event, not only OVIM's (OVIM_ARCHIVE_ALL_EVENTS=1)
 import { readFileSync } from 'node:fs';
 import { hostname } from 'node:os';
 
@@ -36,6 +39,8 @@ export interface OperatorConfig {
   installRoles: boolean;
   logLevel: string;
   kubeconfig?: string;
+  /** The durable archive (DESIGN.md section 7); `path` null turns it off. */
+  history: { path: string | null; archiveAllEvents: boolean };
 }
 
 function defaultNamespace(): string {
@@ -63,6 +68,7 @@ export const DEFAULT_CONFIG: OperatorConfig = {
   installCrds: false,
   installRoles: true,
   logLevel: 'info',
+  history: { path: 'ovim-history.db', archiveAllEvents: false },
 };
 
 export class ConfigError extends Error {
@@ -86,6 +92,7 @@ export function loadConfig(argv: readonly string[] = process.argv.slice(2), env:
   const cfg: OperatorConfig = {
     ...DEFAULT_CONFIG,
     workers: { ...DEFAULT_CONFIG.workers },
+    history: { ...DEFAULT_CONFIG.history },
     leaderElection: {
       ...DEFAULT_CONFIG.leaderElection,
       namespace: env.POD_NAMESPACE || defaultNamespace(),
@@ -105,6 +112,9 @@ export function loadConfig(argv: readonly string[] = process.argv.slice(2), env:
   cfg.leaderElection.enabled = bool(env.OVIM_LEADER_ELECT) ?? cfg.leaderElection.enabled;
   if (env.LOG_LEVEL) cfg.logLevel = env.LOG_LEVEL;
   if (env.KUBECONFIG) cfg.kubeconfig = env.KUBECONFIG;
+  if (env.OVIM_HISTORY_PATH) cfg.history.path = env.OVIM_HISTORY_PATH;
+  if (bool(env.OVIM_HISTORY) === false) cfg.history.path = null;
+  cfg.history.archiveAllEvents = bool(env.OVIM_ARCHIVE_ALL_EVENTS) ?? cfg.history.archiveAllEvents;
 
   const args = [...argv];
   while (args.length) {
@@ -148,6 +158,16 @@ export function loadConfig(argv: readonly string[] = process.argv.slice(2), env:
         break;
       case '--kubeconfig':
         cfg.kubeconfig = value();
+        break;
+      case '--history-path':
+        cfg.history.path = value();
+        if (cfg.history.path === '') throw new ConfigError('--history-path needs a file path (use --no-history to turn the archive off)');
+        break;
+      case '--no-history':
+        cfg.history.path = null;
+        break;
+      case '--archive-all-events':
+        cfg.history.archiveAllEvents = true;
         break;
       default:
         throw new ConfigError(`unknown flag ${flag}`);

@@ -11,6 +11,8 @@ import { EventStore, createEventInformer } from './events/store.js';
 import { loadApiConfig, type ApiConfig } from './http/config.js';
 import { createReachabilityProbe } from './http/health.js';
 import { createApiServer, type ApiServer } from './http/server.js';
+import type { HistoryArchive } from './history/archive.js';
+import { openHistory } from './history/start.js';
 import { createLogger, type Logger } from './log.js';
 import { createMetrics } from './metrics.js';
 import { startOperator, type Operator } from './operator.js';
@@ -21,6 +23,8 @@ export interface Ovim {
   /** Base URL the API and the panel listen on. */
   apiUrl: string;
   store: EventStore;
+  /** The durable archive, unless turned off. */
+  history?: HistoryArchive;
   stop(): Promise<void>;
 }
 
@@ -49,10 +53,16 @@ export async function startOvim(
     watchTimeoutSeconds: config.watchTimeoutSeconds,
   });
   store.follow(eventInformer);
+  // The archive follows the same informer (one watch) and remembers the namespaces' owners.
+  const history = config.history.path
+    ? await openHistory({ path: config.history.path, archiveAllEvents: config.history.archiveAllEvents }, namespaceOwners, logger.child({ component: 'history' }))
+    : undefined;
+  history?.follow(eventInformer).followNamespaces(namespaceInformer);
   const probe = createReachabilityProbe(kc);
   let operator: Operator | undefined;
   const api = createApiServer({
     store,
+    history,
     auth: apiConfig.auth,
     metrics,
     logger: logger.child({ component: 'api' }),
@@ -63,6 +73,7 @@ export async function startOvim(
       informersSynced: () => eventInformer.hasSynced() && namespaceInformer.hasSynced() && operator !== undefined,
       leadership: () =>
         !config.leaderElection.enabled ? 'disabled' : operator?.isLeader() ? 'leader' : 'follower',
+      history: history && (() => history.health()),
     },
   });
   const apiUrl = await api.listen(apiConfig.address);
@@ -75,6 +86,7 @@ export async function startOvim(
     namespaceInformer.stop();
     probe.stop();
     await api.close();
+    await history?.close();
     throw err;
   }
   const running = operator;
@@ -84,6 +96,7 @@ export async function startOvim(
     api,
     apiUrl,
     store,
+    history,
     stop() {
       stopped ??= (async () => {
         await running.stop();
@@ -91,6 +104,7 @@ export async function startOvim(
         namespaceInformer.stop();
         probe.stop();
         await api.close();
+        await history?.close();
       })();
       return stopped;
     },

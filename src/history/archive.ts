@@ -6,6 +6,7 @@
 import type { Kysely } from 'kysely';
 import type { Logger } from 'winston';
 import type { NamespaceOwnership } from '../events/query.js';
+import { LABELS } from '../resources/types.js';
 import { compactEvent, type EventFeed, type EventObject } from '../events/store.js';
 import { HistoryUnavailableError, type HistoryEngine } from './engine.js';
 import { RetentionEnforcer, type RetentionReport } from './enforce.js';
@@ -201,7 +202,7 @@ export class HistoryArchive {
   }
 
   /** Remembers each managed namespace's organization (its label), for good. */
-  followNamespaces(feed: OwnerFeed, organizationLabel = 'ovim.io/organization'): this {
+  followNamespaces(feed: OwnerFeed, organizationLabel: string = LABELS.organization): this {
     const seen = (ns: { metadata?: { name?: string; labels?: Record<string, string> } }) => {
       const name = ns.metadata?.name;
       const org = ns.metadata?.labels?.[organizationLabel];

@@ -12,6 +12,8 @@ export interface HealthSources {
   informersSynced: () => boolean;
   /** This replica's leader-election role; `disabled` when it runs without election. */
   leadership: () => Leadership;
+  /** The event archive's state, when it is on (section 7): `degraded` while writes fail. */
+  history?: () => { status: 'ok' | 'degraded'; reason?: string; buffered: number };
 }
 
 export interface HealthReport {
@@ -21,6 +23,7 @@ export interface HealthReport {
     informers: { status: 'synced' | 'syncing' };
     event_store: { status: 'ok'; size: number; max_size: number; evictions: number };
     leader_election: { status: Leadership | 'unknown' };
+    history?: { status: 'ok' | 'degraded'; reason?: string; buffered: number };
   };
 }
 
@@ -37,7 +40,7 @@ export function healthReport(sources: HealthSources, store: EventStoreStats): He
   const reachable = safe(sources.kubernetesReachable, false) === true;
   const synced = safe(sources.informersSynced, false) === true;
   const leadership = safe<Leadership | 'unknown'>(sources.leadership, 'unknown');
-  return {
+  const report: HealthReport = {
     status: reachable && synced ? 'ok' : 'degraded',
     checks: {
       kubernetes: { status: reachable ? 'reachable' : 'unreachable' },
@@ -46,6 +49,12 @@ export function healthReport(sources: HealthSources, store: EventStoreStats): He
       leader_election: { status: leadership },
     },
   };
+  if (sources.history) {
+    const history = safe(sources.history, { status: 'degraded' as const, reason: 'history state unknown', buffered: 0 });
+    report.checks.history = history;
+    if (history.status !== 'ok') report.status = 'degraded';
+  }
+  return report;
 }
 
 export function isReady(sources: HealthSources): boolean {

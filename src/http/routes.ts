@@ -12,7 +12,9 @@ import {
   type Scope,
 } from '../events/query.js';
 import type { EventStore } from '../events/store.js';
+import type { HistoryArchive } from '../history/archive.js';
 import { AuthError, bearerToken, type TokenVerifier } from './auth.js';
+import { listFromHistory, registerHistoryRoutes } from './history-routes.js';
 import { openApiDocument } from './openapi.js';
 import {
   apiErrorResponses,
@@ -30,7 +32,7 @@ declare module 'fastify' {
   }
 }
 
-interface EventsQuery {
+export interface EventsQuery {
   limit?: number;
   page?: number;
   type?: EventTypeFilter;
@@ -42,9 +44,13 @@ interface EventsQuery {
   organization?: string;
   vdc?: string;
   since?: string;
+  /** Archive only: */
+  until?: string;
+  actor?: string;
+  cursor?: string;
 }
 
-const FILTER_PARAMS = ['type', 'component', 'namespace', 'reason', 'kind', 'name', 'organization', 'vdc', 'since'] as const;
+const FILTER_PARAMS = ['type', 'component', 'namespace', 'reason', 'kind', 'name', 'organization', 'vdc', 'since', 'until', 'actor', 'cursor'] as const;
 
 /**
  * Before schema validation: integers must be plain decimal digits (so `1.5`, `1e2`, `0x10`, ` 5`
@@ -110,9 +116,11 @@ function sendError(reply: FastifyReply, status: number, message: string): Fastif
 export interface EventRoutesOptions {
   store: EventStore;
   verify: TokenVerifier;
+  /** When given, the list answers from the archive, and export and stats are served. */
+  history?: HistoryArchive;
 }
 
-export function registerEventRoutes(app: FastifyInstance, { store, verify }: EventRoutesOptions): void {
+export function registerEventRoutes(app: FastifyInstance, { store, verify, history }: EventRoutesOptions): void {
   app.decorateRequest('scope', null);
   const items = new ItemJsonCache();
 
@@ -136,6 +144,10 @@ export function registerEventRoutes(app: FastifyInstance, { store, verify }: Eve
   const listEvents = async (request: FastifyRequest<{ Querystring: EventsQuery }>, reply: FastifyReply) => {
     const scope = scopeOf(request);
     const q = request.query;
+    if (history) return listFromHistory(history, scope, q, reply);
+    for (const param of ['until', 'actor', 'cursor'] as const) {
+      if (q[param] !== undefined) throw new BadRequestError(`query parameter "${param}" needs the event archive, which is off`);
+    }
     if (q.namespace !== undefined && !namespaceInScope(q.namespace, scope, store.namespaceOwners)) {
       return sendError(reply, 403, `namespace ${JSON.stringify(q.namespace)} is outside your scope`);
     }
@@ -189,6 +201,8 @@ export function registerEventRoutes(app: FastifyInstance, { store, verify }: Eve
         .send(`{"events":${items.array(events)},"count":${events.length}}`);
     },
   );
+
+  if (history) registerHistoryRoutes(app, history, { authenticate, normalize: normalizeHook, scopeOf });
 
   const document = JSON.stringify(openApiDocument());
   app.get('/api/v1/openapi.json', { onRequest: authenticate }, async (_request, reply) =>
