@@ -12,10 +12,7 @@ type Request = WorkerRequest extends infer R ? (R extends { id: number } ? Omit<
 function spawnWorker(): Worker {
   const here = import.meta.url;
   if (here.endsWith('.ts')) {
-    const tsx = import.meta.resolve('tsx/esm/api');
-    const script = new URL('./sqlite-worker.ts', here).href;
-    const code = `import(${JSON.stringify(tsx)}).then((m) => { m.register(); return import(${JSON.stringify(script)}); })`;
-    return new Worker(code, { eval: true });
+    return new Worker(new URL('./sqlite-worker-tsx.mjs', here), { workerData: { script: new URL('./sqlite-worker.ts', here).href } });
   }
   return new Worker(new URL('./sqlite-worker.js', here));
 }
