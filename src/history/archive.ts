@@ -28,7 +28,7 @@ import {
   listQuery,
   rememberOwnerQueries,
   rowParams,
-  spanQuery,
+  timestampAtQuery,
   statsQuery,
   upsertSql,
   type CursorKey,
@@ -57,6 +57,11 @@ export interface HistoryArchiveOptions {
   retryMaxMs?: number;
   logger?: Logger;
   now?: () => number;
+  /**
+   * Remember totals per selection until the next write (default on): deep paging through one
+   * selection counts once. Benchmarks turn it off to measure the count itself.
+   */
+  countCache?: boolean;
 }
 
 export interface HistoryHealth {
@@ -131,6 +136,10 @@ export class HistoryArchive {
   private lastOverflowLog = 0;
   private readonly counters = { ingested: 0, overflowed: 0, writeFailures: 0, skipped: 0 };
   readonly retention: RetentionEnforcer;
+  /** Bumped by every write (ingestion, retention): cached totals older than it are stale. */
+  private generation = 0;
+  private readonly totals = new Map<string, { generation: number; total: number; exact: boolean }>();
+  private readonly countCache: boolean;
 
   private constructor(options: HistoryArchiveOptions) {
     this.engine = options.engine;
@@ -145,7 +154,12 @@ export class HistoryArchive {
     this.archiveAll = options.archiveAllEvents ?? false;
     this.logger = options.logger;
     this.now = options.now ?? Date.now;
-    this.retention = new RetentionEnforcer(this.engine, this.db, { logger: this.logger, now: this.now });
+    this.countCache = options.countCache ?? true;
+    this.retention = new RetentionEnforcer(this.engine, this.db, {
+      logger: this.logger,
+      now: this.now,
+      onDeleted: () => this.generation++,
+    });
   }
 
   /**
@@ -287,22 +301,31 @@ export class HistoryArchive {
   /** One page of a selection, its total (exact up to EXACT_COUNT_LIMIT), and the next cursor. */
   async list(selection: HistorySelection, page: { limit: number; offset: number; after?: CursorKey }): Promise<HistoryPage> {
     const rows = await this.read<ItemRow>(listQuery(this.db, selection, { ...page, limit: page.limit + 1 }));
-    const [count] = await this.read<{ n: number; oldest: number | null }>(cappedCountQuery(this.db, selection, EXACT_COUNT_LIMIT));
     const more = rows.length > page.limit;
     const items = more ? rows.slice(0, page.limit) : rows;
     const last = items[items.length - 1];
-    const n = Number(count?.n ?? 0);
-    let total = n;
-    let totalExact = true;
-    if (n > EXACT_COUNT_LIMIT) {
-      totalExact = false;
-      total = await this.estimate(selection, n, count?.oldest ?? null);
-    }
+    const { total, exact: totalExact } = await this.total(selection);
     const result: HistoryPage = { items, total, totalExact };
     if (more && last) {
       result.next = { lastTimestamp: last.last_timestamp, name: last.name, namespace: last.namespace, uid: last.uid };
     }
     return result;
+  }
+
+  /** The number of matches: exact up to EXACT_COUNT_LIMIT, else an estimate. */
+  private async total(selection: HistorySelection): Promise<{ total: number; exact: boolean }> {
+    const key = this.countCache ? JSON.stringify([selection.scope, selection.filters, selection.includeDeleted ?? false]) : '';
+    const cached = this.countCache ? this.totals.get(key) : undefined;
+    if (cached && cached.generation === this.generation) return cached;
+    const generation = this.generation;
+    const [count] = await this.read<{ n: number }>(cappedCountQuery(this.db, selection, EXACT_COUNT_LIMIT));
+    const n = Number(count?.n ?? 0);
+    const answer = n > EXACT_COUNT_LIMIT ? { total: await this.estimate(selection, n), exact: false } : { total: n, exact: true };
+    if (this.countCache) {
+      if (this.totals.size >= 256) this.totals.clear();
+      this.totals.set(key, { ...answer, generation });
+    }
+    return answer;
   }
 
   /** Every match, in the API's order, in pages of `pageSize` rows (keyset: constant memory). */
@@ -369,12 +392,17 @@ export class HistoryArchive {
     }
   }
 
-  /** Above the exact limit: the counted rate of matches over time, extrapolated to the whole span. */
-  private async estimate(selection: HistorySelection, counted: number, oldestCounted: number | null): Promise<number> {
-    const [span] = await this.read<{ oldest: number | null; newest: number | null }>(spanQuery(this.db, selection));
-    const oldest = span?.oldest ?? null;
-    const newest = span?.newest ?? null;
-    if (oldest === null || newest === null || oldestCounted === null) return counted;
+  /**
+   * Above the exact limit: the rate of matches over the newest `counted` of them, extrapolated
+   * to the selection's whole time span (three index lookups where an index covers the filters).
+   */
+  private async estimate(selection: HistorySelection, counted: number): Promise<number> {
+    const at = async (direction: 'asc' | 'desc', offset = 0) =>
+      (await this.read<{ t: number }>(timestampAtQuery(this.db, selection, direction, offset)))[0]?.t;
+    const newest = await at('desc');
+    const oldest = await at('asc');
+    const oldestCounted = await at('desc', counted - 1);
+    if (newest === undefined || oldest === undefined || oldestCounted === undefined) return counted;
     const covered = newest - oldestCounted;
     if (covered <= 0) return counted;
     return Math.max(counted, Math.round((counted * (newest - oldest)) / covered));
@@ -417,6 +445,7 @@ export class HistoryArchive {
         await this.engine.writeMany(this.upsert, batch.map(rowParams));
       }
       this.counters.ingested += batch.length;
+      this.generation++;
       if (this.failures > 0) this.logger?.info(`history: writes recovered after ${this.failures} failed attempts`);
       this.failures = 0;
       this.lastError = undefined;

@@ -19,12 +19,15 @@ export interface RetentionOptions {
   batchSize?: number;
   logger?: Logger;
   now?: () => number;
+  /** Called after every batch that deleted rows. */
+  onDeleted?: () => void;
 }
 
 export class RetentionEnforcer {
   private readonly batchSize: number;
   private readonly logger: Logger | undefined;
   private readonly now: () => number;
+  private readonly onDeleted: () => void;
   private readonly deleted = new Map<string, { category: string; type: string; cause: string; count: number }>();
   private timer: NodeJS.Timeout | undefined;
   private running: Promise<RetentionReport> | undefined;
@@ -38,6 +41,7 @@ export class RetentionEnforcer {
     this.batchSize = Math.max(1, options.batchSize ?? 500);
     this.logger = options.logger;
     this.now = options.now ?? Date.now;
+    this.onDeleted = options.onDeleted ?? (() => undefined);
   }
 
   async policies(): Promise<RetentionPolicy[]> {
@@ -93,6 +97,7 @@ export class RetentionEnforcer {
 
   private count(category: string, type: string, cause: 'age' | 'count', n: number): void {
     if (n === 0) return;
+    this.onDeleted();
     const key = `${category}\u0000${type}\u0000${cause}`;
     const entry = this.deleted.get(key) ?? { category, type, cause, count: 0 };
     entry.count += n;

@@ -158,38 +158,32 @@ export function listQuery(
   return q.compile();
 }
 
-/**
- * The number of matches, counted up to `cap` + 1 (newest first), and the oldest last timestamp
- * among those counted (to extrapolate an estimate above the cap).
- */
-export function cappedCountQuery(
-  db: Kysely<ArchiveDatabase>,
-  selection: HistorySelection,
-  cap: number,
-): CompiledQuery<{ n: number; oldest: number | null }> {
+/** The number of matches, counted up to `cap` + 1 (an index-only scan where an index covers the filters). */
+export function cappedCountQuery(db: Kysely<ArchiveDatabase>, selection: HistorySelection, cap: number): CompiledQuery<{ n: number }> {
   const inner = db
     .selectFrom('events')
-    .select('last_timestamp')
+    .select(sql<number>`1`.as('one'))
     .where((eb) => selectionPredicate(eb, selection))
-    .orderBy('last_timestamp', 'desc')
     .limit(cap + 1)
     .as('m');
-  return db
-    .selectFrom(inner)
-    .select([sql<number>`count(*)`.as('n'), sql<number | null>`min(m.last_timestamp)`.as('oldest')])
-    .compile();
+  return db.selectFrom(inner).select(sql<number>`count(*)`.as('n')).compile();
 }
 
-/** The oldest and newest last timestamps of the rows a scope sees (for estimates). */
-export function spanQuery(
+/** The last timestamp of the match at `offset` in time order (newest first or oldest first). */
+export function timestampAtQuery(
   db: Kysely<ArchiveDatabase>,
   selection: HistorySelection,
-): CompiledQuery<{ oldest: number | null; newest: number | null }> {
-  return db
+  direction: 'asc' | 'desc',
+  offset = 0,
+): CompiledQuery<{ t: number }> {
+  let q = db
     .selectFrom('events')
-    .select([sql<number | null>`min(last_timestamp)`.as('oldest'), sql<number | null>`max(last_timestamp)`.as('newest')])
+    .select('last_timestamp as t')
     .where((eb) => selectionPredicate(eb, selection))
-    .compile();
+    .orderBy('last_timestamp', direction)
+    .limit(1);
+  if (offset > 0) q = q.offset(offset);
+  return q.compile();
 }
 
 export const STATS_GROUPS = {
