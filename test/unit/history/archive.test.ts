@@ -6,8 +6,6 @@ import { readFileSync, writeFileSync } from 'node:fs';
 import type { CoreV1Event } from '@kubernetes/client-node';
 import { NamespaceOwners } from '../../../src/events/owners.js';
 import {
-  compareEvents,
-  filterPredicate,
   scopeMatcher,
   type EventRecord,
   type NamespaceOwnership,
@@ -15,50 +13,10 @@ import {
 } from '../../../src/events/query.js';
 import { EventStore, compactEvent } from '../../../src/events/store.js';
 import { EXACT_COUNT_LIMIT, HistoryArchive, type HistoryArchiveOptions } from '../../../src/history/archive.js';
-import type { HistoryFilters, HistorySelection, ItemRow } from '../../../src/history/sql.js';
+import type { HistoryFilters } from '../../../src/history/sql.js';
 import { seededRandom } from '../../support/random.js';
 import { ENGINES } from './engines.js';
-import { DAY, NOW, OWNERS, randomEvents } from './fixtures.js';
-
-const SCOPES: Scope[] = [
-  { kind: 'all' },
-  { kind: 'organization', organization: 'a' },
-  { kind: 'organization', organization: 'a-b' },
-  { kind: 'organization', organization: 'c' },
-  { kind: 'own', organization: 'a', username: 'alice' },
-  { kind: 'own', organization: 'a-b', username: 'bob' },
-];
-
-function liveOwners(): NamespaceOwners {
-  const owners = new NamespaceOwners();
-  for (const [ns, org] of OWNERS) owners.set(ns, org);
-  return owners;
-}
-
-const ids = (rows: readonly { uid: string }[]) => rows.map((r) => r.uid);
-
-/** The brute-force reference: every record, scope and filters applied, in the API's order. */
-function reference(records: readonly EventRecord[], selection: HistorySelection, owners: NamespaceOwnership): EventRecord[] {
-  const { filters: f, scope } = selection;
-  const visible = scopeMatcher(scope, owners);
-  const match = filterPredicate(f);
-  return records
-    .filter((r) => visible(r) && (!match || match(r)))
-    .filter((r) => (f.until === undefined || r.lastTimestamp <= f.until) && (f.actor === undefined || r.actor === f.actor))
-    .sort(compareEvents);
-}
-
-/** Every page through next cursors. */
-async function allByCursor(archive: HistoryArchive, selection: HistorySelection, limit: number): Promise<ItemRow[]> {
-  const out: ItemRow[] = [];
-  let page = await archive.list(selection, { limit, offset: 0 });
-  out.push(...page.items);
-  while (page.next) {
-    page = await archive.list(selection, { limit, offset: 0, after: page.next });
-    out.push(...page.items);
-  }
-  return out;
-}
+import { DAY, NOW, OWNERS, SCOPES, allByCursor, ids, liveOwners, randomEvents, reference } from './fixtures.js';
 
 function event(uid: string, over: Partial<{ count: number; last: number; first: number; message: string; namespace: string }> = {}): CoreV1Event {
   const last = over.last ?? NOW;

@@ -1,6 +1,17 @@
 // Random archived events for the history suite: a few organizations (one name a prefix of
 // another), their namespaces, foreign namespaces, actors and owners, spread over 30 days.
 import type { CoreV1Event } from '@kubernetes/client-node';
+import { NamespaceOwners } from '../../../src/events/owners.js';
+import {
+  compareEvents,
+  filterPredicate,
+  scopeMatcher,
+  type EventRecord,
+  type NamespaceOwnership,
+  type Scope,
+} from '../../../src/events/query.js';
+import type { HistoryArchive } from '../../../src/history/archive.js';
+import type { HistorySelection, ItemRow } from '../../../src/history/sql.js';
 import { seededRandom } from '../../support/random.js';
 
 export const NOW = Date.parse('2026-03-01T00:00:00Z');
@@ -63,3 +74,44 @@ export function randomEvents(n: number, seed = 7): CoreV1Event[] {
   }
   return out;
 }
+
+export const SCOPES: Scope[] = [
+  { kind: 'all' },
+  { kind: 'organization', organization: 'a' },
+  { kind: 'organization', organization: 'a-b' },
+  { kind: 'organization', organization: 'c' },
+  { kind: 'own', organization: 'a', username: 'alice' },
+  { kind: 'own', organization: 'a-b', username: 'bob' },
+];
+
+export function liveOwners(): NamespaceOwners {
+  const owners = new NamespaceOwners();
+  for (const [ns, org] of OWNERS) owners.set(ns, org);
+  return owners;
+}
+
+export const ids = (rows: readonly { uid: string }[]) => rows.map((r) => r.uid);
+
+/** The brute-force reference: every record, scope and filters applied, in the API's order. */
+export function reference(records: readonly EventRecord[], selection: HistorySelection, owners: NamespaceOwnership): EventRecord[] {
+  const { filters: f, scope } = selection;
+  const visible = scopeMatcher(scope, owners);
+  const match = filterPredicate(f);
+  return records
+    .filter((r) => visible(r) && (!match || match(r)))
+    .filter((r) => (f.until === undefined || r.lastTimestamp <= f.until) && (f.actor === undefined || r.actor === f.actor))
+    .sort(compareEvents);
+}
+
+/** Every page through next cursors. */
+export async function allByCursor(archive: HistoryArchive, selection: HistorySelection, limit: number): Promise<ItemRow[]> {
+  const out: ItemRow[] = [];
+  let page = await archive.list(selection, { limit, offset: 0 });
+  out.push(...page.items);
+  while (page.next) {
+    page = await archive.list(selection, { limit, offset: 0, after: page.next });
+    out.push(...page.items);
+  }
+  return out;
+}
+

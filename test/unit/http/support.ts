@@ -72,7 +72,13 @@ export interface TestServer {
 }
 
 export async function startServer(
-  options: { store?: EventStore; auth?: ApiServerOptions['auth']; logger?: ApiServerOptions['logger']; recorderStats?: ApiServerOptions['recorderStats'] } = {},
+  options: {
+    store?: EventStore;
+    auth?: ApiServerOptions['auth'];
+    logger?: ApiServerOptions['logger'];
+    recorderStats?: ApiServerOptions['recorderStats'];
+    history?: ApiServerOptions['history'];
+  } = {},
 ): Promise<TestServer> {
   const store = options.store ?? new EventStore();
   const metrics = createMetrics();
@@ -82,6 +88,8 @@ export async function startServer(
     informersSynced: () => health.synced,
     leadership: () => health.leadership,
   };
+  const history = options.history;
+  if (history) sources.history = () => history.health();
   const server = createApiServer({
     store,
     metrics,
@@ -89,6 +97,7 @@ export async function startServer(
     auth: options.auth ?? { secret: new TextEncoder().encode(SECRET) },
     logger: options.logger,
     recorderStats: options.recorderStats,
+    history,
   });
   const url = await server.listen('127.0.0.1:0');
   return {
