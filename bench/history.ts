@@ -137,8 +137,6 @@ async function main(): Promise<void> {
     await fill(archive, db, { total: ROWS, now: NOW, spanMs: 30 * DAY });
     console.error(`filled ${ROWS.toLocaleString()} rows in ${((performance.now() - t) / 1000).toFixed(1)} s`);
 
-    const memory = new EventStore({ namespaceOwners: owners() });
-    for (const e of events(memory.maxEvents, 'mem')) memory.upsert(e);
     const all: Scope = { kind: 'all' };
     const orgA: Scope = { kind: 'organization', organization: 'a' };
     const deepAfter = (await archive.list({ filters: {}, scope: all }, { limit: 1, offset: Math.floor(ROWS / 2) })).items[0];
@@ -151,8 +149,17 @@ async function main(): Promise<void> {
       const after = { lastTimestamp: deepAfter.last_timestamp, name: deepAfter.name, namespace: deepAfter.namespace, uid: deepAfter.uid };
       queries.push([`deep cursor page (row ${(ROWS / 2).toLocaleString()})`, { filters: {}, scope: all }, { limit: 50, offset: 0, after }, {}, all, 1000]);
     }
-    for (const [label, selection, page, filters, scope, memPage] of queries) {
-      const h = await timeRuns(() => archive.list(selection, page));
+    // The archive's series first, the in-memory store's after (its 100k events in this heap
+    // would put their garbage collections into the archive's event-loop figures).
+    const archiveFigures: Awaited<ReturnType<typeof timeRuns>>[] = [];
+    for (const [, selection, page] of queries) {
+      gc();
+      archiveFigures.push(await timeRuns(() => archive.list(selection, page)));
+    }
+    const memory = new EventStore({ namespaceOwners: owners() });
+    for (const e of events(memory.maxEvents, 'mem')) memory.upsert(e);
+    for (const [i, [label, , , filters, scope, memPage]] of queries.entries()) {
+      const h = archiveFigures[i] as Awaited<ReturnType<typeof timeRuns>>;
       const m = await timeRuns(() => memory.query(filters, scope, { page: Math.min(memPage, 1000), limit: 50 }));
       report(
         `${label} @ ${ROWS.toLocaleString()}`,
@@ -168,6 +175,7 @@ async function main(): Promise<void> {
       report(`org-admin page 1, totals cached`, `p50 ${ms(h.p50)}, p99 ${ms(h.p99)}`, 'the default (cache until the next write)', '');
     }
     {
+      gc();
       const h = await timeRuns(() => archive.countStats({ filters: { since: NOW - 30 * DAY, until: NOW }, scope: all }, DAY, 'reason'), 5);
       report(`stats by reason, 30 days, 1d buckets @ ${ROWS.toLocaleString()}`, `p50 ${ms(h.p50)}, p99 ${ms(h.p99)}; loop p99 ${ms(h.loopP99)}`, 'no in-memory equivalent', 'p99 <= 20 ms; loop <= 5 ms');
     }

@@ -37,6 +37,8 @@ import {
   type StatsGroup,
 } from './sql.js';
 
+const MAX_IN_FLIGHT = 2;
+
 /** `total_count` is exact up to this many matches; above, an estimate (flagged). */
 export const EXACT_COUNT_LIMIT = 100_000;
 
@@ -128,7 +130,8 @@ export class HistoryArchive {
   private readonly logger: Logger | undefined;
   private readonly now: () => number;
   private timer: NodeJS.Timeout | undefined;
-  private inFlight = false;
+  /** Batches being written (two at most: the next is sent while one is written). */
+  private inFlight = 0;
   private closed = false;
   private failures = 0;
   private lastError: string | undefined;
@@ -270,9 +273,9 @@ export class HistoryArchive {
 
   /** Resolves once every queued row is written; rejects when a write fails meanwhile. */
   async flush(): Promise<void> {
-    while (this.buffer.size > 0 || this.ownerWrites.size > 0 || this.inFlight) {
+    while (this.buffer.size > 0 || this.ownerWrites.size > 0 || this.inFlight > 0) {
       const done = new Promise<void>((resolve, reject) => this.waiters.push({ resolve, reject }));
-      if (!this.inFlight) {
+      if (this.inFlight === 0) {
         clearTimeout(this.timer);
         this.timer = undefined;
         void this.write();
@@ -409,7 +412,7 @@ export class HistoryArchive {
   }
 
   private schedule(): void {
-    if (this.timer || this.inFlight || this.closed) return;
+    if (this.timer || this.inFlight >= MAX_IN_FLIGHT || this.closed) return;
     const delay = this.failures > 0 ? this.backoff() : this.buffer.size >= this.batchSize ? 0 : this.flushDelayMs;
     this.timer = setTimeout(() => {
       this.timer = undefined;
@@ -423,8 +426,8 @@ export class HistoryArchive {
   }
 
   private async write(): Promise<void> {
-    if (this.inFlight || this.closed) return;
-    this.inFlight = true;
+    // While writes fail, one attempt at a time (with backoff).
+    if (this.inFlight >= MAX_IN_FLIGHT || (this.failures > 0 && this.inFlight > 0) || this.closed) return;
     const owners = [...this.ownerWrites];
     this.ownerWrites.clear();
     const batch: ArchiveRow[] = [];
@@ -433,6 +436,12 @@ export class HistoryArchive {
       this.buffer.delete(uid);
       if (batch.length >= this.batchSize) break;
     }
+    if (batch.length === 0 && owners.length === 0) return;
+    this.inFlight++;
+    // Pipelining: the next full batch is prepared and sent while this one is written (the
+    // engine applies them in order; upserts never move a row backwards, so a retry of an older
+    // batch after a newer one is harmless).
+    if (this.failures === 0 && this.buffer.size >= this.batchSize) setImmediate(() => void this.write());
     let error: Error | undefined;
     try {
       const now = this.now();
@@ -464,7 +473,7 @@ export class HistoryArchive {
         this.buffer.set(row.uid, newer ? mergeRows(row, newer) : row);
       }
     } finally {
-      this.inFlight = false;
+      this.inFlight--;
     }
     const waiters = this.waiters;
     this.waiters = [];

@@ -17,6 +17,8 @@ export interface RetentionReport {
 export interface RetentionOptions {
   /** Rows per delete transaction (default 500). */
   batchSize?: number;
+  /** Pause between two delete transactions (default 5 ms): readers and ingestion get their turn. */
+  pauseMs?: number;
   logger?: Logger;
   now?: () => number;
   /** Called after every batch that deleted rows. */
@@ -25,6 +27,7 @@ export interface RetentionOptions {
 
 export class RetentionEnforcer {
   private readonly batchSize: number;
+  private readonly pauseMs: number;
   private readonly logger: Logger | undefined;
   private readonly now: () => number;
   private readonly onDeleted: () => void;
@@ -39,6 +42,7 @@ export class RetentionEnforcer {
     options: RetentionOptions = {},
   ) {
     this.batchSize = Math.max(1, options.batchSize ?? 500);
+    this.pauseMs = options.pauseMs ?? 5;
     this.logger = options.logger;
     this.now = options.now ?? Date.now;
     this.onDeleted = options.onDeleted ?? (() => undefined);
@@ -95,6 +99,10 @@ export class RetentionEnforcer {
     return this.running;
   }
 
+  private pause(): Promise<void> {
+    return new Promise((resolve) => setTimeout(resolve, this.pauseMs));
+  }
+
   private count(category: string, type: string, cause: 'age' | 'count', n: number): void {
     if (n === 0) return;
     this.onDeleted();
@@ -135,6 +143,7 @@ export class RetentionEnforcer {
       total += n;
       this.count(policy.category, policy.type, 'age', n);
       if (n < this.batchSize || this.stopped) return total;
+      await this.pause();
     }
   }
 
@@ -170,6 +179,7 @@ export class RetentionEnforcer {
         excess -= n;
         total += n;
         this.count(policy.category, policy.type, 'count', n);
+        await this.pause();
       }
     }
     return total;
