@@ -27,6 +27,7 @@ import {
   compiler,
   listQuery,
   rememberOwnerQueries,
+  rollupStatsQuery,
   rowParams,
   timestampAtQuery,
   statsQuery,
@@ -345,7 +346,8 @@ export class HistoryArchive {
 
   /** Matches per time bucket and group value. */
   async countStats(selection: HistorySelection, bucketMs: number, group: StatsGroup): Promise<StatsRow[]> {
-    const rows = await this.read<StatsRow>(statsQuery(this.db, selection, bucketMs, group));
+    // Whole hours on the rollup's dimensions come from the rollup; the rest from the rows.
+    const rows = await this.read<StatsRow>(rollupStatsQuery(this.db, selection, bucketMs, group) ?? statsQuery(this.db, selection, bucketMs, group));
     return rows.map((r) => ({ bucket: Number(r.bucket), key: r.key, n: Number(r.n) }));
   }
 

@@ -60,6 +60,18 @@ export interface RetentionPoliciesTable {
   updated_at: number;
 }
 
+/** Matches per hour and per the dimensions stats group and filter by (kept by the engine). */
+export interface EventRollupTable {
+  hour: number;
+  /** '' for rows without an organization (a key column cannot be null). */
+  org_id: string;
+  namespace: string;
+  type: string;
+  reason: string;
+  category: string;
+  n: number;
+}
+
 export interface SchemaVersionTable {
   version: number;
   applied_at: number;
@@ -69,6 +81,7 @@ export interface ArchiveDatabase {
   events: EventsTable;
   namespace_owners: NamespaceOwnersTable;
   retention_policies: RetentionPoliciesTable;
+  event_rollup: EventRollupTable;
   schema_version: SchemaVersionTable;
 }
 
@@ -169,7 +182,61 @@ export const MIGRATIONS: readonly Migration[] = [
       return out;
     },
   },
+  {
+    version: 2,
+    description: 'hourly rollup for stats, kept by triggers',
+    up(kdb, dialect) {
+      const db = kdb as SchemaDb;
+      const bigint = dialect === 'postgres' ? 'bigint' : 'integer';
+      const out: CompiledQuery[] = [
+        db.schema
+          .createTable('event_rollup')
+          .addColumn('hour', bigint, (c) => c.notNull())
+          .addColumn('org_id', 'text', (c) => c.notNull())
+          .addColumn('namespace', 'text', (c) => c.notNull())
+          .addColumn('type', 'text', (c) => c.notNull())
+          .addColumn('reason', 'text', (c) => c.notNull())
+          .addColumn('category', 'text', (c) => c.notNull())
+          .addColumn('n', bigint, (c) => c.notNull())
+          .addPrimaryKeyConstraint('event_rollup_pk', ['hour', 'org_id', 'namespace', 'type', 'reason', 'category'])
+          .compile(),
+        sql`insert into event_rollup (hour, org_id, namespace, type, reason, category, n)
+          select last_timestamp / ${sql.lit(HOUR_MS)}, coalesce(org_id, ''), namespace, type, reason, category, count(*)
+          from events where deleted_at is null group by 1, 2, 3, 4, 5, 6`.compile(db),
+      ];
+      // Triggers are each engine's own dialect; PostgreSQL adds its functions here.
+      if (dialect === 'sqlite') out.push(...sqliteRollupTriggers(db));
+      return out;
+    },
+  },
 ];
+
+export const HOUR_MS = 3_600_000;
+
+/** One row in or out of the rollup: `sign` +1 for `new`, -1 for `old`. */
+function rollupStep(row: 'new' | 'old'): ReturnType<typeof sql> {
+  const r = sql.raw(row);
+  const key = sql`${r}.last_timestamp / ${sql.lit(HOUR_MS)}, coalesce(${r}.org_id, ''), ${r}.namespace, ${r}.type, ${r}.reason, ${r}.category`;
+  if (row === 'new') {
+    return sql`insert into event_rollup (hour, org_id, namespace, type, reason, category, n)
+      select ${key}, 1 where new.deleted_at is null
+      on conflict (hour, org_id, namespace, type, reason, category) do update set n = n + 1;`;
+  }
+  return sql`update event_rollup set n = n - 1 where old.deleted_at is null
+      and hour = old.last_timestamp / ${sql.lit(HOUR_MS)} and org_id = coalesce(old.org_id, '') and namespace = old.namespace
+      and type = old.type and reason = old.reason and category = old.category;`;
+}
+
+function sqliteRollupTriggers(db: SchemaDb): CompiledQuery[] {
+  const moved = sql`old.last_timestamp / ${sql.lit(HOUR_MS)} != new.last_timestamp / ${sql.lit(HOUR_MS)}
+    or coalesce(old.org_id, '') != coalesce(new.org_id, '') or old.deleted_at is not new.deleted_at
+    or old.category != new.category or old.namespace != new.namespace or old.type != new.type or old.reason != new.reason`;
+  return [
+    sql`create trigger events_rollup_insert after insert on events begin ${rollupStep('new')} end`.compile(db),
+    sql`create trigger events_rollup_delete after delete on events begin ${rollupStep('old')} end`.compile(db),
+    sql`create trigger events_rollup_update after update on events when ${moved} begin ${rollupStep('old')} ${rollupStep('new')} end`.compile(db),
+  ];
+}
 
 export const SCHEMA_VERSION = Math.max(...MIGRATIONS.map((m) => m.version));
 

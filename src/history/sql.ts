@@ -18,7 +18,7 @@ import {
   type SelectQueryBuilder,
 } from 'kysely';
 import type { EventFilters, Scope } from '../events/query.js';
-import type { ArchiveDatabase, ArchiveRow, EngineDialect } from './schema.js';
+import { HOUR_MS, type ArchiveDatabase, type ArchiveRow, type EngineDialect } from './schema.js';
 
 /** A Kysely instance that only compiles (no connection): the engine runs what it builds. */
 export function compiler(dialect: EngineDialect): Kysely<ArchiveDatabase> {
@@ -210,6 +210,48 @@ export function statsQuery(
     .select([bucket.as('bucket'), sql<string | null>`${sql.ref(column)}`.as('key'), sql<number>`count(*)`.as('n')])
     .where((eb) => selectionPredicate(eb, selection))
     .groupBy([sql`1`, sql`2`])
+    .orderBy(sql`1`)
+    .compile();
+}
+
+const ROLLUP_GROUPS: Record<StatsGroup, string> = {
+  reason: 'reason',
+  type: 'type',
+  namespace: 'namespace',
+  organization: 'org_id',
+  category: 'category',
+};
+
+/**
+ * The same counts from the hourly rollup, or undefined when the rollup cannot answer: filters
+ * beyond type/namespace/reason, a per-user scope, a window or bucket not made of whole hours.
+ */
+export function rollupStatsQuery(
+  db: Kysely<ArchiveDatabase>,
+  selection: HistorySelection,
+  bucketMs: number,
+  group: StatsGroup,
+): CompiledQuery<{ bucket: number; key: string | null; n: number }> | undefined {
+  const { filters: f, scope } = selection;
+  const others = Object.keys(f).filter((k) => !['type', 'namespace', 'reason', 'since', 'until'].includes(k) && f[k as keyof HistoryFilters] !== undefined);
+  if (others.length > 0 || scope.kind === 'own' || selection.includeDeleted) return undefined;
+  if (bucketMs % HOUR_MS !== 0 || f.since === undefined || f.until === undefined) return undefined;
+  if (f.since % HOUR_MS !== 0 || (f.until + 1) % HOUR_MS !== 0) return undefined;
+  const bucket = sql<number>`(hour * ${sql.lit(HOUR_MS)} / ${sql.lit(bucketMs)}) * ${sql.lit(bucketMs)}`;
+  const column = ROLLUP_GROUPS[group];
+  const key = group === 'organization' ? sql<string | null>`nullif(org_id, '')` : sql<string | null>`${sql.ref(column)}`;
+  let q = db
+    .selectFrom('event_rollup')
+    .select([bucket.as('bucket'), key.as('key'), sql<number>`sum(n)`.as('n')])
+    .where('hour', '>=', f.since / HOUR_MS)
+    .where('hour', '<', (f.until + 1) / HOUR_MS);
+  if (scope.kind === 'organization') q = q.where('org_id', '=', scope.organization);
+  if (f.type !== undefined) q = q.where('type', '=', f.type);
+  if (f.namespace !== undefined) q = q.where('namespace', '=', f.namespace);
+  if (f.reason !== undefined) q = q.where('reason', '=', f.reason);
+  return q
+    .groupBy([sql`1`, sql`2`])
+    .having(sql`sum(n)`, '>', 0)
     .orderBy(sql`1`)
     .compile();
 }

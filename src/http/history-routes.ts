@@ -226,14 +226,16 @@ export function registerHistoryRoutes(app: FastifyInstance, archive: HistoryArch
         const until = selection.filters.until ?? Date.now();
         const since = selection.filters.since ?? until - 100 * bucketMs;
         if (since > until) throw new BadHistoryRequest('"since" must not be after "until"');
+        // Whole buckets: from the one holding `since` through the one holding `until`.
         const start = Math.floor(since / bucketMs) * bucketMs;
-        if ((until - start) / bucketMs > MAX_BUCKETS) {
+        const end = Math.floor(until / bucketMs) * bucketMs + bucketMs;
+        if ((end - start) / bucketMs > MAX_BUCKETS) {
           throw new BadHistoryRequest(`the window holds more than ${MAX_BUCKETS} buckets: widen "bucket" or narrow since/until`);
         }
-        selection.filters.since = since;
-        selection.filters.until = until;
+        selection.filters.since = start;
+        selection.filters.until = end - 1;
         const rows = await archive.countStats(selection, bucketMs, group);
-        return reply.header('cache-control', 'no-store').send(statsAnswer(rows, { bucketText, bucketMs, group, start, until }));
+        return reply.header('cache-control', 'no-store').send(statsAnswer(rows, { bucketText, bucketMs, group, start, end }));
       } catch (err) {
         return sendFailure(reply, err);
       }
@@ -251,7 +253,7 @@ const byCount = (a: KeyCount, b: KeyCount) => b.count - a.count || String(a.key)
 /** The stats answer from (bucket, key, n) rows. Pure. */
 export function statsAnswer(
   rows: readonly { bucket: number; key: string | null; n: number }[],
-  w: { bucketText: string; bucketMs: number; group: string; start: number; until: number },
+  w: { bucketText: string; bucketMs: number; group: string; start: number; end: number },
 ) {
   const buckets = new Map<number, KeyCount[]>();
   const totals = new Map<string | null, number>();
@@ -268,7 +270,7 @@ export function statsAnswer(
     bucket_seconds: w.bucketMs / 1000,
     group_by: w.group,
     since: formatTimestamp(w.start),
-    until: formatTimestamp(w.until),
+    until: formatTimestamp(w.end),
     total,
     buckets: [...buckets.entries()]
       .sort((a, b) => a[0] - b[0])

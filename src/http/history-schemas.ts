@@ -48,7 +48,7 @@ export const statsResponseSchema = {
     bucket_seconds: { type: 'integer' },
     group_by: { type: 'string' },
     since: { type: 'string', format: 'date-time', description: 'Start of the first bucket.' },
-    until: { type: 'string', format: 'date-time' },
+    until: { type: 'string', format: 'date-time', description: 'End of the last bucket (exclusive).' },
     total: { type: 'integer', description: 'Matching events in the window.' },
     buckets: {
       type: 'array',
@@ -109,7 +109,8 @@ export function historyPaths({ json, errors, queryParameters }: DocHelpers): Jso
         description:
           'Counts the events the caller may see that match the filters, per bucket of their last timestamp and per ' +
           'reason, type, namespace, organization or category; `top` lists the most frequent values. The window is ' +
-          '[since, until] (defaults: until = now, since = 100 buckets earlier), at most 1000 buckets.',
+          'made of whole buckets, from the one holding `since` through the one holding `until` (defaults: until = now, ' +
+          'since = 100 buckets earlier), at most 1000 buckets.',
         tags: ['events'],
         security: [{ bearerAuth: [] }],
         parameters: queryParameters(statsQuerySchema),

@@ -13,10 +13,25 @@ import {
 } from '../../../src/events/query.js';
 import { EventStore, compactEvent } from '../../../src/events/store.js';
 import { EXACT_COUNT_LIMIT, HistoryArchive, type HistoryArchiveOptions } from '../../../src/history/archive.js';
-import type { HistoryFilters } from '../../../src/history/sql.js';
+import type { HistoryFilters, StatsGroup } from '../../../src/history/sql.js';
 import { seededRandom } from '../../support/random.js';
 import { ENGINES } from './engines.js';
 import { DAY, NOW, OWNERS, SCOPES, allByCursor, ids, liveOwners, randomEvents, reference } from './fixtures.js';
+
+/** The rollup's hourly counts (a whole-hour window over everything) equal the rows' own. */
+async function expectRollupMatchesRows(archive: HistoryArchive): Promise<void> {
+  const hour = 3_600_000;
+  const selection = { filters: { since: 0, until: Math.ceil((NOW + 400 * DAY) / hour) * hour - 1 }, scope: { kind: 'all' as const } };
+  const fromRollup = await archive.countStats(selection, hour, 'reason');
+  const want = new Map<string, number>();
+  for await (const rows of archive.exportRows({ filters: {}, scope: { kind: 'all' } })) {
+    for (const r of rows) {
+      const k = `${Math.floor(r.last_timestamp / hour) * hour}|${r.reason}`;
+      want.set(k, (want.get(k) ?? 0) + 1);
+    }
+  }
+  expect(new Map(fromRollup.map((s) => [`${s.bucket}|${s.key}`, s.n])), 'rollup').to.deep.equal(want);
+}
 
 function event(uid: string, over: Partial<{ count: number; last: number; first: number; message: string; namespace: string }> = {}): CoreV1Event {
   const last = over.last ?? NOW;
@@ -72,6 +87,10 @@ for (const engineUnderTest of ENGINES) {
           const u2 = page.items.find((r) => r.uid === 'u2');
           expect(u2).to.include({ last_timestamp: NOW, first_timestamp: NOW });
           expect(page.items.find((r) => r.uid === 'u3')?.last_timestamp, 'within 30 s: kept').to.equal(NOW + 20_000);
+          // A count bump that moves u1 into the next hour moves it in the rollup too.
+          archive.ingest(event('u1', { count: 6, last: NOW + 10_000 }));
+          await archive.flush();
+          await expectRollupMatchesRows(archive);
         } finally {
           await done();
         }
@@ -229,12 +248,20 @@ for (const engineUnderTest of ENGINES) {
       it('counts stats per bucket and group exactly like a brute-force count', async () => {
         const bucket = 6 * 3_600_000;
         for (const scope of SCOPES) {
-          for (const group of ['reason', 'type', 'namespace', 'organization'] as const) {
-            const filters: HistoryFilters = { since: NOW - 10 * DAY, until: NOW - 2 * DAY };
+          for (const [group, filters] of [
+            // Not whole hours: counted from the rows.
+            ['reason', { since: NOW - 10 * DAY, until: NOW - 2 * DAY }],
+            ['organization', { since: NOW - 10 * DAY + 1, until: NOW - 2 * DAY }],
+            // Whole hours on the rollup's dimensions: counted from the rollup.
+            ['reason', { since: NOW - 10 * DAY, until: NOW - 2 * DAY - 1 }],
+            ['type', { since: NOW - 10 * DAY, until: NOW - 2 * DAY - 1, namespace: 'vdc-a-x' }],
+            ['namespace', { since: NOW - 30 * DAY, until: NOW - 1, type: 'Warning' }],
+            ['organization', { since: NOW - 30 * DAY, until: NOW - 1 }],
+          ] as [StatsGroup, HistoryFilters][]) {
             const got = await archive.countStats({ filters, scope }, bucket, group);
             const want = new Map<string, number>();
             for (const r of reference(records, { filters, scope }, owners)) {
-              const key = group === 'organization' ? (scopeOrg(r, owners) ?? null) : r[group];
+              const key = group === 'organization' ? (scopeOrg(r, owners) ?? null) : r[group as 'reason' | 'type' | 'namespace'];
               const k = `${Math.floor(r.lastTimestamp / bucket) * bucket}|${key}`;
               want.set(k, (want.get(k) ?? 0) + 1);
             }
@@ -308,6 +335,7 @@ for (const engineUnderTest of ENGINES) {
           expect(n('vdc', 'Normal', 'count')).to.equal(2);
           // A second pass finds nothing more.
           expect((await archive.enforceRetention()).deleted).to.equal(0);
+          await expectRollupMatchesRows(archive);
         } finally {
           await done();
         }
