@@ -4,8 +4,17 @@
 // (WAL lets readers run beside the writer).
 import Database from 'better-sqlite3';
 import { accessSync, constants, existsSync } from 'node:fs';
+import { getPriority, setPriority } from 'node:os';
 import { parentPort } from 'node:worker_threads';
 import type { WorkerReply, WorkerRequest } from './sqlite-protocol.js';
+
+// On Linux a priority is per thread, and pid 0 is this thread: the database work yields the CPU
+// to the main event loop (probes, the API, the webhook) when both want it.
+try {
+  setPriority(Math.min(19, getPriority() + 5));
+} catch {
+  // not permitted or not supported here: same priority as the main thread
+}
 
 let db: Database.Database | undefined;
 const statements = new Map<string, Database.Statement>();
