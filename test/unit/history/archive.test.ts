@@ -55,7 +55,10 @@ for (const engineUnderTest of ENGINES) {
     /** A fresh database for tests that change data. */
     async function fresh(options: Partial<HistoryArchiveOptions> = {}) {
       const db = engineUnderTest.database();
-      const archive = await HistoryArchive.open({ engine: db.engine(), owners: liveOwners(), ...options });
+      const archive = await HistoryArchive.open({ engine: db.engine(), owners: liveOwners(), ...options }).catch(async (err: unknown) => {
+        await db.drop();
+        throw err;
+      });
       return {
         db,
         archive,
