@@ -8,14 +8,6 @@ import { getPriority, setPriority } from 'node:os';
 import { parentPort } from 'node:worker_threads';
 import type { WorkerReply, WorkerRequest } from './sqlite-protocol.js';
 
-// On Linux a priority is per thread, and pid 0 is this thread: the database work yields the CPU
-// to the main event loop (probes, the API, the webhook) when both want it.
-try {
-  setPriority(Math.min(19, getPriority() + 5));
-} catch {
-  // not permitted or not supported here: same priority as the main thread
-}
-
 let db: Database.Database | undefined;
 const statements = new Map<string, Database.Statement>();
 
@@ -46,7 +38,17 @@ function open(path: string, role: 'writer' | 'reader', busyTimeoutMs: number): v
     conn.close();
     throw new Error(`history database ${path} is unreadable: ${(err as Error).message}`);
   }
-  if (role === 'reader') conn.pragma('query_only = 1');
+  if (role === 'reader') {
+    conn.pragma('query_only = 1');
+    // Long queries yield the CPU to the main event loop (probes, the API, the webhook). On Linux
+    // a priority is per thread and pid 0 is this thread. (Not the writer: its short batches
+    // would starve on a busy machine.)
+    try {
+      setPriority(Math.min(19, getPriority() + 5));
+    } catch {
+      // not permitted here: the same priority as the main thread
+    }
+  }
   db = conn;
 }
 
