@@ -7,7 +7,7 @@ import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node
 import { homedir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { KubeConfig } from '@kubernetes/client-node';
-import { loadConfig } from '../src/config.js';
+import { DEFAULT_CONFIG, loadConfig } from '../src/config.js';
 import { untilAborted } from '../src/kube/backoff.js';
 import { installCrds } from '../src/kube/crds.js';
 import { installClusterManifests } from '../src/kube/policies.js';
@@ -141,6 +141,10 @@ async function main(): Promise<void> {
   if (sandbox && config.webhook.port === 0) {
     const port = await freePort();
     config.webhook = { ...config.webhook, port, host: '127.0.0.1', url: `https://127.0.0.1:${port}` };
+  }
+  // The archive lives with the sandbox's state unless a flag or OVIM_HISTORY_PATH says otherwise.
+  if (config.history.path === DEFAULT_CONFIG.history.path && !process.env.OVIM_HISTORY_PATH) {
+    config.history.path = join(sandboxDir, 'history.db');
   }
   const env = { ...process.env };
   if (!env.OVIM_JWT_SECRET && !env.OVIM_JWT_SECRET_FILE && !env.OVIM_JWT_PUBLIC_KEY_FILE) {

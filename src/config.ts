@@ -26,6 +26,9 @@
 //   --webhook-url URL        the API server calls this base URL (e.g. https://127.0.0.1:9443) instead
 //                            of the Service ovim-operator-webhook (OVIM_WEBHOOK_URL)
 //   --trusted-requesters A,B usernames whose stated requested-by is kept (OVIM_TRUSTED_REQUESTERS)
+//   --history-path PATH      the embedded archive's SQLite file (OVIM_HISTORY_PATH, default ovim-history.db)
+//   --no-history             no archive: the API answers from memory only (OVIM_HISTORY=0)
+//   --archive-all-events     archive every Event, not only OVIM's (OVIM_ARCHIVE_ALL_EVENTS=1)
 import { readFileSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { parseDurationSeconds, parseMaxConnections, parseTrustedProxies, type ApiFlags } from './http/config.js';
@@ -70,6 +73,8 @@ export interface OperatorConfig {
   /** API settings given as flags (the environment's are read by loadApiConfig). */
   api?: ApiFlags;
   webhook: WebhookConfig;
+  /** The durable archive (DESIGN.md section 7); `path` null turns it off. */
+  history: { path: string | null; archiveAllEvents: boolean };
 }
 
 function defaultNamespace(): string {
@@ -99,6 +104,7 @@ export const DEFAULT_CONFIG: OperatorConfig = {
   privilegedOrganizations: [],
   logLevel: 'info',
   webhook: { port: 0, host: '0.0.0.0', service: 'ovim-operator-webhook', trustedRequesters: [], secretName: 'ovim-operator-webhook-tls' },
+  history: { path: 'ovim-history.db', archiveAllEvents: false },
 };
 
 function list(text: string): string[] {
@@ -127,6 +133,7 @@ export function loadConfig(argv: readonly string[] = process.argv.slice(2), env:
     ...DEFAULT_CONFIG,
     workers: { ...DEFAULT_CONFIG.workers },
     webhook: { ...DEFAULT_CONFIG.webhook },
+    history: { ...DEFAULT_CONFIG.history },
     leaderElection: {
       ...DEFAULT_CONFIG.leaderElection,
       namespace: env.POD_NAMESPACE || defaultNamespace(),
@@ -160,6 +167,9 @@ export function loadConfig(argv: readonly string[] = process.argv.slice(2), env:
   if (env.OVIM_WEBHOOK_HOST) cfg.webhook.host = env.OVIM_WEBHOOK_HOST;
   if (env.OVIM_WEBHOOK_URL) cfg.webhook.url = env.OVIM_WEBHOOK_URL;
   if (env.OVIM_TRUSTED_REQUESTERS) cfg.webhook.trustedRequesters = list(env.OVIM_TRUSTED_REQUESTERS);
+  if (env.OVIM_HISTORY_PATH) cfg.history.path = env.OVIM_HISTORY_PATH;
+  if (bool(env.OVIM_HISTORY) === false) cfg.history.path = null;
+  cfg.history.archiveAllEvents = bool(env.OVIM_ARCHIVE_ALL_EVENTS) ?? cfg.history.archiveAllEvents;
 
   const args = [...argv];
   while (args.length) {
@@ -233,6 +243,16 @@ export function loadConfig(argv: readonly string[] = process.argv.slice(2), env:
         break;
       case '--trusted-requesters':
         cfg.webhook.trustedRequesters = list(value());
+        break;
+      case '--history-path':
+        cfg.history.path = value();
+        if (cfg.history.path === '') throw new ConfigError('--history-path needs a file path (use --no-history to turn the archive off)');
+        break;
+      case '--no-history':
+        cfg.history.path = null;
+        break;
+      case '--archive-all-events':
+        cfg.history.archiveAllEvents = true;
         break;
       default:
         throw new ConfigError(`unknown flag ${flag}`);

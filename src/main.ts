@@ -14,6 +14,8 @@ import { EventStore, slimEvent, type EventObject } from './events/store.js';
 import { applyApiFlags, loadApiConfig, type ApiConfig } from './http/config.js';
 import { createReachabilityProbe } from './http/health.js';
 import { createApiServer, type ApiServer } from './http/server.js';
+import type { HistoryArchive } from './history/archive.js';
+import { openHistory } from './history/start.js';
 import { createLogger, type Logger } from './log.js';
 import { createMetrics } from './metrics.js';
 import { startOperator, type Operator } from './operator.js';
@@ -28,6 +30,8 @@ export interface Ovim {
   store: EventStore;
   /** The process's shared informers (one per resource and selector). */
   informers: InformerFactory;
+  /** The durable archive, unless turned off. */
+  history?: HistoryArchive;
   stop(): Promise<void>;
 }
 
@@ -55,6 +59,11 @@ export async function startOvim(
   const store = new EventStore({ maxEvents: apiConfig.maxEvents, logger, namespaceOwners });
   const eventInformer = informers.informer<EventObject>({ apiVersion: 'v1', kind: 'Event', plural: 'events', transform: slimEvent });
   store.follow(eventInformer);
+  // The archive follows the same informer (one watch) and remembers the namespaces' owners.
+  const history = config.history.path
+    ? await openHistory({ path: config.history.path, archiveAllEvents: config.history.archiveAllEvents }, namespaceOwners, logger.child({ component: 'history' }))
+    : undefined;
+  history?.follow(eventInformer).followNamespaces(namespaceInformer);
   const probe = createReachabilityProbe(client);
   let operator: Operator | undefined;
   // The API's own recorder (component ovim-api): its security events go through a correlator.
@@ -64,6 +73,7 @@ export async function startOvim(
     trustedProxies: apiConfig.trustedProxies,
     security: { recorder: apiRecorder, namespace: process.env.POD_NAMESPACE || 'default' },
     store,
+    history,
     auth: apiConfig.auth,
     metrics,
     logger: logger.child({ component: 'api' }),
@@ -76,6 +86,7 @@ export async function startOvim(
       informersWatching: () => informers.isWatching(),
       leadership: () =>
         !config.leaderElection.enabled ? 'disabled' : operator?.isLeader() ? 'leader' : 'follower',
+      history: history && (() => history.health()),
     },
   });
   const apiUrl = await api.listen(apiConfig.address);
@@ -104,6 +115,7 @@ export async function startOvim(
     probe.stop();
     await api.close();
     await apiRecorder.stop(2_000);
+    await history?.close();
     throw err;
   }
   const running = operator;
@@ -114,6 +126,7 @@ export async function startOvim(
     apiUrl,
     store,
     informers,
+    history,
     stop() {
       stopped ??= (async () => {
         await running.stop();
@@ -123,6 +136,7 @@ export async function startOvim(
         probe.stop();
         await api.close();
         await apiRecorder.stop(2_000);
+        await history?.close();
       })();
       return stopped;
     },

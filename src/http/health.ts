@@ -18,6 +18,8 @@ export interface HealthSources {
   informersWatching?: () => boolean;
   /** This replica's leader-election role; `disabled` when it runs without election. */
   leadership: () => Leadership;
+  /** The event archive's state, when it is on (section 7): `degraded` while writes fail. */
+  history?: () => { status: 'ok' | 'degraded'; reason?: string; buffered: number };
 }
 
 export interface HealthReport {
@@ -28,6 +30,7 @@ export interface HealthReport {
     informers: { status: 'synced' | 'syncing' | 'disconnected' };
     event_store: { status: 'ok'; size: number; max_size: number; evictions: number };
     leader_election: { status: Leadership | 'unknown' };
+    history?: { status: 'ok' | 'degraded'; reason?: string; buffered: number };
   };
 }
 
@@ -45,7 +48,7 @@ export function healthReport(sources: HealthSources, store: EventStoreStats): He
   const synced = safe(sources.informersSynced, false) === true;
   const watching = sources.informersWatching ? safe(sources.informersWatching, false) === true : true;
   const leadership = safe<Leadership | 'unknown'>(sources.leadership, 'unknown');
-  return {
+  const report: HealthReport = {
     status: reachable && synced && watching ? 'ok' : 'degraded',
     checks: {
       kubernetes: { status: reachable ? 'reachable' : 'unreachable' },
@@ -54,6 +57,12 @@ export function healthReport(sources: HealthSources, store: EventStoreStats): He
       leader_election: { status: leadership },
     },
   };
+  if (sources.history) {
+    const history = safe(sources.history, { status: 'degraded' as const, reason: 'history state unknown', buffered: 0 });
+    report.checks.history = history;
+    if (history.status !== 'ok') report.status = 'degraded';
+  }
+  return report;
 }
 
 /**

@@ -9,6 +9,7 @@ import {
   recentResponseSchema,
   statusResponseSchema,
 } from './schemas.js';
+import { historyPaths } from './history-schemas.js';
 
 type JsonObject = Record<string, unknown>;
 
@@ -85,6 +86,7 @@ export function openApiDocument(version = '0.1.0'): JsonObject {
           responses: { 200: json(recentResponseSchema, 'The newest events.'), ...errors },
         },
       },
+      ...historyPaths({ json, errors, queryParameters }),
       '/api/v1/openapi.json': {
         get: {
           operationId: 'openApiDocument',

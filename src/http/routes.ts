@@ -12,7 +12,9 @@ import {
   type Scope,
 } from '../events/query.js';
 import type { EventStore } from '../events/store.js';
+import type { HistoryArchive } from '../history/archive.js';
 import { AuthError, bearerToken, type Claims, type TokenVerifier } from './auth.js';
+import { listFromHistory, registerHistoryRoutes } from './history-routes.js';
 import { openApiDocument } from './openapi.js';
 import {
   apiErrorResponses,
@@ -33,7 +35,7 @@ declare module 'fastify' {
   }
 }
 
-interface EventsQuery {
+export interface EventsQuery {
   limit?: number;
   page?: number;
   type?: EventTypeFilter;
@@ -45,9 +47,13 @@ interface EventsQuery {
   organization?: string;
   vdc?: string;
   since?: string;
+  /** Archive only: */
+  until?: string;
+  actor?: string;
+  cursor?: string;
 }
 
-const FILTER_PARAMS = ['type', 'component', 'namespace', 'reason', 'kind', 'name', 'organization', 'vdc', 'since'] as const;
+const FILTER_PARAMS = ['type', 'component', 'namespace', 'reason', 'kind', 'name', 'organization', 'vdc', 'since', 'until', 'actor', 'cursor'] as const;
 
 /**
  * Before schema validation: integers must be plain decimal digits (so `1.5`, `1e2`, `0x10`, ` 5`
@@ -115,9 +121,11 @@ export interface EventRoutesOptions {
   verify: TokenVerifier;
   /** Counts rejections (→ 429 past the limit) and records security events. */
   security?: SecurityMonitor;
+  /** When given, the list answers from the archive, and export and stats are served. */
+  history?: HistoryArchive;
 }
 
-export function registerEventRoutes(app: FastifyInstance, { store, verify, security }: EventRoutesOptions): void {
+export function registerEventRoutes(app: FastifyInstance, { store, verify, security, history }: EventRoutesOptions): void {
   app.decorateRequest('scope', null);
   app.decorateRequest('claims', null);
   const items = new ItemJsonCache();
@@ -158,6 +166,10 @@ export function registerEventRoutes(app: FastifyInstance, { store, verify, secur
   const listEvents = async (request: FastifyRequest<{ Querystring: EventsQuery }>, reply: FastifyReply) => {
     const scope = scopeOf(request);
     const q = request.query;
+    if (history) return listFromHistory(history, scope, q, reply);
+    for (const param of ['until', 'actor', 'cursor'] as const) {
+      if (q[param] !== undefined) throw new BadRequestError(`query parameter "${param}" needs the event archive, which is off`);
+    }
     if (q.namespace !== undefined && !namespaceInScope(q.namespace, scope, store.namespaceOwners)) {
       return deny(request, reply, request.claims, `namespace ${JSON.stringify(q.namespace)} is outside your scope`);
     }
@@ -211,6 +223,8 @@ export function registerEventRoutes(app: FastifyInstance, { store, verify, secur
         .send(`{"events":${items.array(events)},"count":${events.length}}`);
     },
   );
+
+  if (history) registerHistoryRoutes(app, history, { authenticate, normalize: normalizeHook, scopeOf });
 
   const document = JSON.stringify(openApiDocument());
   app.get('/api/v1/openapi.json', { onRequest: authenticate }, async (_request, reply) =>

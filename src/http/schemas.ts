@@ -5,6 +5,17 @@ import { LIMITS } from '../events/query.js';
 
 const text = (description: string, maxLength = 253) => ({ type: 'string', maxLength, description }) as const;
 
+/** Parameters the list takes when the archive is on (DESIGN.md section 7); 400 without it. */
+export const historyQueryProperties = {
+  until: {
+    type: 'string',
+    format: 'date-time',
+    description: 'RFC 3339 timestamp; only events whose last timestamp is at or before it (archive only).',
+  },
+  actor: text('Who caused the event (the ovim.io/actor annotation, exact; archive only).'),
+  cursor: text('Opaque position from next_cursor of the previous answer: pages deep results without an offset (archive only).', 1024),
+} as const;
+
 /** Parameters of GET /api/v1/events. */
 export const eventsQuerySchema = {
   type: 'object',
@@ -29,6 +40,7 @@ export const eventsQuerySchema = {
       format: 'date-time',
       description: 'RFC 3339 timestamp; only events whose last timestamp is at or after it.',
     },
+    ...historyQueryProperties,
   },
 } as const;
 
@@ -92,6 +104,8 @@ export const eventsResponseSchema = {
     total_count: { type: 'integer', description: 'All matches, not only this page.' },
     page: { type: 'integer' },
     page_size: { type: 'integer', description: 'The limit in effect (after clamping).' },
+    total_count_exact: { type: 'boolean', description: 'Archive only: false when total_count is an estimate (above 100,000 matches).' },
+    next_cursor: { type: 'string', nullable: true, description: 'Archive only: pass as cursor for the next page; null on the last page.' },
   },
 } as const;
 
@@ -134,6 +148,12 @@ export const healthResponseSchema = {
         informers: { ...check, description: 'synced | syncing | disconnected (synced once, a list or watch is failing now)' },
         event_store: { ...check, description: 'ok, with size, max_size and evictions' },
         leader_election: { ...check, description: 'leader | follower | disabled' },
+        history: {
+          type: 'object',
+          required: ['status'],
+          properties: { status: { type: 'string' }, reason: { type: 'string' }, buffered: { type: 'integer' } },
+          description: 'ok | degraded (with the reason), and the events waiting for the database; only with the archive on',
+        },
       },
     },
   },

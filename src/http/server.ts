@@ -6,6 +6,8 @@ import type { AddressInfo } from 'node:net';
 import type { Logger } from 'winston';
 import type { RecorderStats } from '../events/types.js';
 import type { EventStore } from '../events/store.js';
+import type { HistoryArchive } from '../history/archive.js';
+import { registerHistoryMetrics } from '../history/metrics.js';
 import { registerEventStoreMetrics, registerRecorderMetrics, type Metrics } from '../metrics.js';
 import { createVerifier, type AuthConfig } from './auth.js';
 import { parseListenAddress } from './config.js';
@@ -21,6 +23,8 @@ export interface ApiServerOptions {
   metrics: Metrics;
   health: HealthSources;
   logger?: Logger;
+  /** The event archive (section 7): the list answers from it; export and stats are served. */
+  history?: HistoryArchive;
   /** When given, the recorder's counters are exported on /metrics too. */
   recorderStats?: () => RecorderStats;
   /** Socket and request bounds (DEFAULT_SERVER_LIMITS otherwise). */
@@ -95,6 +99,8 @@ export function createApiServer(options: ApiServerOptions): ApiServer {
   const panel = loadPanelAssets();
   registerEventStoreMetrics(metrics, () => store.stats());
   if (options.recorderStats) registerRecorderMetrics(metrics, options.recorderStats);
+  const history = options.history;
+  if (history) registerHistoryMetrics(metrics, () => history.stats());
 
   const limits: ServerLimits = { ...DEFAULT_SERVER_LIMITS, ...options.limits };
   const security = new SecurityMonitor({ ...options.security, logger });
@@ -142,7 +148,7 @@ export function createApiServer(options: ApiServerOptions): ApiServer {
 
   app.setNotFoundHandler((_request, reply) => reply.code(404).send({ error: 'not found' }));
 
-  registerEventRoutes(app, { store, verify, security });
+  registerEventRoutes(app, { store, verify, security, history: options.history });
 
   app.get('/health', { schema: { response: { 200: healthResponseSchema, 503: healthResponseSchema } } }, async (_req, reply) => {
     const report = healthReport(health, store.stats());

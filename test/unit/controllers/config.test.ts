@@ -53,6 +53,12 @@ const table: Record<string, Row> = {
   OVIM_PRIVILEGED_ORGANIZATIONS: { argv: [], env: { OVIM_PRIVILEGED_ORGANIZATIONS: 'ops,lab' }, pick: privileged, expected: ['lab', 'ops'] },
   '--jwt-max-age': { argv: ['--jwt-max-age', '90m'], env: {}, pick: api, expected: { jwtMaxAgeSeconds: 5400 } },
   '--jwt-audience': { argv: ['--jwt-audience', 'ovim-api'], env: {}, pick: api, expected: { jwtAudience: 'ovim-api' } },
+  '--history-path': { argv: ['--history-path', '/var/lib/ovim/history.db'], env: {}, pick: (c) => c.history.path, expected: '/var/lib/ovim/history.db' },
+  OVIM_HISTORY_PATH: { argv: [], env: { OVIM_HISTORY_PATH: '/data/h.db' }, pick: (c) => c.history.path, expected: '/data/h.db' },
+  '--no-history': { argv: ['--no-history'], env: {}, pick: (c) => c.history.path, expected: null },
+  'OVIM_HISTORY=0': { argv: [], env: { OVIM_HISTORY: '0' }, pick: (c) => c.history.path, expected: null },
+  '--archive-all-events': { argv: ['--archive-all-events'], env: {}, pick: (c) => c.history.archiveAllEvents, expected: true },
+  'OVIM_ARCHIVE_ALL_EVENTS=1': { argv: [], env: { OVIM_ARCHIVE_ALL_EVENTS: '1' }, pick: (c) => c.history.archiveAllEvents, expected: true },
   '--trusted-proxies': { argv: ['--trusted-proxies', '10.0.0.1, 10.1.0.0/16'], env: {}, pick: api, expected: { trustedProxies: ['10.0.0.1', '10.1.0.0/16'] } },
   '--api-max-connections': { argv: ['--api-max-connections', '64'], env: {}, pick: api, expected: { maxConnections: 64 } },
   '--webhook-port': { argv: ['--webhook-port', '9443'], env: {}, pick: (c) => c.webhook.port, expected: 9443 },
@@ -92,6 +98,7 @@ describe('operator configuration', () => {
     });
     expect(cfg.webhook).to.deep.equal({ port: 0, host: '0.0.0.0', service: 'ovim-operator-webhook', trustedRequesters: [], secretName: 'ovim-operator-webhook-tls' });
     expect(cfg.api).to.equal(undefined);
+    expect(cfg.history).to.deep.equal({ path: 'ovim-history.db', archiveAllEvents: false });
     expect(cfg.kubeconfig).to.equal(undefined);
     expect(cfg.leaderElection).to.deep.include({
       enabled: false,

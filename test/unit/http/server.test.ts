@@ -182,7 +182,7 @@ describe('HTTP server', () => {
       // The parameters of DESIGN.md section 5, as literals (the document is built from the very
       // schemas the server validates with, so comparing with those would prove nothing).
       expect(events?.parameters?.map((p) => p.name).sort()).to.deep.equal(
-        ['component', 'kind', 'limit', 'name', 'namespace', 'organization', 'page', 'reason', 'since', 'type', 'vdc'],
+        ['actor', 'component', 'cursor', 'kind', 'limit', 'name', 'namespace', 'organization', 'page', 'reason', 'since', 'type', 'until', 'vdc'],
       );
       expect(events?.parameters?.find((p) => p.name === 'page')?.schema.type).to.equal('integer');
       expect(events?.parameters?.find((p) => p.name === 'since')?.schema).to.include({ type: 'string', format: 'date-time' });

@@ -73,7 +73,7 @@ export interface TestServer {
 }
 
 export async function startServer(
-  options: Partial<Pick<ApiServerOptions, 'store' | 'auth' | 'logger' | 'recorderStats' | 'limits' | 'trustedProxies' | 'security'>> = {},
+  options: Partial<Pick<ApiServerOptions, 'store' | 'auth' | 'logger' | 'recorderStats' | 'limits' | 'trustedProxies' | 'security' | 'history'>> = {},
 ): Promise<TestServer> {
   const store = options.store ?? new EventStore();
   const metrics = createMetrics();
@@ -83,6 +83,8 @@ export async function startServer(
     informersSynced: () => health.synced,
     leadership: () => health.leadership,
   };
+  const history = options.history;
+  if (history) sources.history = () => history.health();
   const server = createApiServer({
     store,
     metrics,
@@ -93,6 +95,7 @@ export async function startServer(
     limits: options.limits,
     trustedProxies: options.trustedProxies,
     security: options.security,
+    history,
   });
   const url = await server.listen('127.0.0.1:0');
   return {

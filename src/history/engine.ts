@@ -1,0 +1,32 @@
+// The archive engine: what the history code needs from a database. The SQL itself is built once,
+// engine-independently, with Kysely (sql.ts); an engine only runs it. The embedded engine
+// (sqlite.ts) is the default; a PostgreSQL engine implements the same interface.
+import type { CompiledQuery } from 'kysely';
+import type { EngineDialect } from './schema.js';
+
+export type SqlParam = string | number | null;
+
+export interface HistoryEngine {
+  readonly dialect: EngineDialect;
+  /** Where the data lives, for messages (a file path, a database name; never credentials). */
+  readonly location: string;
+  /** Connects and checks the data is readable, writing nothing. Throws naming the location. */
+  open(): Promise<void>;
+  /** Engine settings that write (e.g. WAL), once the schema version is known to be ours. */
+  configure(): Promise<void>;
+  /** A read on the connection that writes (schema version checks before readers exist). */
+  readPrimary<R>(query: CompiledQuery): Promise<R[]>;
+  /** A read, off the main event loop. */
+  read<R>(query: CompiledQuery): Promise<R[]>;
+  /** Statements in one transaction; resolves to the rows each changed. */
+  write(queries: readonly CompiledQuery[]): Promise<number[]>;
+  /** One statement run once per parameter row, all in one transaction. */
+  writeMany(sql: string, rows: SqlParam[][]): Promise<void>;
+  close(): Promise<void>;
+}
+
+/** The archive cannot answer now (database down, locked, broken): the API says 503. */
+export class HistoryUnavailableError extends Error {
+  readonly statusCode = 503;
+  override name = 'HistoryUnavailableError';
+}

@@ -1,0 +1,280 @@
+// The archive's schema (one for every engine): the tables as Kysely types, and the versioned
+// migrations built with Kysely's schema builder. Timestamps are integer milliseconds since the
+// epoch (portable arithmetic for time buckets and keyset cursors on every engine).
+import { sql, type CompiledQuery, type Kysely } from 'kysely';
+
+export interface EventsTable {
+  /** Engine row id (not exposed). */
+  id?: number;
+  /** metadata.uid for Kubernetes Events; a generated id for application-level events. */
+  uid: string;
+  name: string;
+  namespace: string;
+  type: string;
+  reason: string;
+  message: string;
+  component: string;
+  kind: string;
+  object_name: string;
+  first_timestamp: number;
+  last_timestamp: number;
+  count: number;
+  /** The `ovim.io/organization` annotation (informational: scopes never read it). */
+  organization: string | null;
+  vdc: string | null;
+  actor: string | null;
+  owner: string | null;
+  /**
+   * 1 when the actor / owner was stamped by the admission webhook (`ovim.io/actor-verified`,
+   * `ovim.io/owner-verified`): the org_user scope counts only those (DESIGN.md section 8).
+   */
+  actor_verified: number | null;
+  owner_verified: number | null;
+  category: string;
+  /** `kubernetes` (ingested from the Event watch) or `application` (written through the API). */
+  writer: string;
+  /**
+   * The tenant the row belongs to, decided by the operator: `org-<x>` → x, a `vdc-<x>-*`
+   * namespace labelled as x's, an Organization's own events in `default`. Scopes filter on it.
+   */
+  org_id: string | null;
+  vdc_id: string | null;
+  vm_id: string | null;
+  user_id: string | null;
+  username: string | null;
+  action: string | null;
+  /** JSON string maps (application-level events). */
+  metadata: string | null;
+  annotations: string | null;
+  labels: string | null;
+  ingested_at: number;
+  /** Soft delete (application-level API); re-ingesting never clears it. */
+  deleted_at: number | null;
+}
+
+export interface NamespaceOwnersTable {
+  namespace: string;
+  organization: string;
+  updated_at: number;
+}
+
+export interface RetentionPoliciesTable {
+  category: string;
+  type: string;
+  retention_days: number;
+  max_events: number | null;
+  updated_at: number;
+}
+
+/** Matches per hour and per the dimensions stats group and filter by (kept by the engine). */
+export interface EventRollupTable {
+  hour: number;
+  /** '' for rows without an organization (a key column cannot be null). */
+  org_id: string;
+  namespace: string;
+  type: string;
+  reason: string;
+  category: string;
+  n: number;
+}
+
+export interface SchemaVersionTable {
+  version: number;
+  applied_at: number;
+}
+
+export interface ArchiveDatabase {
+  events: EventsTable;
+  namespace_owners: NamespaceOwnersTable;
+  retention_policies: RetentionPoliciesTable;
+  event_rollup: EventRollupTable;
+  schema_version: SchemaVersionTable;
+}
+
+/** An archived row as it crosses the engine boundary. */
+export type ArchiveRow = Omit<EventsTable, 'id'>;
+
+export type EngineDialect = 'sqlite' | 'postgres';
+
+export interface Migration {
+  version: number;
+  description: string;
+  /** The statements, compiled for the dialect (run in one transaction with the version row). */
+  up(db: Kysely<ArchiveDatabase>, dialect: EngineDialect): CompiledQuery[];
+}
+
+// Kysely's schema builder is typed against `any` databases; the tables do not exist yet.
+// eslint-disable-next-line @typescript-eslint/no-explicit-any
+type SchemaDb = Kysely<any>;
+
+export const MIGRATIONS: readonly Migration[] = [
+  {
+    version: 1,
+    description: 'events, namespace owners, retention policies',
+    up(kdb, dialect) {
+      const db = kdb as SchemaDb;
+      const out: CompiledQuery[] = [];
+      const bigint = dialect === 'postgres' ? 'bigint' : 'integer';
+      out.push(
+        db.schema
+        .createTable('events')
+        .addColumn('id', dialect === 'postgres' ? 'bigserial' : 'integer', (c) => c.primaryKey())
+        .addColumn('uid', 'text', (c) => c.notNull().unique())
+        .addColumn('name', 'text', (c) => c.notNull())
+        .addColumn('namespace', 'text', (c) => c.notNull())
+        .addColumn('type', 'text', (c) => c.notNull())
+        .addColumn('reason', 'text', (c) => c.notNull())
+        .addColumn('message', 'text', (c) => c.notNull())
+        .addColumn('component', 'text', (c) => c.notNull())
+        .addColumn('kind', 'text', (c) => c.notNull())
+        .addColumn('object_name', 'text', (c) => c.notNull())
+        .addColumn('first_timestamp', bigint, (c) => c.notNull())
+        .addColumn('last_timestamp', bigint, (c) => c.notNull())
+        .addColumn('count', bigint, (c) => c.notNull())
+        .addColumn('organization', 'text')
+        .addColumn('vdc', 'text')
+        .addColumn('actor', 'text')
+        .addColumn('owner', 'text')
+        .addColumn('category', 'text', (c) => c.notNull())
+        .addColumn('writer', 'text', (c) => c.notNull())
+        .addColumn('org_id', 'text')
+        .addColumn('vdc_id', 'text')
+        .addColumn('vm_id', 'text')
+        .addColumn('user_id', 'text')
+        .addColumn('username', 'text')
+        .addColumn('action', 'text')
+        .addColumn('metadata', 'text')
+        .addColumn('annotations', 'text')
+        .addColumn('labels', 'text')
+        .addColumn('ingested_at', bigint, (c) => c.notNull())
+        .addColumn('deleted_at', bigint)
+        .compile(),
+      );
+      // The API's order, and one index per frequent leading filter, each followed by the order's
+      // key and the columns counts check (so a capped count is an index-only scan). Partial:
+      // soft-deleted rows (rare) stay out of the API's indexes.
+      const indexes: [string, string[], boolean][] = [
+        ['events_order', ['last_timestamp desc', 'name', 'namespace', 'uid'], true],
+        ['events_namespace', ['namespace', 'last_timestamp', 'type'], true],
+        ['events_org', ['org_id', 'last_timestamp', 'type'], true],
+        ['events_reason', ['reason', 'last_timestamp'], true],
+        ['events_object', ['kind', 'object_name', 'last_timestamp'], true],
+        ['events_actor', ['actor', 'last_timestamp'], true],
+        ['events_retention', ['category', 'type', 'last_timestamp'], false],
+      ];
+      for (const [name, columns, partial] of indexes) {
+        const index = db.schema.createIndex(name).on('events').columns(columns);
+        out.push((partial ? index.where(sql.ref('deleted_at'), 'is', null) : index).compile());
+      }
+      out.push(
+        db.schema
+        .createTable('namespace_owners')
+        .addColumn('namespace', 'text', (c) => c.primaryKey())
+        .addColumn('organization', 'text', (c) => c.notNull())
+        .addColumn('updated_at', bigint, (c) => c.notNull())
+        .compile(),
+      );
+      out.push(
+        db.schema
+        .createTable('retention_policies')
+        .addColumn('category', 'text', (c) => c.notNull())
+        .addColumn('type', 'text', (c) => c.notNull())
+        .addColumn('retention_days', 'integer', (c) => c.notNull())
+        .addColumn('max_events', 'integer')
+        .addColumn('updated_at', bigint, (c) => c.notNull())
+        .addPrimaryKeyConstraint('retention_policies_pk', ['category', 'type'])
+        .compile(),
+      );
+      return out;
+    },
+  },
+  {
+    version: 2,
+    description: 'hourly rollup for stats, kept by triggers',
+    up(kdb, dialect) {
+      const db = kdb as SchemaDb;
+      const bigint = dialect === 'postgres' ? 'bigint' : 'integer';
+      const out: CompiledQuery[] = [
+        db.schema
+          .createTable('event_rollup')
+          .addColumn('hour', bigint, (c) => c.notNull())
+          .addColumn('org_id', 'text', (c) => c.notNull())
+          .addColumn('namespace', 'text', (c) => c.notNull())
+          .addColumn('type', 'text', (c) => c.notNull())
+          .addColumn('reason', 'text', (c) => c.notNull())
+          .addColumn('category', 'text', (c) => c.notNull())
+          .addColumn('n', bigint, (c) => c.notNull())
+          .addPrimaryKeyConstraint('event_rollup_pk', ['hour', 'org_id', 'namespace', 'type', 'reason', 'category'])
+          .compile(),
+        sql`insert into event_rollup (hour, org_id, namespace, type, reason, category, n)
+          select last_timestamp / ${sql.lit(HOUR_MS)}, coalesce(org_id, ''), namespace, type, reason, category, count(*)
+          from events where deleted_at is null group by 1, 2, 3, 4, 5, 6`.compile(db),
+      ];
+      // Triggers are each engine's own dialect; PostgreSQL adds its functions here.
+      if (dialect === 'sqlite') out.push(...sqliteRollupTriggers(db));
+      return out;
+    },
+  },
+  {
+    version: 3,
+    description: 'whether the actor and owner were verified by the admission webhook',
+    up(kdb) {
+      const db = kdb as SchemaDb;
+      return [
+        db.schema.alterTable('events').addColumn('actor_verified', 'integer').compile(),
+        db.schema.alterTable('events').addColumn('owner_verified', 'integer').compile(),
+      ];
+    },
+  },
+];
+
+export const HOUR_MS = 3_600_000;
+
+/** One row in or out of the rollup: `sign` +1 for `new`, -1 for `old`. */
+function rollupStep(row: 'new' | 'old'): ReturnType<typeof sql> {
+  const r = sql.raw(row);
+  const key = sql`${r}.last_timestamp / ${sql.lit(HOUR_MS)}, coalesce(${r}.org_id, ''), ${r}.namespace, ${r}.type, ${r}.reason, ${r}.category`;
+  if (row === 'new') {
+    return sql`insert into event_rollup (hour, org_id, namespace, type, reason, category, n)
+      select ${key}, 1 where new.deleted_at is null
+      on conflict (hour, org_id, namespace, type, reason, category) do update set n = n + 1;`;
+  }
+  return sql`update event_rollup set n = n - 1 where old.deleted_at is null
+      and hour = old.last_timestamp / ${sql.lit(HOUR_MS)} and org_id = coalesce(old.org_id, '') and namespace = old.namespace
+      and type = old.type and reason = old.reason and category = old.category;`;
+}
+
+function sqliteRollupTriggers(db: SchemaDb): CompiledQuery[] {
+  const moved = sql`old.last_timestamp / ${sql.lit(HOUR_MS)} != new.last_timestamp / ${sql.lit(HOUR_MS)}
+    or coalesce(old.org_id, '') != coalesce(new.org_id, '') or old.deleted_at is not new.deleted_at
+    or old.category != new.category or old.namespace != new.namespace or old.type != new.type or old.reason != new.reason`;
+  return [
+    sql`create trigger events_rollup_insert after insert on events begin ${rollupStep('new')} end`.compile(db),
+    sql`create trigger events_rollup_delete after delete on events begin ${rollupStep('old')} end`.compile(db),
+    sql`create trigger events_rollup_update after update on events when ${moved} begin ${rollupStep('old')} ${rollupStep('new')} end`.compile(db),
+  ];
+}
+
+export const SCHEMA_VERSION = Math.max(...MIGRATIONS.map((m) => m.version));
+
+export function createVersionTable(db: Kysely<ArchiveDatabase>, dialect: EngineDialect): CompiledQuery {
+  return (db as SchemaDb).schema
+    .createTable('schema_version')
+    .ifNotExists()
+    .addColumn('version', 'integer', (c) => c.primaryKey())
+    .addColumn('applied_at', dialect === 'postgres' ? 'bigint' : 'integer', (c) => c.notNull())
+    .compile();
+}
+
+/** The highest applied version (0 for a new database). */
+export function appliedVersionQuery(db: Kysely<ArchiveDatabase>): CompiledQuery<{ v: number | null }> {
+  return db.selectFrom('schema_version').select(sql<number | null>`max(version)`.as('v')).compile();
+}
+
+export function versionRow(db: Kysely<ArchiveDatabase>, version: number, now: number): CompiledQuery {
+  return db.insertInto('schema_version').values({ version, applied_at: now }).compile();
+}
+
+export class SchemaTooNewError extends Error {
+  override name = 'SchemaTooNewError';
+}
