@@ -2,6 +2,7 @@
 // A key is never reconciled by two workers at once (the queue guarantees it); errors requeue
 // with per-key backoff; results may ask for a requeue after a delay. Reconcile counts, errors,
 // durations and active workers go to the controller-runtime metrics.
+import { setMaxListeners } from 'node:events';
 import type { Logger } from 'winston';
 import type { Metrics } from '../metrics.js';
 import { objectKey, type InformerEvent } from './informer.js';
@@ -87,6 +88,8 @@ export class Controller {
   private readonly failing = new Map<string, { sinceMs: number; failures: number; reported: boolean }>();
 
   constructor(private readonly options: ControllerOptions) {
+    // Every request of every running reconcile listens to this one signal: expected, not a leak.
+    setMaxListeners(0, this.lifetime.signal);
     this.name = options.name;
     this.workers = Math.max(1, options.workers ?? 1);
     this.queue = new WorkQueue({ name: options.name, rateLimiter: options.rateLimiter, metrics: options.metrics });
