@@ -14,6 +14,7 @@ import { createApiServer, type ApiServer } from './http/server.js';
 import { createLogger, type Logger } from './log.js';
 import { createMetrics } from './metrics.js';
 import { startOperator, type Operator } from './operator.js';
+import { startRouteEngine, type RouteEngine } from './routes/engine.js';
 
 export interface Ovim {
   operator: Operator;
@@ -51,11 +52,13 @@ export async function startOvim(
   store.follow(eventInformer);
   const probe = createReachabilityProbe(kc);
   let operator: Operator | undefined;
+  let routes: RouteEngine | undefined;
   const api = createApiServer({
     store,
     auth: apiConfig.auth,
     metrics,
     logger: logger.child({ component: 'api' }),
+    eventRoutes: () => routes?.routes() ?? [],
     recorderStats: () => (operator?.recorder instanceof EventRecorder ? operator.recorder.stats() : emptyStats),
     health: {
       kubernetesReachable: probe.reachable,
@@ -70,7 +73,23 @@ export async function startOvim(
   eventInformer.start();
   try {
     operator = await startOperator(kc, config, logger, { metrics, onLostLeadership: options.onLostLeadership });
+    const op = operator;
+    // Event routes: fed by the store's informer; only the leader delivers (src/routes/engine.ts).
+    routes = await startRouteEngine(kc, {
+      client: op.client,
+      recorder: op.recorder,
+      events: eventInformer,
+      owners: namespaceOwners,
+      operatorNamespace: config.leaderElection.namespace,
+      isLeader: () => op.isLeader(),
+      allowCidrs: config.routes.allowCidrs,
+      denyCidrs: config.routes.denyCidrs,
+      allowHttp: config.routes.allowHttp,
+      watchTimeoutSeconds: config.watchTimeoutSeconds,
+      logger: logger.child({ component: 'routes' }),
+    });
   } catch (err) {
+    await operator?.stop();
     eventInformer.stop();
     namespaceInformer.stop();
     probe.stop();
@@ -86,6 +105,8 @@ export async function startOvim(
     store,
     stop() {
       stopped ??= (async () => {
+        // Before the operator: its last statuses are written while this replica still leads.
+        await routes?.stop();
         await running.stop();
         eventInformer.stop();
         namespaceInformer.stop();

@@ -194,6 +194,7 @@ export async function startOperator(
     vdcs: informers.vdcs,
     namespaces: informers.namespaces,
     roleBindings: informers.roleBindings,
+    routeSecretsSubject: config.routes.serviceAccount,
   });
   const vdcReconciler = new VdcReconciler({
     ...base,

@@ -7,14 +7,16 @@ import type { EventType } from './types.js';
 export const ORGANIZATION_KIND = 'Organization';
 export const VDC_KIND = 'VirtualDataCenter';
 export const VM_KIND = 'VirtualMachine';
+export const EVENTROUTE_KIND = 'EventRoute';
 
-export type CatalogKind = typeof ORGANIZATION_KIND | typeof VDC_KIND | typeof VM_KIND;
+export type CatalogKind = typeof ORGANIZATION_KIND | typeof VDC_KIND | typeof VM_KIND | typeof EVENTROUTE_KIND;
 
 /** apiVersion of each catalog kind, used when a caller hands over an object without one. */
 export const KIND_API_VERSIONS: Readonly<Record<CatalogKind, string>> = {
   Organization: 'ovim.io/v1',
   VirtualDataCenter: 'ovim.io/v1',
   VirtualMachine: 'kubevirt.io/v1',
+  EventRoute: 'ovim.io/v1',
 };
 
 export interface CatalogEntry {
@@ -48,6 +50,13 @@ export const EVENT_CATALOG = {
   VMDeleted: { type: 'Normal', kinds: [VM_KIND], when: 'KubeVirt VM deleted' },
   ProvisioningFailed: { type: 'Warning', kinds: [VM_KIND], when: 'VM reports a failure condition before ever running' },
   StartupFailed: { type: 'Warning', kinds: [VM_KIND], when: 'VM fails to start' },
+  // Event routes (DESIGN.md section 9).
+  RouteTriggered: { type: 'Normal', kinds: [EVENTROUTE_KIND], when: "the route's threshold was reached" },
+  DeliveryFailed: {
+    type: 'Warning',
+    kinds: [EVENTROUTE_KIND],
+    when: "a delivery failed after its last retry, was refused (SSRF guard), or the route's backlog overflowed",
+  },
 } as const satisfies Record<string, CatalogEntry>;
 
 /** Every reason of the catalog. */

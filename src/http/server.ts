@@ -12,6 +12,8 @@ import { parseListenAddress } from './config.js';
 import { healthReport, isReady, type HealthSources } from './health.js';
 import { PANEL_CSP, loadPanelAssets } from './panel.js';
 import { registerEventRoutes } from './routes.js';
+import { registerRouteApi } from '../routes/api.js';
+import type { EventRoute } from '../routes/types.js';
 import { errorSchema, healthResponseSchema, statusResponseSchema } from './schemas.js';
 
 export interface ApiServerOptions {
@@ -22,6 +24,8 @@ export interface ApiServerOptions {
   logger?: Logger;
   /** When given, the recorder's counters are exported on /metrics too. */
   recorderStats?: () => RecorderStats;
+  /** The EventRoutes for GET /api/v1/routes (none until the route engine runs). */
+  eventRoutes?: () => readonly EventRoute[];
 }
 
 export interface ApiServer {
@@ -103,6 +107,7 @@ export function createApiServer(options: ApiServerOptions): ApiServer {
   app.setNotFoundHandler((_request, reply) => reply.code(404).send({ error: 'not found' }));
 
   registerEventRoutes(app, { store, verify });
+  registerRouteApi(app, { verify, routes: options.eventRoutes ?? (() => []) });
 
   app.get('/health', { schema: { response: { 200: healthResponseSchema, 503: healthResponseSchema } } }, async (_req, reply) => {
     const report = healthReport(health, store.stats());

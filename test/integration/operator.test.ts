@@ -168,7 +168,10 @@ describe('operator', function () {
       const namespace = await api.get<{ metadata: { labels: Record<string, string> } }>(`/api/v1/namespaces/${ns}`);
       expect(namespace.metadata.labels).to.include({ 'app.kubernetes.io/managed-by': 'ovim-operator', 'ovim.io/organization': org });
       const rbs = await api.list<{ roleRef: { name: string }; subjects: { name: string }[] }>(`/apis/rbac.authorization.k8s.io/v1/namespaces/${ns}/rolebindings`);
-      expect(rbs.items.map((rb) => [rb.roleRef.name, rb.subjects[0].name])).to.deep.equal([['ovim:org-admin', `${org}-admins`]]);
+      expect(rbs.items.map((rb) => [rb.roleRef.name, rb.subjects[0].name])).to.deep.equal([
+        ['ovim:org-admin', `${org}-admins`],
+        ['ovim:route-secrets', 'ovim-operator'],
+      ]);
       await waitOccurrences('Organization', org, 'default', 'OrganizationCreated', 1);
       const describe = await kubectlOk(cp.kubeconfigPath, ['describe', 'organization', org]);
       expect(describe).to.match(/Normal\s+OrganizationCreated\s+.*ovim-controller\s+Organization '.*' created by a-user/);

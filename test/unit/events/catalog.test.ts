@@ -41,6 +41,7 @@ const warningReasons: ReasonsOfType<'Warning'>[] = [
   'CreationFailed',
   'ProvisioningFailed',
   'StartupFailed',
+  'DeliveryFailed',
 ];
 // @ts-expect-error VMStarted is not a Warning
 export const notAWarning: ReasonsOfType<'Warning'> = 'VMStarted';
@@ -67,6 +68,8 @@ describe('event catalog', function () {
     ['VMDeleted', 'Normal', ['VirtualMachine']],
     ['ProvisioningFailed', 'Warning', ['VirtualMachine']],
     ['StartupFailed', 'Warning', ['VirtualMachine']],
+    ['RouteTriggered', 'Normal', ['EventRoute']],
+    ['DeliveryFailed', 'Warning', ['EventRoute']],
   ];
 
   it('holds exactly the reasons of DESIGN.md section 4 with their type and kinds', function () {
