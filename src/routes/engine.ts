@@ -12,7 +12,7 @@ import type { Logger } from 'winston';
 import type { EventRecord, NamespaceOwnership } from '../events/query.js';
 import { compactEvent, type EventObject } from '../events/store.js';
 import type { EventRecording } from '../events/types.js';
-import { objectPath, semanticEqual } from '../kube/apply.js';
+import { FIELD_MANAGER, semanticEqual } from '../kube/apply.js';
 import { apiErrorMessage, apiStatusCode } from '../kube/errors.js';
 import { ResilientInformer } from '../kube/informer.js';
 import { resourcePath, type KubeClient } from '../kube/rest.js';
@@ -165,7 +165,11 @@ export class RouteEngine {
     // Whatever the stream already held counts as seen until this replica leads.
     for (const e of this.options.events.list()) this.markSeen(e);
     this.timers.push(setInterval(() => this.pollLeadership(), this.options.leadershipPollMs ?? 250));
-    this.timers.push(setInterval(() => void this.flushStatus(), this.options.statusIntervalMs ?? 1_000));
+    this.timers.push(
+      setInterval(() => {
+        this.flushStatus().catch((err: unknown) => this.options.logger?.error(`route status: ${apiErrorMessage(err)}`));
+      }, this.options.statusIntervalMs ?? 1_000),
+    );
     for (const t of this.timers) t.unref();
     this.pollLeadership();
   }
@@ -179,9 +183,10 @@ export class RouteEngine {
     return this.leading;
   }
 
-  /** Resolves when every route's queue is empty (true) or at the timeout (false). */
-  async waitIdle(timeoutMs = 30_000): Promise<boolean> {
-    const results = await Promise.all([...this.states.values()].map((s) => s.queue.waitIdle(timeoutMs)));
+  /** Resolves when every route's queue (or the one of `route`, namespace/name) is empty (true), or at the timeout (false). */
+  async waitIdle(timeoutMs = 30_000, route?: string): Promise<boolean> {
+    const states = [...this.states.values()].filter((s) => route === undefined || s.key === route);
+    const results = await Promise.all(states.map((s) => s.queue.waitIdle(timeoutMs)));
     return results.every(Boolean);
   }
 
@@ -480,7 +485,12 @@ export class RouteEngine {
       if (same) continue;
       writes.push(
         this.options.client
-          .patch<EventRoute>(objectPath({ apiVersion: OVIM_API_VERSION, kind: EVENTROUTE_KIND, metadata: s.route.metadata }, 'status'), { status: next }, 'merge', { fieldManager: 'ovim-operator' })
+          .patch<EventRoute>(
+            resourcePath({ apiVersion: OVIM_API_VERSION, plural: EVENTROUTE_PLURAL, namespace: s.route.metadata.namespace, name: s.route.metadata.name, subresource: 'status' }),
+            { status: next },
+            'merge',
+            { fieldManager: FIELD_MANAGER },
+          )
           .then((written) => {
             if (this.states.get(s.key) === s && written?.metadata) s.route = { ...s.route, status: written.status };
           })
