@@ -84,6 +84,17 @@ export function openApiDocument(version = '0.1.0'): JsonObject {
           responses: { 200: json(recentResponseSchema, 'The newest events.'), ...errors },
         },
       },
+      '/api/v1/routes': {
+        get: {
+          operationId: 'listRoutes',
+          summary: 'EventRoutes in scope, with their status',
+          description:
+            "System admins: every route; organization admins: the routes in org-<org>. Never a Secret or a URL path (src/routes/api.ts).",
+          tags: ['routes'],
+          security: [{ bearerAuth: [] }],
+          responses: { 200: { description: '{"routes": [...], "count": N}' }, ...errors },
+        },
+      },
       '/api/v1/openapi.json': {
         get: {
           operationId: 'openApiDocument',
