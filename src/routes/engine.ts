@@ -155,7 +155,10 @@ export class RouteEngine {
     this.informer.on('update', (r) => this.upsert(r));
     this.informer.on('delete', (r) => this.remove(r));
     this.informer.start();
-    await this.informer.waitForSync();
+    // A cluster without the EventRoute CRD (crds/ovim.io_eventroutes.yaml) lists nothing: say so.
+    const waiting = setInterval(() => this.options.logger?.warn('still waiting for the first list of EventRoutes (is the CRD installed?)'), 30_000);
+    waiting.unref();
+    await this.informer.waitForSync().finally(() => clearInterval(waiting));
     await Promise.all([...this.states.values()].map((s) => s.pending));
     this.options.events.on('add', (e) => this.onEvent(e, false));
     this.options.events.on('update', (e) => this.onEvent(e, false));
@@ -324,7 +327,10 @@ export class RouteEngine {
 
   private onEvent(e: EventObject, replay: boolean): void {
     const record = compactEvent(e);
-    if (!record) return;
+    if (record) this.onRecord(record, replay);
+  }
+
+  private onRecord(record: EventRecord, replay: boolean): void {
     const before = this.seen.get(record.uid) ?? 0;
     if (!replay && record.count <= before) return;
     if (record.count > before) this.seen.set(record.uid, record.count);
@@ -334,7 +340,7 @@ export class RouteEngine {
       const s = this.states.get(compiled.key);
       if (!s?.config) continue;
       if (replay && !this.newerThanMark(s, record)) continue;
-      this.handle(s, s.config, record, occurrences);
+      this.handle(s, s.config, record, occurrences, replay ? Math.min(record.lastTimestamp, this.now()) : this.now());
     }
   }
 
@@ -346,11 +352,11 @@ export class RouteEngine {
     return record.lastTimestamp >= created;
   }
 
-  private handle(s: RouteState, config: ValidRoute, record: EventRecord, occurrences: number): void {
+  private handle(s: RouteState, config: ValidRoute, record: EventRecord, occurrences: number, at: number): void {
     const [namespace = '', name = ''] = s.key.split('/');
     const delivery: Delivery = { route: { namespace, name }, record, idempotencyKey: idempotencyKey(record) };
     if (s.window && config.threshold) {
-      if (!s.window.add(occurrences, this.now())) return;
+      if (!s.window.add(occurrences, at)) return;
       delivery.threshold = { count: config.threshold.count, window: config.threshold.window };
       this.record(s, 'Normal', 'RouteTriggered', `Threshold reached: ${config.threshold.count} matching occurrences within ${config.threshold.window} (last: ${record.reason} on ${record.kind} ${record.namespace}/${record.objectName})`);
     }
@@ -439,7 +445,13 @@ export class RouteEngine {
         s.dirty = true;
       }
       this.leading = true;
-      for (const e of this.options.events.list()) this.onEvent(e, true);
+      // Oldest first, so that thresholds count the replayed occurrences at their own time.
+      const records = this.options.events
+        .list()
+        .map((e) => compactEvent(e))
+        .filter((r): r is EventRecord => r !== undefined)
+        .sort((a, b) => a.lastTimestamp - b.lastTimestamp);
+      for (const r of records) this.onRecord(r, true);
     } else {
       this.leading = false;
       for (const s of this.states.values()) {

@@ -206,7 +206,7 @@ describe('operator with only its shipped permissions (ServiceAccount, ClusterRol
         /forbidden/);
       // Its own ClusterRole passes RBAC's escalation check (it holds those rights) but not the policy.
       refused(await asOperator(['-n', `vdc-${ORG}-dev`, 'create', 'rolebinding', `evil-${sfx}`, '--clusterrole=ovim-operator', '--group=evil', '--dry-run=server']),
-        /may bind only the ClusterRoles ovim:org-admin and ovim:vdc-admin/);
+        /may bind only the ClusterRoles ovim:org-admin, ovim:vdc-admin and ovim:route-secrets/);
       refused(await asOperator(['-n', 'kube-system', 'create', 'quota', `evil-${sfx}`, '--hard=pods=0', '--dry-run=server']), CONFINED_WRITES);
     });
 

@@ -210,8 +210,9 @@ describe('operator', function () {
         (await api.list<{ subjects: { name: string }[] }>(`/apis/rbac.authorization.k8s.io/v1/namespaces/${namespace}/rolebindings`)).items
           .map((rb) => rb.subjects[0].name)
           .sort();
-      await waitFor('org role bindings for both groups', async () => ((await groups(ns)).length === 2 ? true : undefined));
-      expect(await groups(ns)).to.deep.equal([`${org}-admins`, `${org}-ops`]);
+      // Besides the groups, the operator's own ovim:route-secrets binding (subject ovim-operator).
+      await waitFor('org role bindings for both groups', async () => ((await groups(ns)).length === 3 ? true : undefined));
+      expect(await groups(ns)).to.deep.equal([`${org}-admins`, `${org}-ops`, 'ovim-operator']);
       await waitFor('VDC role bindings for both groups', async () => ((await groups(ws)).length === 2 ? true : undefined));
       await waitFor('quota cpu 6', async () => {
         const q = await api.get<{ spec: { hard: Record<string, string> } }>(`/api/v1/namespaces/${ws}/resourcequotas/vdc-quota`);
