@@ -212,7 +212,7 @@ describe('operator', function () {
           .sort();
       // Besides the groups, the operator's own ovim:route-secrets binding (subject ovim-operator).
       await waitFor('org role bindings for both groups', async () => ((await groups(ns)).length === 3 ? true : undefined));
-      expect(await groups(ns)).to.deep.equal([`${org}-admins`, `${org}-ops`, 'ovim-operator']);
+      expect(await groups(ns)).to.deep.equal(['ovim-operator', `${org}-admins`, `${org}-ops`]);
       await waitFor('VDC role bindings for both groups', async () => ((await groups(ws)).length === 2 ? true : undefined));
       await waitFor('quota cpu 6', async () => {
         const q = await api.get<{ spec: { hard: Record<string, string> } }>(`/api/v1/namespaces/${ws}/resourcequotas/vdc-quota`);
