@@ -170,6 +170,7 @@ export class RouteEngine {
     this.timers.push(setInterval(() => this.pollLeadership(), this.options.leadershipPollMs ?? 250));
     this.timers.push(
       setInterval(() => {
+        this.refreshSecrets();
         this.flushStatus().catch((err: unknown) => this.options.logger?.error(`route status: ${apiErrorMessage(err)}`));
       }, this.options.statusIntervalMs ?? 1_000),
     );
@@ -260,6 +261,15 @@ export class RouteEngine {
   }
 
   private async configure(s: RouteState): Promise<void> {
+    try {
+      await this.reconfigure(s);
+    } finally {
+      // After the await as well: a status flushed meanwhile must not hide the outcome.
+      s.dirty = true;
+    }
+  }
+
+  private async reconfigure(s: RouteState): Promise<void> {
     const route = s.route;
     const verdict = validateRoute(route, { operatorNamespace: this.options.operatorNamespace, allowHttp: this.options.allowHttp ?? false });
     s.dirty = true;
@@ -270,17 +280,21 @@ export class RouteEngine {
       return;
     }
     const ref = route.spec?.sink.webhook.secretRef;
-    s.secret = undefined;
-    s.secretCheckedAt = this.now();
-    if (ref) {
-      const problem = await this.loadSecret(s, route.metadata.namespace ?? '', ref);
+    s.secretCheckedAt = Date.now();
+    if (!ref) s.secret = undefined;
+    else {
+      // Loaded aside and swapped in whole: a delivery in flight never goes out unsigned.
+      const loaded = await this.loadSecret(route.metadata.namespace ?? '', ref);
       if (this.states.get(s.key) !== s) return; // deleted meanwhile
-      if (problem) {
+      if ('secret' in loaded) s.secret = loaded.secret;
+      else if (!(loaded.transient && s.secret && s.config)) {
         this.index.delete(s.key);
         s.config = undefined;
-        s.ready = { status: 'False', ...problem };
+        s.secret = undefined;
+        s.ready = { status: 'False', reason: loaded.reason, message: loaded.message };
         return;
       }
+      // A transient failure keeps the key this route already had.
     }
     s.config = verdict;
     const spec = verdict.threshold ? `${verdict.threshold.count}/${verdict.threshold.windowMs}` : undefined;
@@ -297,21 +311,24 @@ export class RouteEngine {
     };
   }
 
-  private async loadSecret(s: RouteState, namespace: string, ref: { name: string; key: string }): Promise<{ reason: string; message: string } | undefined> {
+  private async loadSecret(
+    namespace: string,
+    ref: { name: string; key: string },
+  ): Promise<{ secret: Buffer } | { reason: string; message: string; transient: boolean }> {
     try {
       const secret = await this.options.client.get<{ data?: Record<string, string> }>(
         resourcePath({ apiVersion: 'v1', plural: 'secrets', namespace, name: ref.name }),
       );
       const value = secret.data?.[ref.key];
-      if (!value) return { reason: RouteReasons.SecretKeyMissing, message: `Secret ${ref.name} has no key ${ref.key}` };
-      s.secret = Buffer.from(value, 'base64');
-      return undefined;
+      if (!value) return { reason: RouteReasons.SecretKeyMissing, message: `Secret ${ref.name} has no key ${ref.key}`, transient: false };
+      return { secret: Buffer.from(value, 'base64') };
     } catch (err) {
       const code = apiStatusCode(err);
-      if (code === 404) return { reason: RouteReasons.SecretNotFound, message: `Secret ${ref.name} not found in ${namespace}` };
+      if (code === 404) return { reason: RouteReasons.SecretNotFound, message: `Secret ${ref.name} not found in ${namespace}`, transient: false };
       return {
         reason: RouteReasons.SecretUnreadable,
         message: `cannot read Secret ${ref.name} in ${namespace}${code ? ` (HTTP ${code})` : ''}: the operator reads route Secrets only in organization namespaces and its own`,
+        transient: code !== 403 && code !== 401,
       };
     }
   }
@@ -514,15 +531,24 @@ export class RouteEngine {
           }),
       );
     }
-    // Secrets rotate: look again now and then (a get, no watch, no cluster-wide access).
-    const refresh = this.options.secretRefreshMs ?? 60_000;
-    for (const s of this.states.values()) {
-      if (s.route.spec?.sink?.webhook?.secretRef && this.now() - s.secretCheckedAt > refresh) {
-        s.secretCheckedAt = this.now();
-        s.pending = s.pending.then(() => this.configure(s)).catch(() => undefined);
-      }
-    }
     await Promise.all(writes);
+  }
+
+  /**
+   * Secrets rotate or appear after their route: look again now and then (a get; no watch, no
+   * cluster-wide access), on every replica so that a new leader holds current keys. A route
+   * waiting for its Secret looks every 5 s.
+   */
+  private refreshSecrets(): void {
+    const refresh = this.options.secretRefreshMs ?? 60_000;
+    const now = Date.now();
+    for (const s of this.states.values()) {
+      if (!s.route.spec?.sink?.webhook?.secretRef) continue;
+      const every = s.config ? refresh : Math.min(refresh, 5_000);
+      if (now - s.secretCheckedAt <= every) continue;
+      s.secretCheckedAt = now;
+      s.pending = s.pending.then(() => this.configure(s)).catch(() => undefined);
+    }
   }
 }
 

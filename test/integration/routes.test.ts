@@ -226,7 +226,7 @@ describe('event routes', function () {
     expect(body.blocks.map((b) => b.type)).to.deep.equal(['section', 'context']);
   });
 
-  it('alertmanager: a v2 alerts array; a missing Secret makes the route not Ready', async function () {
+  it('alertmanager: a v2 alerts array; a missing Secret makes the route not Ready until it exists', async function () {
     await createRoute(NS_A, 'am', { match: { reasons: ['AlertMe'] }, sink: { webhook: { url: http.url('/api/v2/alerts'), format: 'alertmanager' } } });
     await createRoute(NS_A, 'nosecret', { sink: { webhook: { url: http.url('/nosecret'), secretRef: { name: 'absent', key: 'k' } } } });
     await waitFor('am Ready', async () => (await ready(NS_A, 'am'))?.status === 'True');
@@ -242,6 +242,9 @@ describe('event routes', function () {
     expect(alerts).to.have.length(1);
     expect(alerts[0]?.labels).to.include({ alertname: 'AlertMe', severity: 'warning', namespace: NS_A });
     expect(http.at('/nosecret')).to.have.length(0);
+    // The Secret created after its route: the route looks again (every 5 s while waiting).
+    await api.create(`/api/v1/namespaces/${NS_A}/secrets`, { apiVersion: 'v1', kind: 'Secret', metadata: { name: 'absent' }, stringData: { k: 'late' } });
+    await waitFor('nosecret Ready once its Secret exists', async () => (await ready(NS_A, 'nosecret'))?.status === 'True', { timeoutMs: 20_000 });
   });
 
   it('threshold 5 in 10m (fake clock): RouteTriggered and one delivery per crossing', async function () {
