@@ -85,6 +85,8 @@ interface RouteState {
   dirty: boolean;
   /** Serializes configure() calls of one route. */
   pending: Promise<void>;
+  /** Whether this leader has gone through the cached events for this route (once per route). */
+  replayed: boolean;
 }
 
 const ms = (t: string | Date | undefined): number | undefined => {
@@ -239,6 +241,7 @@ export class RouteEngine {
         overflowReported: false,
         dirty: true,
         pending: Promise.resolve(),
+        replayed: false,
       };
       this.states.set(key, state);
     } else {
@@ -302,7 +305,17 @@ export class RouteEngine {
       s.windowSpec = spec;
       s.window = verdict.threshold ? new ThresholdWindow(verdict.threshold.count, verdict.threshold.windowMs) : undefined;
     }
-    this.index.set(compileRoute(route, verdict.scope, this.options.owners));
+    const compiled = compileRoute(route, verdict.scope, this.options.owners);
+    this.index.set(compiled);
+    // A route the leader gets after the events that followed its creation (the two watches are
+    // not ordered): those events are in the cache. Same tick as index.set, so no live event
+    // can be handled twice.
+    if (this.leading && !s.replayed) {
+      s.replayed = true;
+      for (const r of this.cachedRecords()) {
+        if (compiled.matches(r) && this.newerThanMark(s, r)) this.handle(s, verdict, r, r.count, Math.min(r.lastTimestamp, this.now()));
+      }
+    }
     const host = verdict.url.host;
     s.ready = {
       status: 'True',
@@ -462,13 +475,9 @@ export class RouteEngine {
         s.dirty = true;
       }
       this.leading = true;
-      // Oldest first, so that thresholds count the replayed occurrences at their own time.
-      const records = this.options.events
-        .list()
-        .map((e) => compactEvent(e))
-        .filter((r): r is EventRecord => r !== undefined)
-        .sort((a, b) => a.lastTimestamp - b.lastTimestamp);
-      for (const r of records) this.onRecord(r, true);
+      // Routes not ready yet replay theirs when they become ready (reconfigure).
+      for (const s of this.states.values()) if (s.config) s.replayed = true;
+      for (const r of this.cachedRecords()) this.onRecord(r, true);
     } else {
       this.leading = false;
       for (const s of this.states.values()) {
@@ -476,6 +485,15 @@ export class RouteEngine {
         s.queue = this.newQueue(s.key);
       }
     }
+  }
+
+  /** The events in the stream's cache, oldest first (thresholds count them at their own time). */
+  private cachedRecords(): EventRecord[] {
+    return this.options.events
+      .list()
+      .map((e) => compactEvent(e))
+      .filter((r): r is EventRecord => r !== undefined)
+      .sort((a, b) => a.lastTimestamp - b.lastTimestamp);
   }
 
   private nextStatus(s: RouteState): EventRouteStatus {

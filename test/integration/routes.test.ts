@@ -383,6 +383,8 @@ describe('event routes', function () {
     try {
       await createRoute(NS_A, 'ha', { match: { reasons: ['HaTest'] }, sink: { webhook: { url: http.url('/ha') } } });
       await waitFor('a leader', async () => one.isLeading() || two.isLeading());
+      // Ready is written by the leader once it has the route: events after that are its.
+      await waitFor('route Ready', async () => (await ready(NS_A, 'ha'))?.status === 'True');
       const [leader, follower, leaderElector] = one.isLeading() ? [one, two, e1] : [two, one, e2];
       const uids = [await emit(NS_A, 'HaTest'), await emit(NS_A, 'HaTest'), await emit(NS_A, 'HaTest')];
       await waitFor('three delivered', async () => http.at('/ha').length >= 3);

@@ -111,6 +111,25 @@ describe('route engine', function () {
     await engine.stop();
   });
 
+  it('a route the leader sees after its first events still delivers them, once', async function () {
+    receiver.requests.length = 0;
+    const { engine, routes, events } = setup({ leader: () => true });
+    const late = routes.list()[0] as EventRoute;
+    routes.items.clear();
+    await engine.start();
+    // The events watch ran ahead of the routes watch: three events after the route's creation,
+    // one before it.
+    events.put(event(0, 500_000));
+    for (let i = 1; i <= 3; i++) events.put(event(i, 2_000_000 + i));
+    routes.put(late);
+    await waitFor('three delivered', async () => receiver.at('/engine').length === 3);
+    events.put(event(4, 2_000_010));
+    await waitFor('the next one live', async () => receiver.at('/engine').length === 4);
+    expect(await engine.waitIdle(1_000)).to.equal(true);
+    expect(receiver.at('/engine').map((r) => r.headers['idempotency-key']).sort()).to.deep.equal(['uid-1:1', 'uid-2:1', 'uid-3:1', 'uid-4:1']);
+    await engine.stop();
+  });
+
   it('a follower delivers nothing; a new leader replays only occurrences newer than deliveredThrough', async function () {
     let leader = false;
     receiver.requests.length = 0;
