@@ -15,6 +15,13 @@
 //   --leader-election-namespace NS   the Lease's namespace (POD_NAMESPACE, else the service
 //                            account's namespace in a pod, else default)
 //   --leader-election-id NAME        the Lease's name (default ovim-operator)
+//   --routes-allow-cidr CIDR  EventRoute webhooks may reach this range although the SSRF guard
+//                            refuses it (repeatable; OVIM_ROUTES_ALLOW_CIDRS=a,b)
+//   --routes-deny-cidr CIDR   refuse this range too: the cluster's service and pod ranges
+//                            (repeatable; OVIM_ROUTES_DENY_CIDRS=a,b)
+//   --routes-allow-http       EventRoute webhooks may use plain http (OVIM_ROUTES_ALLOW_HTTP=1)
+//   OVIM_SERVICE_ACCOUNT=NS/NAME  the operator's ServiceAccount, bound to ovim:route-secrets in each
+//                            organization namespace (default ovim-system/ovim-operator)
 //   --log-level L            error|warn|info|debug (LOG_LEVEL, default info)
 //   --kubeconfig PATH        (KUBECONFIG; else ~/.kube/config or in-cluster)
 //   --jwt-max-age D          refuse API tokens issued longer ago than D (3600, 90m, 24h; OVIM_JWT_MAX_AGE, default 24h)
@@ -32,6 +39,7 @@
 import { readFileSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { parseDurationSeconds, parseMaxConnections, parseTrustedProxies, type ApiFlags } from './http/config.js';
+import { validateCidr } from './routes/ssrf.js';
 
 export interface LeaderElectionConfig {
   enabled: boolean;
@@ -75,6 +83,8 @@ export interface OperatorConfig {
   webhook: WebhookConfig;
   /** The durable archive (DESIGN.md section 7); `path` null turns it off. */
   history: { path: string | null; archiveAllEvents: boolean };
+  /** EventRoute delivery (src/routes): the SSRF guard's ranges and whether http is allowed. */
+  routes: { allowCidrs: string[]; denyCidrs: string[]; allowHttp: boolean; serviceAccount: { namespace: string; name: string } };
 }
 
 function defaultNamespace(): string {
@@ -105,6 +115,7 @@ export const DEFAULT_CONFIG: OperatorConfig = {
   logLevel: 'info',
   webhook: { port: 0, host: '0.0.0.0', service: 'ovim-operator-webhook', trustedRequesters: [], secretName: 'ovim-operator-webhook-tls' },
   history: { path: 'ovim-history.db', archiveAllEvents: false },
+  routes: { allowCidrs: [], denyCidrs: [], allowHttp: false, serviceAccount: { namespace: 'ovim-system', name: 'ovim-operator' } },
 };
 
 function list(text: string): string[] {
@@ -139,7 +150,27 @@ export function loadConfig(argv: readonly string[] = process.argv.slice(2), env:
       namespace: env.POD_NAMESPACE || defaultNamespace(),
       identity: env.POD_NAME || DEFAULT_CONFIG.leaderElection.identity,
     },
+    routes: { ...DEFAULT_CONFIG.routes, allowCidrs: [], denyCidrs: [] },
   };
+  const cidrs = (text: string, what: string, into: string[]) => {
+    for (const cidr of text.split(',').map((c) => c.trim()).filter(Boolean)) {
+      try {
+        into.push(validateCidr(cidr));
+      } catch (err) {
+        throw new ConfigError(`${what}: ${(err as Error).message}`);
+      }
+    }
+  };
+  if (env.OVIM_ROUTES_ALLOW_CIDRS) cidrs(env.OVIM_ROUTES_ALLOW_CIDRS, 'OVIM_ROUTES_ALLOW_CIDRS', cfg.routes.allowCidrs);
+  if (env.OVIM_ROUTES_DENY_CIDRS) cidrs(env.OVIM_ROUTES_DENY_CIDRS, 'OVIM_ROUTES_DENY_CIDRS', cfg.routes.denyCidrs);
+  cfg.routes.allowHttp = bool(env.OVIM_ROUTES_ALLOW_HTTP) ?? false;
+  if (env.OVIM_SERVICE_ACCOUNT) {
+    const [namespace = '', name = ''] = env.OVIM_SERVICE_ACCOUNT.split('/');
+    if (!/^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/.test(namespace) || !/^[a-z0-9]([-.a-z0-9]*[a-z0-9])?$/.test(name)) {
+      throw new ConfigError(`OVIM_SERVICE_ACCOUNT must be <namespace>/<name>, got '${env.OVIM_SERVICE_ACCOUNT.slice(0, 80)}'`);
+    }
+    cfg.routes.serviceAccount = { namespace, name };
+  }
   const setWorkers = (text: string, what: string) => {
     const n = integer(what, text, 1, 64);
     cfg.workers = { organization: n, vdc: n, quota: Math.max(1, Math.ceil(n / 2)) };
@@ -213,6 +244,15 @@ export function loadConfig(argv: readonly string[] = process.argv.slice(2), env:
         break;
       case '--leader-election-id':
         cfg.leaderElection.name = value();
+        break;
+      case '--routes-allow-cidr':
+        cidrs(value(), '--routes-allow-cidr', cfg.routes.allowCidrs);
+        break;
+      case '--routes-deny-cidr':
+        cidrs(value(), '--routes-deny-cidr', cfg.routes.denyCidrs);
+        break;
+      case '--routes-allow-http':
+        cfg.routes.allowHttp = true;
         break;
       case '--log-level':
         cfg.logLevel = value();

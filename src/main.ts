@@ -21,6 +21,7 @@ import { createMetrics } from './metrics.js';
 import { startOperator, type Operator } from './operator.js';
 import { startAdmission, type Admission } from './admission/index.js';
 import { MANAGED_BY_SELECTOR } from './resources/naming.js';
+import { startRouteEngine, type RouteEngine } from './routes/engine.js';
 
 export interface Ovim {
   operator: Operator;
@@ -68,6 +69,7 @@ export async function startOvim(
   let operator: Operator | undefined;
   // The API's own recorder (component ovim-api): its security events go through a correlator.
   const apiRecorder = EventRecorder.create(kc, { component: 'ovim-api', logger });
+  let routes: RouteEngine | undefined;
   const api = createApiServer({
     limits: apiConfig.maxConnections ? { maxConnections: apiConfig.maxConnections } : undefined,
     trustedProxies: apiConfig.trustedProxies,
@@ -77,6 +79,7 @@ export async function startOvim(
     auth: apiConfig.auth,
     metrics,
     logger: logger.child({ component: 'api' }),
+    eventRoutes: () => routes?.routes() ?? [],
     recorderStats: () => (operator?.recorder instanceof EventRecorder ? operator.recorder.stats() : emptyStats),
     health: {
       kubernetesReachable: probe.reachable,
@@ -108,7 +111,23 @@ export async function startOvim(
       signal: options.signal,
       actorVerifier: admission?.verifier,
     });
+    const op = operator;
+    // Event routes: fed by the store's informer; only the leader delivers (src/routes/engine.ts).
+    routes = await startRouteEngine(kc, {
+      client: op.client,
+      recorder: op.recorder,
+      events: eventInformer,
+      owners: namespaceOwners,
+      operatorNamespace: config.leaderElection.namespace,
+      isLeader: () => op.isLeader(),
+      allowCidrs: config.routes.allowCidrs,
+      denyCidrs: config.routes.denyCidrs,
+      allowHttp: config.routes.allowHttp,
+      watchTimeoutSeconds: config.watchTimeoutSeconds,
+      logger: logger.child({ component: 'routes' }),
+    });
   } catch (err) {
+    await operator?.stop();
     await admission?.stop();
     informers.stop();
     client.close();
@@ -129,6 +148,8 @@ export async function startOvim(
     history,
     stop() {
       stopped ??= (async () => {
+        // Before the operator: its last statuses are written while this replica still leads.
+        await routes?.stop();
         await running.stop();
         await admission?.stop();
         informers.stop();

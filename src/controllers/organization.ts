@@ -10,7 +10,7 @@ import { step } from '../kube/errors.js';
 import { findCondition } from '../resources/conditions.js';
 import { desiredOrganizationNamespace, ownsNamespace } from '../resources/namespace.js';
 import { ORGANIZATION_FINALIZER, ROLE_LABEL, organizationNamespace } from '../resources/naming.js';
-import { desiredOrganizationRoleBindings } from '../resources/rbac.js';
+import { desiredOrganizationRoleBindings, routeSecretsRoleBinding } from '../resources/rbac.js';
 import {
   LABELS,
   type Organization,
@@ -58,6 +58,8 @@ export interface OrganizationReconcilerDeps extends ReconcilerBase {
   vdcs: Store<VirtualDataCenter>;
   namespaces: Store<PlainObject>;
   roleBindings: Store<PlainObject>;
+  /** When set, this ServiceAccount is bound to ovim:route-secrets in org-<name> (EventRoutes). */
+  routeSecretsSubject?: { namespace: string; name: string };
 }
 
 /** The VDCs of an organization: those in org-<name> that reference it. */
@@ -172,6 +174,9 @@ export class OrganizationReconciler {
     }
 
     const desired = desiredOrganizationRoleBindings(name, current.spec?.admins ?? []);
+    const routeSecrets = this.deps.routeSecretsSubject;
+    const admins = desired.length;
+    if (routeSecrets) desired.push(routeSecretsRoleBinding(name, routeSecrets));
     const observed = this.deps.roleBindings
       .list()
       .filter(
@@ -179,7 +184,7 @@ export class OrganizationReconciler {
           rb.metadata.namespace === nsName &&
           rb.metadata.labels?.[LABELS.organization] === name &&
           rb.metadata.labels?.[LABELS.vdc] === undefined &&
-          rb.metadata.labels?.[ROLE_LABEL] === 'org-admin',
+          (rb.metadata.labels?.[ROLE_LABEL] === 'org-admin' || rb.metadata.labels?.[ROLE_LABEL] === 'route-secrets'),
       );
     await step('role bindings', () =>
       syncChildren(this.deps.client, { apiVersion: 'rbac.authorization.k8s.io/v1', kind: 'RoleBinding' }, desired, observed, forced !== undefined),
@@ -189,7 +194,7 @@ export class OrganizationReconciler {
     await this.writeStatus(current, {
       phase: enabled ? 'Active' : 'Disabled',
       ready: enabled
-        ? { status: 'True', reason: OrgReasons.Provisioned, message: `Namespace ${nsName} and ${desired.length} admin role binding(s) are in place` }
+        ? { status: 'True', reason: OrgReasons.Provisioned, message: `Namespace ${nsName} and ${admins} admin role binding(s) are in place` }
         : { reason: OrgReasons.Disabled, message: `Organization '${name}' is disabled; its VDCs are suspended` },
       namespace: nsName,
       vdcCount,
@@ -285,6 +290,7 @@ export function organizationController(setup: ControllerSetup): Controller {
   const reconciler: OrganizationReconciler = new OrganizationReconciler({
     ...base,
     ...informers,
+    routeSecretsSubject: setup.config.routes.serviceAccount,
     requeue: requeueInto(() => controller),
   });
   const controller: Controller = newController(

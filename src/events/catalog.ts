@@ -9,8 +9,9 @@ export const VDC_KIND = 'VirtualDataCenter';
 export const VM_KIND = 'VirtualMachine';
 /** The operator's own Namespace: the object of the API's AuthenticationFailed events. */
 export const NAMESPACE_KIND = 'Namespace';
+export const EVENTROUTE_KIND = 'EventRoute';
 
-export type CatalogKind = typeof ORGANIZATION_KIND | typeof VDC_KIND | typeof VM_KIND | typeof NAMESPACE_KIND;
+export type CatalogKind = typeof ORGANIZATION_KIND | typeof VDC_KIND | typeof VM_KIND | typeof NAMESPACE_KIND | typeof EVENTROUTE_KIND;
 
 /** apiVersion of each catalog kind, used when a caller hands over an object without one. */
 export const KIND_API_VERSIONS: Readonly<Record<CatalogKind, string>> = {
@@ -18,6 +19,7 @@ export const KIND_API_VERSIONS: Readonly<Record<CatalogKind, string>> = {
   VirtualDataCenter: 'ovim.io/v1',
   VirtualMachine: 'kubevirt.io/v1',
   Namespace: 'v1',
+  EventRoute: 'ovim.io/v1',
 };
 
 export interface CatalogEntry {
@@ -56,6 +58,13 @@ export const EVENT_CATALOG = {
   // Security events of the HTTP API (component ovim-api; DESIGN.md section 8).
   AuthenticationFailed: { type: 'Warning', kinds: [NAMESPACE_KIND], when: 'rejected tokens, aggregated per client address' },
   AccessDenied: { type: 'Warning', kinds: [ORGANIZATION_KIND], when: 'a valid token asked for something outside its scope (403)' },
+  // Event routes (DESIGN.md section 9).
+  RouteTriggered: { type: 'Normal', kinds: [EVENTROUTE_KIND], when: "the route's threshold was reached" },
+  DeliveryFailed: {
+    type: 'Warning',
+    kinds: [EVENTROUTE_KIND],
+    when: "a delivery failed after its last retry, was refused (SSRF guard), or the route's backlog overflowed",
+  },
 } as const satisfies Record<string, CatalogEntry>;
 
 /** Every reason of the catalog. */

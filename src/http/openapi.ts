@@ -87,6 +87,17 @@ export function openApiDocument(version = '0.1.0'): JsonObject {
         },
       },
       ...historyPaths({ json, errors, queryParameters }),
+      '/api/v1/routes': {
+        get: {
+          operationId: 'listRoutes',
+          summary: 'EventRoutes in scope, with their status',
+          description:
+            "System admins: every route; organization admins: the routes in org-<org>. Never a Secret or a URL path (src/routes/api.ts).",
+          tags: ['routes'],
+          security: [{ bearerAuth: [] }],
+          responses: { 200: { description: '{"routes": [...], "count": N}' }, ...errors },
+        },
+      },
       '/api/v1/openapi.json': {
         get: {
           operationId: 'openApiDocument',

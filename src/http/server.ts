@@ -15,6 +15,8 @@ import { healthReport, isReady, type HealthSources } from './health.js';
 import { PANEL_CSP, loadPanelAssets } from './panel.js';
 import { registerEventRoutes } from './routes.js';
 import { SecurityMonitor, type SecurityOptions } from './security.js';
+import { registerRouteApi } from '../routes/api.js';
+import type { EventRoute } from '../routes/types.js';
 import { errorSchema, healthResponseSchema, statusResponseSchema } from './schemas.js';
 
 export interface ApiServerOptions {
@@ -36,6 +38,8 @@ export interface ApiServerOptions {
   trustedProxies?: readonly string[];
   /** Security events, sampled warnings and the 429 rule for rejected tokens. */
   security?: Omit<SecurityOptions, 'logger'>;
+  /** The EventRoutes for GET /api/v1/routes (none until the route engine runs). */
+  eventRoutes?: () => readonly EventRoute[];
 }
 
 /** What one client may hold of the server. */
@@ -149,6 +153,7 @@ export function createApiServer(options: ApiServerOptions): ApiServer {
   app.setNotFoundHandler((_request, reply) => reply.code(404).send({ error: 'not found' }));
 
   registerEventRoutes(app, { store, verify, security, history: options.history });
+  registerRouteApi(app, { verify, routes: options.eventRoutes ?? (() => []) });
 
   app.get('/health', { schema: { response: { 200: healthResponseSchema, 503: healthResponseSchema } } }, async (_req, reply) => {
     const report = healthReport(health, store.stats());

@@ -45,3 +45,19 @@ export function desiredVdcRoleBindings(org: string, vdc: string, admins: readonl
     roleBinding(roleBindingName('ovim-vdc-admin', group), vdcNamespace(org, vdc), labels, VDC_ADMIN_CLUSTER_ROLE, group),
   );
 }
+
+export const ROUTE_SECRETS_CLUSTER_ROLE = 'ovim:route-secrets';
+
+/**
+ * The operator's own ServiceAccount bound to ovim:route-secrets (get secrets) in the
+ * organization's namespace: it reads EventRoute signing Secrets there and nowhere else.
+ */
+export function routeSecretsRoleBinding(org: string, serviceAccount: { namespace: string; name: string }): RoleBindingObject {
+  return {
+    apiVersion: 'rbac.authorization.k8s.io/v1',
+    kind: 'RoleBinding',
+    metadata: { name: 'ovim-route-secrets', namespace: organizationNamespace(org), labels: { ...organizationLabels(org), [ROLE_LABEL]: 'route-secrets' } },
+    roleRef: { apiGroup: 'rbac.authorization.k8s.io', kind: 'ClusterRole', name: ROUTE_SECRETS_CLUSTER_ROLE },
+    subjects: [{ kind: 'ServiceAccount', name: serviceAccount.name, namespace: serviceAccount.namespace }],
+  };
+}

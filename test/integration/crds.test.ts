@@ -155,7 +155,7 @@ describe('CRDs on a real kube-apiserver', function () {
   });
 
   it('installing again is an idempotent update', async function () {
-    expect(await installCrds(kc)).to.deep.equal(['organizations.ovim.io', 'virtualdatacenters.ovim.io']);
+    expect(await installCrds(kc)).to.deep.equal(['eventroutes.ovim.io', 'organizations.ovim.io', 'virtualdatacenters.ovim.io']);
   });
 
   it('accepts the samples through client-node', async function () {

@@ -186,8 +186,10 @@ describe('operator with only its shipped permissions (ServiceAccount, ClusterRol
         quota.spec?.hard?.['requests.cpu'] === '3'
       );
     });
+    // The organization namespace also holds the operator's own ovim:route-secrets binding
+    // (EventRoute Secrets), which its confined identity may create there.
     await waitFor('the admin groups swapped in both namespaces', async () =>
-      JSON.stringify([await bindings(`org-${ORG}`), await bindings(ws)]) === JSON.stringify([['rbac-ops'], ['rbac-ops']]),
+      JSON.stringify([await bindings(`org-${ORG}`), await bindings(ws)]) === JSON.stringify([['ovim-operator', 'rbac-ops'], ['rbac-ops']]),
     );
     const limits = await core.readNamespacedLimitRange({ name: 'vdc-limits', namespace: ws });
     expect(limits.spec?.limits[0]?.max?.cpu).to.equal('1');
@@ -230,7 +232,7 @@ describe('operator with only its shipped permissions (ServiceAccount, ClusterRol
         /forbidden/);
       // Its own ClusterRole passes RBAC's escalation check (it holds those rights) but not the policy.
       refused(await asOperator(['-n', `vdc-${ORG}-dev`, 'create', 'rolebinding', `evil-${sfx}`, '--clusterrole=ovim-operator', '--group=evil', '--dry-run=server']),
-        /may bind only the ClusterRoles ovim:org-admin and ovim:vdc-admin/);
+        /may bind only the ClusterRoles ovim:org-admin, ovim:vdc-admin and ovim:route-secrets/);
       refused(await asOperator(['-n', 'kube-system', 'create', 'quota', `evil-${sfx}`, '--hard=pods=0', '--dry-run=server']), CONFINED_WRITES);
     });
 

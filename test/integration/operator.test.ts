@@ -166,7 +166,10 @@ describe('operator', function () {
       const namespace = await api.get<{ metadata: { labels: Record<string, string> } }>(`/api/v1/namespaces/${ns}`);
       expect(namespace.metadata.labels).to.include({ 'app.kubernetes.io/managed-by': 'ovim-operator', 'ovim.io/organization': org });
       const rbs = await api.list<{ roleRef: { name: string }; subjects: { name: string }[] }>(`/apis/rbac.authorization.k8s.io/v1/namespaces/${ns}/rolebindings`);
-      expect(rbs.items.map((rb) => [rb.roleRef.name, rb.subjects[0]?.name])).to.deep.equal([['ovim:org-admin', `${org}-admins`]]);
+      expect(rbs.items.map((rb) => [rb.roleRef.name, rb.subjects[0]?.name])).to.deep.equal([
+        ['ovim:org-admin', `${org}-admins`],
+        ['ovim:route-secrets', 'ovim-operator'],
+      ]);
       await waitOccurrences('Organization', org, 'default', 'OrganizationCreated', 1);
       const describe = await kubectlOk(cp.kubeconfigPath, ['describe', 'organization', org]);
       expect(describe).to.match(/Normal\s+OrganizationCreated\s+.*ovim-controller\s+Organization '.*' created by a-user/);
@@ -214,8 +217,9 @@ describe('operator', function () {
         (await api.list<{ subjects: { name: string }[] }>(`/apis/rbac.authorization.k8s.io/v1/namespaces/${namespace}/rolebindings`)).items
           .map((rb) => rb.subjects[0]?.name)
           .sort();
-      await waitFor('org role bindings for both groups', async () => ((await groups(ns)).length === 2 ? true : undefined));
-      expect(await groups(ns)).to.deep.equal([`${org}-admins`, `${org}-ops`]);
+      // Besides the groups, the operator's own ovim:route-secrets binding (subject ovim-operator).
+      await waitFor('org role bindings for both groups', async () => ((await groups(ns)).length === 3 ? true : undefined));
+      expect(await groups(ns)).to.deep.equal(['ovim-operator', `${org}-admins`, `${org}-ops`]);
       await waitFor('VDC role bindings for both groups', async () => ((await groups(ws)).length === 2 ? true : undefined));
       await waitFor('quota cpu 6', async () => {
         const q = await api.get<{ spec: { hard: Record<string, string> } }>(`/api/v1/namespaces/${ws}/resourcequotas/vdc-quota`);

@@ -43,6 +43,7 @@ const warningReasons: ReasonsOfType<'Warning'>[] = [
   'StartupFailed',
   'AuthenticationFailed',
   'AccessDenied',
+  'DeliveryFailed',
 ];
 // @ts-expect-error VMStarted is not a Warning
 export const notAWarning: ReasonsOfType<'Warning'> = 'VMStarted';
@@ -72,6 +73,8 @@ describe('event catalog', function () {
     ['StartupFailed', 'Warning', ['VirtualMachine']],
     ['AuthenticationFailed', 'Warning', ['Namespace']],
     ['AccessDenied', 'Warning', ['Organization']],
+    ['RouteTriggered', 'Normal', ['EventRoute']],
+    ['DeliveryFailed', 'Warning', ['EventRoute']],
   ];
 
   it('holds exactly the reasons of DESIGN.md section 4 with their type and kinds', function () {
