@@ -15,6 +15,8 @@
 //   --history-path PATH      the embedded archive's SQLite file (OVIM_HISTORY_PATH, default ovim-history.db)
 //   --no-history             no archive: the API answers from memory only (OVIM_HISTORY=0)
 //   --archive-all-events     archive every Event, not only OVIM's (OVIM_ARCHIVE_ALL_EVENTS=1)
+//   --database-url URL       the archive on PostgreSQL instead of the file (OVIM_DATABASE_URL),
+//                            postgres://user:password@host:port/database[?sslmode=verify-full&sslrootcert=…]
 import { readFileSync } from 'node:fs';
 import { hostname } from 'node:os';
 
@@ -40,7 +42,7 @@ export interface OperatorConfig {
   logLevel: string;
   kubeconfig?: string;
   /** The durable archive (DESIGN.md section 7); `path` null turns it off. */
-  history: { path: string | null; archiveAllEvents: boolean };
+  history: { path: string | null; archiveAllEvents: boolean; databaseUrl?: string };
 }
 
 function defaultNamespace(): string {
@@ -115,6 +117,7 @@ export function loadConfig(argv: readonly string[] = process.argv.slice(2), env:
   if (env.OVIM_HISTORY_PATH) cfg.history.path = env.OVIM_HISTORY_PATH;
   if (bool(env.OVIM_HISTORY) === false) cfg.history.path = null;
   cfg.history.archiveAllEvents = bool(env.OVIM_ARCHIVE_ALL_EVENTS) ?? cfg.history.archiveAllEvents;
+  if (env.OVIM_DATABASE_URL) cfg.history.databaseUrl = env.OVIM_DATABASE_URL;
 
   const args = [...argv];
   while (args.length) {
@@ -168,6 +171,11 @@ export function loadConfig(argv: readonly string[] = process.argv.slice(2), env:
         break;
       case '--archive-all-events':
         cfg.history.archiveAllEvents = true;
+        break;
+      case '--database-url':
+        // Never echoed in errors: it may hold a password.
+        cfg.history.databaseUrl = value();
+        if (cfg.history.databaseUrl === '') throw new ConfigError('--database-url needs a postgres:// URL');
         break;
       default:
         throw new ConfigError(`unknown flag ${flag}`);

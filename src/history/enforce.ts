@@ -69,11 +69,12 @@ export class RetentionEnforcer {
     return [...this.deleted.values()].map((d) => ({ ...d }));
   }
 
-  /** Runs a pass every `intervalMs` (and one soon after start). */
-  start(intervalMs = 60_000, firstDelayMs = 5_000): void {
+  /** Runs a pass every `intervalMs` (and one soon after start) while `leader()` says so. */
+  start(intervalMs = 60_000, firstDelayMs = 5_000, leader: () => boolean = () => true): void {
     const tick = (delay: number) => {
       if (this.stopped) return;
       this.timer = setTimeout(() => {
+        if (!leader()) return tick(intervalMs);
         this.run().then(
           (report) => {
             if (report.deleted > 0) this.logger?.info(`history retention: deleted ${report.deleted} expired events`);

@@ -172,6 +172,8 @@ export class PostgresEngine implements HistoryEngine {
    * a partition in use past the lock timeout waits for the next pass.
    */
   async dropExpiredPartitions(policies: readonly RetentionPolicy[], now: number): Promise<PartitionDrop[]> {
+    // The leader's pass also keeps the coming months' partitions made ahead of their rows.
+    await this.ensurePartitions(monthsAhead(Date.now(), this.monthsAheadCount));
     const existing = (await this.readPrimary<{ name: string }>({ sql: LIST_PARTITIONS_SQL, parameters: [] } as unknown as CompiledQuery))
       .map((r) => parsePartition(r.name))
       .filter((p): p is MonthPartition => p !== undefined);
@@ -197,11 +199,6 @@ export class PostgresEngine implements HistoryEngine {
       drops.push({ partition: p.name, rows: dropped.map((r) => ({ category: r.category, type: r.type, count: Number(r.n) })) });
     }
     return drops;
-  }
-
-  /** Creates this month's and the next months' partitions (the leader's retention pass does it). */
-  async createPartitionsAhead(now = Date.now()): Promise<void> {
-    await this.ensurePartitions(monthsAhead(now, this.monthsAheadCount));
   }
 
   async close(): Promise<void> {
