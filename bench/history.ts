@@ -14,6 +14,7 @@
 // - the main heap (after a full GC) and the process RSS with the archive open on the filled file
 //   vs an empty one (target <= +50 MB heap).
 // Environment: BENCH_HISTORY_ROWS, BENCH_HISTORY_INGEST (default 100,000), BENCH_HISTORY_RUNS (default 40).
+// Then the same figures on PostgreSQL (bench/history-postgres.ts; BENCH_HISTORY_POSTGRES=0 skips).
 import Database from 'better-sqlite3';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -31,6 +32,7 @@ import { rowOfRecord } from '../src/history/rows.js';
 import { ROW_COLUMNS, compiler, rowParams, type HistorySelection } from '../src/history/sql.js';
 import { SqliteEngine } from '../src/history/sqlite.js';
 import { FILL_NAMESPACES, FILL_REASONS, FILL_TENANTS, fill } from '../test/support/history-fill.js';
+import { benchPostgres } from './history-postgres.js';
 
 const ROWS = Number(process.env.BENCH_HISTORY_ROWS ?? 1_000_000);
 const INGEST = Number(process.env.BENCH_HISTORY_INGEST ?? 100_000);
@@ -250,6 +252,18 @@ async function main(): Promise<void> {
     }
   } finally {
     rmSync(dir, { recursive: true, force: true });
+  }
+  if (process.env.BENCH_HISTORY_POSTGRES !== '0') {
+    const o = owners();
+    await benchPostgres({
+      rows: ROWS,
+      ingest: INGEST,
+      owners,
+      events,
+      params: (e) => rowParams(rowOfRecord(compactEvent(e) as NonNullable<ReturnType<typeof compactEvent>>, o, NOW)),
+      timeRuns,
+      report,
+    });
   }
   const widths = [0, 1, 2, 3].map((c) => Math.max(...[['figure', 'archive', 'baseline', 'target'], ...rows].map((r) => (r[c] ?? '').length)));
   const line = (r: string[]) => r.map((cell, c) => cell.padEnd(widths[c] as number)).join(' | ');

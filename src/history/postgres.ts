@@ -201,6 +201,13 @@ export class PostgresEngine implements HistoryEngine {
     return drops;
   }
 
+  /** Makes the partitions of every month from `from` to `to` (ms): before a bulk load. */
+  async preparePartitions(from: number, to: number): Promise<void> {
+    const months: MonthPartition[] = [];
+    for (let m = monthOf(from); m.from <= to; m = monthOf(m.to)) months.push(m);
+    await this.ensurePartitions(months);
+  }
+
   async close(): Promise<void> {
     await this.unlockSchema();
     await Promise.all([this.writePool.end(), this.readPool.end()]);
