@@ -195,7 +195,16 @@ describe('history archive on PostgreSQL: replicas, partitions, outages', functio
       expect((refused as HistoryUnavailableError).statusCode).to.equal(503);
       expect(archive.stats().overflowed).to.equal(0);
       await server.startServer();
-      await waitFor('the buffer to drain', async () => archive.health().status === 'ok' && archive.health().buffered === 0, { timeoutMs: 60_000 });
+      // flush() waits for the batches in flight too (an empty buffer alone does not), and
+      // rejects while writes still fail: polled until it resolves.
+      await waitFor(
+        'the buffer to drain',
+        async () => {
+          await archive.flush();
+          return archive.health().status === 'ok';
+        },
+        { timeoutMs: 60_000 },
+      );
       const page = await archive.list({ filters: {}, scope: { kind: 'all' } }, { limit: 1, offset: 0 });
       expect(page.total).to.equal(events.length);
       expect(lines.join('\n')).to.match(/writes recovered/);
