@@ -4,7 +4,7 @@ SHELL := /bin/bash
 
 NPM_STAMP := node_modules/.package-lock.json
 
-.PHONY: help deps build lint controlplane browser test test-unit test-integration test-e2e soak run clean bench
+.PHONY: help deps build lint controlplane browser postgres test test-unit test-integration test-e2e soak run clean bench
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-18s %s\n", $$1, $$2}'
@@ -28,10 +28,13 @@ controlplane: ## Build (once, cached) etcd, kube-apiserver and kube-controller-m
 browser: ## Install Debian's chromium for the panel's browser test when missing
 	@bash hack/ensure-chromium.sh
 
-test: deps controlplane browser lint ## Run all tests (unit, integration and the fault-injection suite, against a real control plane)
+postgres: ## Install Debian's postgresql for the archive's PostgreSQL tests when missing
+	@bash hack/ensure-postgres.sh
+
+test: deps controlplane browser postgres lint ## Run all tests (unit, integration and the fault-injection suite, against a real control plane)
 	npm test
 
-test-unit: deps ## Unit tests only (no control plane)
+test-unit: deps postgres ## Unit tests only (no control plane; the archive suite runs a PostgreSQL server)
 	npm run test:unit
 
 test-integration: deps controlplane ## Integration tests only

@@ -14,6 +14,7 @@
 // - the main heap (after a full GC) and the process RSS with the archive open on the filled file
 //   vs an empty one (target <= +50 MB heap).
 // Environment: BENCH_HISTORY_ROWS, BENCH_HISTORY_INGEST (default 100,000), BENCH_HISTORY_RUNS (default 40).
+// Then the same figures on PostgreSQL (bench/history-postgres.ts; BENCH_HISTORY_POSTGRES=0 skips).
 import Database from 'better-sqlite3';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -31,6 +32,8 @@ import { rowOfRecord } from '../src/history/rows.js';
 import { ROW_COLUMNS, compiler, rowParams, type HistorySelection } from '../src/history/sql.js';
 import { SqliteEngine } from '../src/history/sqlite.js';
 import { FILL_NAMESPACES, FILL_REASONS, FILL_TENANTS, fill } from '../test/support/history-fill.js';
+import { benchPostgres } from './history-postgres.js';
+import { retentionUnderQueries } from './history-retention.js';
 
 const ROWS = Number(process.env.BENCH_HISTORY_ROWS ?? 1_000_000);
 const INGEST = Number(process.env.BENCH_HISTORY_INGEST ?? 100_000);
@@ -145,7 +148,7 @@ async function main(): Promise<void> {
     const file = join(dir, 'big.db');
     const emptyFile = join(dir, 'empty.db');
     let archive = await HistoryArchive.open({ engine: new SqliteEngine(file), owners: owners(), countCache: false });
-    let t = performance.now();
+    const t = performance.now();
     await fill(archive, db, { total: ROWS, now: NOW, spanMs: 30 * DAY });
     console.error(`filled ${ROWS.toLocaleString()} rows in ${((performance.now() - t) / 1000).toFixed(1)} s`);
 
@@ -228,24 +231,10 @@ async function main(): Promise<void> {
     {
       archive = await HistoryArchive.open({ engine: new SqliteEngine(file), owners: owners(), countCache: false });
       // Policies that expire everything older than 15 days (half the 30-day spread).
-      for (const p of await archive.policies()) if (!['audit', 'security'].includes(p.category)) await archive.setPolicy({ ...p, retentionDays: 15, maxEvents: null });
-      let worst = 0;
-      let running = true;
-      const loop = (async () => {
-        while (running) {
-          const q = performance.now();
-          await archive.list({ filters: {}, scope: orgA }, { limit: 50, offset: 0 });
-          worst = Math.max(worst, performance.now() - q);
-        }
-      })();
-      t = performance.now();
-      const result = await archive.enforceRetention();
-      const took = performance.now() - t;
-      running = false;
-      await loop;
+      const result = await retentionUnderQueries(archive, 15, () => archive.list({ filters: {}, scope: orgA }, { limit: 50, offset: 0 }));
       report(
         `retention pass deleting ${result.deleted.toLocaleString()} rows`,
-        `${(took / 1000).toFixed(1)} s; worst query meanwhile ${ms(worst)}`,
+        `${(result.tookMs / 1000).toFixed(1)} s; worst query meanwhile ${ms(result.worstMs)}`,
         '',
         'worst query <= 100 ms',
       );
@@ -273,6 +262,18 @@ async function main(): Promise<void> {
     }
   } finally {
     rmSync(dir, { recursive: true, force: true });
+  }
+  if (process.env.BENCH_HISTORY_POSTGRES !== '0') {
+    const o = owners();
+    await benchPostgres({
+      rows: ROWS,
+      ingest: INGEST,
+      owners,
+      events,
+      params: (e) => rowParams(rowOfRecord(compactEvent(e) as NonNullable<ReturnType<typeof compactEvent>>, o, NOW)),
+      timeRuns,
+      report,
+    });
   }
   const widths = [0, 1, 2, 3].map((c) => Math.max(...[['figure', 'archive', 'baseline', 'target'], ...rows].map((r) => (r[c] ?? '').length)));
   const line = (r: string[]) => r.map((cell, c) => cell.padEnd(widths[c] as number)).join(' | ');

@@ -36,6 +36,8 @@
 //   --history-path PATH      the embedded archive's SQLite file (OVIM_HISTORY_PATH, default ovim-history.db)
 //   --no-history             no archive: the API answers from memory only (OVIM_HISTORY=0)
 //   --archive-all-events     archive every Event, not only OVIM's (OVIM_ARCHIVE_ALL_EVENTS=1)
+//   --database-url URL       the archive on PostgreSQL instead of the file (OVIM_DATABASE_URL),
+//                            postgres://user:password@host:port/database[?sslmode=verify-full&sslrootcert=…]
 import { readFileSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { parseDurationSeconds, parseMaxConnections, parseTrustedProxies, type ApiFlags } from './http/config.js';
@@ -82,7 +84,7 @@ export interface OperatorConfig {
   api?: ApiFlags;
   webhook: WebhookConfig;
   /** The durable archive (DESIGN.md section 7); `path` null turns it off. */
-  history: { path: string | null; archiveAllEvents: boolean };
+  history: { path: string | null; archiveAllEvents: boolean; databaseUrl?: string };
   /** EventRoute delivery (src/routes): the SSRF guard's ranges and whether http is allowed. */
   routes: { allowCidrs: string[]; denyCidrs: string[]; allowHttp: boolean; serviceAccount: { namespace: string; name: string } };
 }
@@ -201,6 +203,7 @@ export function loadConfig(argv: readonly string[] = process.argv.slice(2), env:
   if (env.OVIM_HISTORY_PATH) cfg.history.path = env.OVIM_HISTORY_PATH;
   if (bool(env.OVIM_HISTORY) === false) cfg.history.path = null;
   cfg.history.archiveAllEvents = bool(env.OVIM_ARCHIVE_ALL_EVENTS) ?? cfg.history.archiveAllEvents;
+  if (env.OVIM_DATABASE_URL) cfg.history.databaseUrl = env.OVIM_DATABASE_URL;
 
   const args = [...argv];
   while (args.length) {
@@ -293,6 +296,11 @@ export function loadConfig(argv: readonly string[] = process.argv.slice(2), env:
         break;
       case '--archive-all-events':
         cfg.history.archiveAllEvents = true;
+        break;
+      case '--database-url':
+        // Never echoed in errors: it may hold a password.
+        cfg.history.databaseUrl = value();
+        if (cfg.history.databaseUrl === '') throw new ConfigError('--database-url needs a postgres:// URL');
         break;
       default:
         throw new ConfigError(`unknown flag ${flag}`);

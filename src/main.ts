@@ -62,7 +62,12 @@ export async function startOvim(
   store.follow(eventInformer);
   // The archive follows the same informer (one watch) and remembers the namespaces' owners.
   const history = config.history.path
-    ? await openHistory({ path: config.history.path, archiveAllEvents: config.history.archiveAllEvents }, namespaceOwners, logger.child({ component: 'history' }))
+    ? await openHistory(
+        // Retention runs on the leader only (every replica ingests).
+        { ...config.history, path: config.history.path, isLeader: () => !config.leaderElection.enabled || (operator?.isLeader() ?? false) },
+        namespaceOwners,
+        logger.child({ component: 'history' }),
+      )
     : undefined;
   history?.follow(eventInformer).followNamespaces(namespaceInformer);
   const probe = createReachabilityProbe(client);

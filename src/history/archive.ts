@@ -176,6 +176,7 @@ export class HistoryArchive {
     const { engine, db } = archive;
     await engine.open();
     try {
+      await engine.lockSchema?.();
       await engine.write([createVersionTable(db, engine.dialect)]);
       const [row] = await engine.readPrimary<{ v: number | null }>(appliedVersionQuery(db));
       const applied = Number(row?.v ?? 0);
@@ -205,6 +206,7 @@ export class HistoryArchive {
         db.selectFrom('namespace_owners').select(['namespace', 'organization']).compile(),
       );
       for (const o of owners) archive.owners.remembered.set(o.namespace, o.organization);
+      await engine.ready?.();
     } catch (err) {
       await engine.close();
       throw err;

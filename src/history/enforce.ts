@@ -69,11 +69,12 @@ export class RetentionEnforcer {
     return [...this.deleted.values()].map((d) => ({ ...d }));
   }
 
-  /** Runs a pass every `intervalMs` (and one soon after start). */
-  start(intervalMs = 60_000, firstDelayMs = 5_000): void {
+  /** Runs a pass every `intervalMs` (and one soon after start) while `leader()` says so. */
+  start(intervalMs = 60_000, firstDelayMs = 5_000, leader: () => boolean = () => true): void {
     const tick = (delay: number) => {
       if (this.stopped) return;
       this.timer = setTimeout(() => {
+        if (!leader()) return tick(intervalMs);
         this.run().then(
           (report) => {
             if (report.deleted > 0) this.logger?.info(`history retention: deleted ${report.deleted} expired events`);
@@ -115,7 +116,16 @@ export class RetentionEnforcer {
   private async pass(): Promise<RetentionReport> {
     const report: RetentionReport = { deleted: 0, byPolicy: [] };
     const now = this.now();
-    for (const policy of await this.policies()) {
+    const policies = await this.policies();
+    // Whole expired time partitions first (PostgreSQL), then the remaining rows in batches.
+    for (const drop of (await this.engine.dropExpiredPartitions?.(policies, now)) ?? []) {
+      for (const r of drop.rows) {
+        this.count(r.category, r.type, 'age', r.count);
+        report.byPolicy.push({ category: r.category, type: r.type, cause: 'age', deleted: r.count });
+        report.deleted += r.count;
+      }
+    }
+    for (const policy of policies) {
       if (this.stopped) break;
       const byAge = await this.expireByAge(policy, expiryCutoff(policy, now));
       const byCount = evictsByCount(policy) ? await this.evictByCount(policy) : 0;

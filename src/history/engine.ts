@@ -2,6 +2,7 @@
 // engine-independently, with Kysely (sql.ts); an engine only runs it. The embedded engine
 // (sqlite.ts) is the default; a PostgreSQL engine implements the same interface.
 import type { CompiledQuery } from 'kysely';
+import type { RetentionPolicy } from './retention.js';
 import type { EngineDialect } from './schema.js';
 
 export type SqlParam = string | number | null;
@@ -23,6 +24,18 @@ export interface HistoryEngine {
   /** One statement run once per parameter row, all in one transaction. */
   writeMany(sql: string, rows: SqlParam[][]): Promise<void>;
   close(): Promise<void>;
+  // Optional: engines for several replicas (postgres.ts).
+  /** Serialises migrations between replicas: taken before the version check… */
+  lockSchema?(): Promise<void>;
+  /** …and released once the schema is current. */
+  ready?(): Promise<void>;
+  /** Retention's first step: whole time partitions whose every row has expired, dropped. */
+  dropExpiredPartitions?(policies: readonly RetentionPolicy[], now: number): Promise<PartitionDrop[]>;
+}
+
+export interface PartitionDrop {
+  partition: string;
+  rows: { category: string; type: string; count: number }[];
 }
 
 /** The archive cannot answer now (database down, locked, broken): the API says 503. */

@@ -2,6 +2,7 @@
 // migrations built with Kysely's schema builder. Timestamps are integer milliseconds since the
 // epoch (portable arithmetic for time buckets and keyset cursors on every engine).
 import { sql, type CompiledQuery, type Kysely } from 'kysely';
+import { postgresMigration1, postgresRollupTriggers } from './postgres-schema.js';
 
 export interface EventsTable {
   /** Engine row id (not exposed). */
@@ -112,6 +113,8 @@ export const MIGRATIONS: readonly Migration[] = [
     version: 1,
     description: 'events, namespace owners, retention policies',
     up(kdb, dialect) {
+      const partitioned = postgresMigration1(kdb, dialect);
+      if (partitioned) return partitioned;
       const db = kdb as SchemaDb;
       const out: CompiledQuery[] = [];
       const bigint = dialect === 'postgres' ? 'bigint' : 'integer';
@@ -210,8 +213,8 @@ export const MIGRATIONS: readonly Migration[] = [
           select last_timestamp / ${sql.lit(HOUR_MS)}, coalesce(org_id, ''), namespace, type, reason, category, count(*)
           from events where deleted_at is null group by 1, 2, 3, 4, 5, 6`.compile(db),
       ];
-      // Triggers are each engine's own dialect; PostgreSQL adds its functions here.
-      if (dialect === 'sqlite') out.push(...sqliteRollupTriggers(db));
+      // Triggers are each engine's own dialect.
+      out.push(...(dialect === 'sqlite' ? sqliteRollupTriggers(db) : postgresRollupTriggers(kdb)));
       return out;
     },
   },

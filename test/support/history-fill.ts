@@ -28,7 +28,7 @@ export function fillQuery(
   const reason = sql`((${i} / 7) % ${sql.lit(FILL_REASONS.length)})`;
   const last = sql`(${sql.lit(now)} - (${i} * ${sql.lit(Math.max(1, Math.floor(spanMs / total)))}))`;
   const message = options.message ?? 'bulk event';
-  return sql`with recursive seq(i) as (select ${sql.lit(from)} union all select i + 1 from seq where i < ${sql.lit(from + n - 1)})
+  return sql`with recursive seq(i) as (select cast(${sql.lit(from)} as bigint) union all select i + 1 from seq where i < ${sql.lit(from + n - 1)})
 insert into events (uid, name, namespace, type, reason, message, component, kind, object_name, first_timestamp, last_timestamp,
   count, organization, vdc, actor, owner, category, writer, org_id, ingested_at)
 select 'fill-' || ${i}, 'obj-' || (${i} % 50) || '.' || ${i}, ${pick(FILL_NAMESPACES, ns)}, ${pick(TYPES, reason)},

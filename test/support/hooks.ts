@@ -2,6 +2,7 @@
 // for it (unit-only runs start none) and stopped after the last test, pass or fail.
 import { installClusterManifests } from '../../src/kube/policies.js';
 import { ControlPlane } from './controlplane.js';
+import { stopTestPostgres } from './postgres.js';
 
 let started: Promise<ControlPlane> | undefined;
 
@@ -29,13 +30,13 @@ async function stopControlPlane(): Promise<void> {
 // An interrupted run (Ctrl-C, SIGTERM from CI) still stops what it started.
 for (const signal of ['SIGINT', 'SIGTERM'] as const) {
   process.once(signal, () => {
-    void stopControlPlane().finally(() => process.exit(130));
+    void Promise.all([stopControlPlane(), stopTestPostgres()]).finally(() => process.exit(130));
   });
 }
 
 export const mochaHooks = {
   async afterAll(this: Mocha.Context): Promise<void> {
     this.timeout(60_000);
-    await stopControlPlane();
+    await Promise.all([stopControlPlane(), stopTestPostgres()]);
   },
 };

@@ -1,10 +1,12 @@
 // The engines the history suite runs against: every test file iterates over ENGINES, so a second
-// engine (PostgreSQL) runs the same suite unchanged by adding one entry here.
+// engine (PostgreSQL) runs the same suite unchanged by adding one entry here. PostgreSQL is a real
+// server (test/support/postgres.ts), one database per `database()`.
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { HistoryEngine } from '../../../src/history/engine.js';
 import { SqliteEngine } from '../../../src/history/sqlite.js';
+import { freshPostgresDatabase } from '../../support/postgres-engine.js';
 
 export interface EngineUnderTest {
   name: string;
@@ -23,4 +25,5 @@ export const ENGINES: EngineUnderTest[] = [
       };
     },
   },
+  { name: 'PostgreSQL', database: freshPostgresDatabase },
 ];
