@@ -14,6 +14,7 @@ import { parseListenAddress } from './config.js';
 import { healthReport, isReady, type HealthSources } from './health.js';
 import { PANEL_CSP, loadPanelAssets } from './panel.js';
 import { registerEventRoutes } from './routes.js';
+import type { StreamHub, StreamHubOptions } from './stream-hub.js';
 import { errorSchema, healthResponseSchema, statusResponseSchema } from './schemas.js';
 
 export interface ApiServerOptions {
@@ -24,6 +25,8 @@ export interface ApiServerOptions {
   logger?: Logger;
   /** The event archive (section 7): the list answers from it; export and stats are served. */
   history?: HistoryArchive;
+  /** The live stream's limits (default: STREAM_DEFAULTS). */
+  stream?: StreamHubOptions;
   /** When given, the recorder's counters are exported on /metrics too. */
   recorderStats?: () => RecorderStats;
 }
@@ -34,6 +37,8 @@ export interface ApiServer {
   close(): Promise<void>;
   /** The fastify instance (for tests: `inject`). */
   readonly app: FastifyInstance;
+  /** The live stream's fan-out (its counters: open, dropped, peak bytes queued). */
+  readonly stream: StreamHub;
   /** Paths of the routes served (GET; HEAD is implied). */
   readonly routes: readonly string[];
 }
@@ -108,7 +113,7 @@ export function createApiServer(options: ApiServerOptions): ApiServer {
 
   app.setNotFoundHandler((_request, reply) => reply.code(404).send({ error: 'not found' }));
 
-  registerEventRoutes(app, { store, verify, history: options.history });
+  const stream = registerEventRoutes(app, { store, verify, history: options.history, stream: options.stream });
 
   app.get('/health', { schema: { response: { 200: healthResponseSchema, 503: healthResponseSchema } } }, async (_req, reply) => {
     const report = healthReport(health, store.stats());
@@ -137,6 +142,7 @@ export function createApiServer(options: ApiServerOptions): ApiServer {
 
   return {
     app,
+    stream,
     routes,
     async listen(address: string): Promise<string> {
       const { host, port } = parseListenAddress(address);

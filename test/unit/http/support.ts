@@ -78,6 +78,7 @@ export async function startServer(
     logger?: ApiServerOptions['logger'];
     recorderStats?: ApiServerOptions['recorderStats'];
     history?: ApiServerOptions['history'];
+    stream?: ApiServerOptions['stream'];
   } = {},
 ): Promise<TestServer> {
   const store = options.store ?? new EventStore();
@@ -98,6 +99,7 @@ export async function startServer(
     logger: options.logger,
     recorderStats: options.recorderStats,
     history,
+    stream: options.stream,
   });
   const url = await server.listen('127.0.0.1:0');
   return {
