@@ -55,6 +55,8 @@ export type Admission = { ok: true; release: () => void; attach: (c: Omit<Connec
 export interface StreamHandle {
   /** Sends text (the snapshot or a replay) under the same budget as live changes. */
   send(text: string): boolean;
+  /** Ends the stream with a last message (e.g. the token expired). */
+  end(last: string): void;
   close(): void;
 }
 
@@ -130,6 +132,7 @@ export class StreamHub {
       this.connections.add(conn);
       return {
         send: (text) => this.deliver(conn, text),
+        end: (last) => this.finish(conn, last),
         close: () => {
           if (!conn.closed) {
             conn.closed = true;

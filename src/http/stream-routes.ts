@@ -51,6 +51,16 @@ export function queryCarriesToken(query: unknown): boolean {
   return false;
 }
 
+/** The `exp` of a token already verified (ms since the epoch; far future when it has none). */
+export function tokenExpiry(token: string): number {
+  try {
+    const payload = JSON.parse(Buffer.from(token.split('.')[1] ?? '', 'base64url').toString('utf8')) as { exp?: unknown };
+    return typeof payload.exp === 'number' && Number.isFinite(payload.exp) ? payload.exp * 1000 : Number.MAX_SAFE_INTEGER;
+  } catch {
+    return Number.MAX_SAFE_INTEGER;
+  }
+}
+
 /** An HTTP response as a stream sink: bytes queued = the response's and its socket's buffers. */
 function responseSink(reply: FastifyReply): StreamSink {
   const res = reply.raw;
@@ -104,7 +114,8 @@ export function registerStreamRoute(
       const actor = q.actor;
       const matches = (r: EventRecord) => visible(r) && (!filtered || filtered(r)) && (actor === undefined || r.actor === actor);
 
-      const admission = hub.admit(tokenKey(bearerToken(request.headers.authorization)));
+      const token = bearerToken(request.headers.authorization);
+      const admission = hub.admit(tokenKey(token));
       if (!admission.ok) return sendError(reply.header('retry-after', '5'), 429, admission.reason);
 
       reply.hijack();
@@ -122,7 +133,14 @@ export function registerStreamRoute(
         connection: 'keep-alive',
       });
       const handle = admission.attach({ matches, sink: responseSink(reply) });
-      res.on('close', () => handle.close());
+      // A stream never outlives its token: it ends when the token expires.
+      const expiresIn = tokenExpiry(token) - Date.now();
+      const expiry = setTimeout(() => handle.end(sseMessage('{"reason":"token expired"}', undefined, 'end')), Math.max(0, Math.min(expiresIn, 2 ** 31 - 1)));
+      expiry.unref();
+      res.on('close', () => {
+        clearTimeout(expiry);
+        handle.close();
+      });
 
       handle.send('retry: 3000\n\n');
       const lastEventId = request.headers['last-event-id'];

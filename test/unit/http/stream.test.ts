@@ -5,9 +5,10 @@
 import { expect } from 'chai';
 import { connect } from 'node:net';
 import { EventStore } from '../../../src/events/store.js';
+import { signToken } from '../../../src/http/auth.js';
 import { queryCarriesToken } from '../../../src/http/stream-routes.js';
 import { waitFor } from '../../support/wait.js';
-import { rawEvent, startServer, token, type EventSpec, type EventsBody, type TestServer } from './support.js';
+import { SECRET, rawEvent, startServer, token, type EventSpec, type EventsBody, type TestServer } from './support.js';
 
 /** Waits (polling every 10 ms) until `condition` holds. */
 const until = (condition: () => boolean, what: string, timeoutMs: number) =>
@@ -313,6 +314,18 @@ describe('events stream (SSE)', function () {
     expect((await server.get('/api/v1/events/stream?until=2025-01-01T00:00:00Z', tokens.adminA)).status).to.equal(400);
     expect((await server.get('/api/v1/events/stream?limit=0', tokens.adminA)).status).to.equal(400);
     expect(queryCarriesToken({ reason: 'VMStarted', name: 'eyJ-not-a-jwt' })).to.equal(false);
+  });
+
+  it('ends a stream when its token expires, and lists the route in the OpenAPI document', async () => {
+    server = await startServer({ store: newStore() });
+    const shortLived = await signToken({ userId: '9', username: 'brief', role: 'system_admin' }, SECRET, { expiresInSeconds: 1 });
+    const client = await SseClient.open(streamUrl(), shortLived);
+    expect(client.status).to.equal(200);
+    await until(() => client.has('end') && client.ended, 'the end at expiry', 10_000);
+    expect(client.messages.find((m) => m.event === 'end')?.data).to.contain('token expired');
+    expect(server.server.stream.stats().open).to.equal(0);
+    const doc = (await server.get('/api/v1/openapi.json', tokens.sysadmin)).body as { paths: Record<string, unknown> };
+    expect(doc.paths).to.have.property('/api/v1/events/stream');
   });
 
   it('keeps a stream open past the idle socket timeout, with heartbeats', async () => {
