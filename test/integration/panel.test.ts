@@ -47,10 +47,10 @@ interface Planted {
 }
 
 const planted: Planted[] = [
-  { name: 'p1', namespace: NS_A, kind: 'VirtualMachine', object: 'vm-1', reason: 'PanelVMStarted', actor: 'alice', organization: 'porg', vdc: 'pv1', ago: 300 },
-  { name: 'p2', namespace: NS_A, kind: 'VirtualMachine', object: 'vm-1', reason: 'PanelStartupFailed', type: 'Warning', message: XSS, actor: 'bob', organization: 'porg', vdc: 'pv1', ago: 240 },
-  { name: 'p3', namespace: NS_A, kind: 'VirtualMachine', object: 'vm-1', reason: 'PanelVMStopped', actor: 'alice', organization: 'porg', vdc: 'pv1', ago: 180 },
-  { name: 'p4', namespace: NS_B, kind: 'VirtualDataCenter', object: 'pv2', reason: 'PanelVDCCreated', component: 'ovim-webhook', actor: 'carol', organization: 'porg2', vdc: 'pv2', ago: 120 },
+  { name: 'p1', namespace: NS_A, kind: 'VirtualMachine', object: 'vm-1', reason: 'PanelVMStarted', actor: 'panel-alice', organization: 'porg', vdc: 'pv1', ago: 300 },
+  { name: 'p2', namespace: NS_A, kind: 'VirtualMachine', object: 'vm-1', reason: 'PanelStartupFailed', type: 'Warning', message: XSS, actor: 'panel-bob', organization: 'porg', vdc: 'pv1', ago: 240 },
+  { name: 'p3', namespace: NS_A, kind: 'VirtualMachine', object: 'vm-1', reason: 'PanelVMStopped', actor: 'panel-alice', organization: 'porg', vdc: 'pv1', ago: 180 },
+  { name: 'p4', namespace: NS_B, kind: 'VirtualDataCenter', object: 'pv2', reason: 'PanelVDCCreated', component: 'ovim-webhook', actor: 'panel-carol', organization: 'porg2', vdc: 'pv2', ago: 120 },
   { name: 'p5', namespace: NS_B, kind: 'Pod', object: 'launcher', reason: 'PanelPulled', component: 'ovim-launcher', ago: 60 },
   { name: 'p6', namespace: NS_A, kind: 'VirtualMachine', object: 'vm-9', reason: 'PanelOld', type: 'Warning', ago: 3 * 86400 },
 ];
@@ -197,14 +197,14 @@ describe('events panel in Chromium', function () {
   });
 
   const filterCases: { filters: Record<string, string>; param: string; check: (r: Awaited<ReturnType<typeof rows>>[number]) => boolean; includes: string }[] = [
-    { filters: { type: 'Warning' }, param: 'type=Warning', check: (r) => r.type === 'Warning', includes: 'PanelStartupFailed' },
+    { filters: { type: 'Warning', namespace: NS_A }, param: 'type=Warning', check: (r) => r.type === 'Warning', includes: 'PanelStartupFailed' },
     { filters: { namespace: NS_B }, param: `namespace=${NS_B}`, check: (r) => r.namespace === NS_B, includes: 'PanelPulled' },
     { filters: { reason: 'PanelVDCCreated' }, param: 'reason=PanelVDCCreated', check: (r) => r.reason === 'PanelVDCCreated', includes: 'PanelVDCCreated' },
     { filters: { kind: 'VirtualDataCenter', namespace: NS_B }, param: 'kind=VirtualDataCenter', check: (r) => r.reason === 'PanelVDCCreated', includes: 'PanelVDCCreated' },
-    { filters: { name: 'vm-1' }, param: 'name=vm-1', check: (r) => r.namespace === NS_A && r.reason !== 'PanelOld', includes: 'PanelVMStopped' },
+    { filters: { name: 'vm-1', namespace: NS_A }, param: 'name=vm-1', check: (r) => r.namespace === NS_A && r.reason !== 'PanelOld', includes: 'PanelVMStopped' },
     { filters: { organization: 'porg2' }, param: 'organization=porg2', check: (r) => r.organization === 'porg2', includes: 'PanelVDCCreated' },
     { filters: { vdc: 'pv1' }, param: 'vdc=pv1', check: (r) => r.vdc === 'pv1', includes: 'PanelStartupFailed' },
-    { filters: { actor: 'alice' }, param: 'actor=alice', check: (r) => r.actor.startsWith('alice'), includes: 'PanelVMStarted' },
+    { filters: { actor: 'panel-alice' }, param: 'actor=panel-alice', check: (r) => r.actor.startsWith('panel-alice'), includes: 'PanelVMStarted' },
     { filters: { component: 'ovim-launcher' }, param: 'component=ovim-launcher', check: (r) => r.reason === 'PanelPulled', includes: 'PanelPulled' },
     {
       filters: { namespace: NS_A, until: new Date(base - 200_000).toISOString().replace('.000Z', 'Z') },
@@ -240,10 +240,10 @@ describe('events panel in Chromium', function () {
 
   it('shows the actor (marked unverified), organization and VDC, and planted HTML as text', async function () {
     this.timeout(30_000);
-    await applyFilters({ name: 'vm-1' });
+    await applyFilters({ name: 'vm-1', namespace: NS_A });
     const failed = (await rows()).find((r) => r.reason === 'PanelStartupFailed');
     expect(failed?.message).to.equal(XSS);
-    expect(failed?.actor).to.equal('bob(unverified)');
+    expect(failed?.actor).to.equal('panel-bob(unverified)');
     expect(failed?.organization).to.equal('porg');
     expect(failed?.vdc).to.equal('pv1');
     expect(await page.evaluate('window.__xss')).to.equal(undefined);
@@ -252,16 +252,16 @@ describe('events panel in Chromium', function () {
 
   it('the URL reproduces a view (filters, never the token)', async function () {
     this.timeout(30_000);
-    await applyFilters({ type: 'Normal', namespace: NS_A, actor: 'alice' });
+    await applyFilters({ type: 'Normal', namespace: NS_A, actor: 'panel-alice' });
     const link = page.url();
-    expect(link).to.contain('type=Normal').and.contain(`namespace=${NS_A}`).and.contain('actor=alice');
+    expect(link).to.contain('type=Normal').and.contain(`namespace=${NS_A}`).and.contain('actor=panel-alice');
     expect(link).to.not.contain(admin.slice(0, 20));
     const shown = (await rows()).map((r) => r.id);
     const other = await page.context().browser()!.newPage(); // another tab: no token yet
     try {
       await other.goto(link);
       expect(await other.inputValue('#namespace')).to.equal(NS_A);
-      expect(await other.inputValue('#actor')).to.equal('alice');
+      expect(await other.inputValue('#actor')).to.equal('panel-alice');
       expect(await other.inputValue('#type')).to.equal('Normal');
       expect(await other.textContent('#status')).to.match(/Enter a token/);
       await other.fill('#token', admin);
@@ -340,12 +340,11 @@ describe('events panel in Chromium', function () {
     this.timeout(60_000);
     await applyFilters({ namespace: NS_A });
     const opened = server.stream.stats().open;
+    const delivered = server.stream.stats().delivered;
     await page.click('#live');
     expect(await page.getAttribute('#live', 'aria-pressed')).to.equal('true');
-    await until('the stream open', async () => server.stream.stats().open === opened + 1);
-    // Wait for the snapshot's end so the page treats what follows as live.
-    const delivered = server.stream.stats().delivered;
-    await until('the snapshot sent', async () => server.stream.stats().delivered > delivered);
+    // Open, and its snapshot sent (it ends with the ready message): what follows is live.
+    await until('the stream open', async () => server.stream.stats().open === opened + 1 && server.stream.stats().delivered > delivered);
     await plant({ name: 'live1', namespace: NS_A, kind: 'VirtualMachine', object: 'vm-live', reason: 'PanelLiveOne', ago: -1 }, new Date());
     await until('the event in the store', async () => [...store.records()].some((r) => r.reason === 'PanelLiveOne'));
     await until('the live row within 2 s', async () => (await reasons()).includes('PanelLiveOne'), 2_000);
