@@ -328,6 +328,21 @@ describe('events stream (SSE)', function () {
     expect(doc.paths).to.have.property('/api/v1/events/stream');
   });
 
+  it("exempts a stream's socket from the server's idle timeout (no heartbeat needed)", async () => {
+    server = await startServer({ store: newStore(), stream: { heartbeatMs: 0 } });
+    server.server.app.server.timeout = 100;
+    const client = await SseClient.open(streamUrl(), tokens.adminA);
+    await until(() => client.has('ready'), 'ready', 5000);
+    // Quiet for five times the timeout: the time passing is what is tested here.
+    const t0 = Date.now();
+    await until(() => Date.now() - t0 > 500, 'five timeouts of silence', 5000);
+    server.store.upsert(rawEvent({ name: 'after-silence', namespace: 'org-a', at: 5 }));
+    await until(() => client.events.some((e) => e.name === 'after-silence') || client.ended, 'the event or the end', 5000);
+    expect(client.ended, 'closed by the idle timeout').to.equal(false);
+    expect(client.events.map((e) => e.name)).to.include('after-silence');
+    client.close();
+  });
+
   it('keeps a stream open past the idle socket timeout, with heartbeats', async () => {
     server = await startServer({ store: newStore(), stream: { heartbeatMs: 50 } });
     // The server's idle socket timeout, as the API bounds set it, far shorter than the test.
