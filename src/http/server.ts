@@ -15,6 +15,7 @@ import { healthReport, isReady, type HealthSources } from './health.js';
 import { PANEL_CSP, loadPanelAssets } from './panel.js';
 import { registerEventRoutes } from './routes.js';
 import type { StreamHub, StreamHubOptions } from './stream-hub.js';
+import { registerStreamMetrics } from './stream-metrics.js';
 import { errorSchema, healthResponseSchema, statusResponseSchema } from './schemas.js';
 
 export interface ApiServerOptions {
@@ -114,6 +115,7 @@ export function createApiServer(options: ApiServerOptions): ApiServer {
   app.setNotFoundHandler((_request, reply) => reply.code(404).send({ error: 'not found' }));
 
   const stream = registerEventRoutes(app, { store, verify, history: options.history, stream: options.stream });
+  registerStreamMetrics(metrics.registry, () => stream.stats());
 
   app.get('/health', { schema: { response: { 200: healthResponseSchema, 503: healthResponseSchema } } }, async (_req, reply) => {
     const report = healthReport(health, store.stats());

@@ -271,6 +271,9 @@ describe('events stream (SSE)', function () {
     await new Promise((resolve) => socket.once('close', resolve));
     expect(received.length).to.be.lessThan(sent * 4100);
     if (received.includes('event: dropped')) expect(received).to.match(/client too slow/);
+    const metrics = (await server.get('/metrics')).text;
+    expect(metrics).to.match(/^ovim_event_streams_dropped_total 1$/m);
+    expect(metrics).to.match(/^ovim_event_streams_open 1$/m);
     server.store.upsert(rawEvent({ name: 'after', namespace: 'org-a', at: 99_999 }));
     await until(() => reader.events.some((e) => e.name === 'after'), 'reader still served', 5000);
     reader.close();
