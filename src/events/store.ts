@@ -286,6 +286,8 @@ export class EventStore {
   private readonly logger: Logger | undefined;
   /** Which organization owns each managed namespace (read by scopes and the API's 403 check). */
   readonly namespaceOwners: NamespaceOwners;
+  /** Told of every added or replaced record (the live stream); never allowed to break the store. */
+  private readonly changeListeners = new Set<(record: EventRecord) => void>();
 
   constructor(options: EventStoreOptions = {}) {
     this.maxEvents = Math.max(1, options.maxEvents ?? DEFAULT_MAX_EVENTS);
@@ -335,6 +337,19 @@ export class EventStore {
       }
       while (this.byUid.size > this.maxEvents) this.evict(this.all.oldest());
     }
+    for (const listener of this.changeListeners) {
+      try {
+        listener(fresh);
+      } catch (err) {
+        this.logger?.error('event store change listener failed', { error: (err as Error).message });
+      }
+    }
+  }
+
+  /** Calls `listener` with each added or replaced record; returns the unsubscribe function. */
+  onChange(listener: (record: EventRecord) => void): () => void {
+    this.changeListeners.add(listener);
+    return () => this.changeListeners.delete(listener);
   }
 
   /** Removes an event (deleted on the API server, e.g. by its TTL). */

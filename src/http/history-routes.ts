@@ -169,7 +169,7 @@ export function bucketMillis(text: string): number {
   return ms;
 }
 
-interface RouteHelpers {
+export interface RouteHelpers {
   authenticate: (request: FastifyRequest, reply: FastifyReply) => Promise<unknown>;
   normalize: (request: FastifyRequest) => Promise<void>;
   scopeOf: (request: FastifyRequest) => Scope;

@@ -10,6 +10,7 @@ import {
   statusResponseSchema,
 } from './schemas.js';
 import { historyPaths } from './history-schemas.js';
+import { streamQuerySchema } from './stream-routes.js';
 
 type JsonObject = Record<string, unknown>;
 
@@ -96,6 +97,28 @@ export function openApiDocument(version = '0.1.0'): JsonObject {
           tags: ['routes'],
           security: [{ bearerAuth: [] }],
           responses: { 200: { description: '{"routes": [...], "count": N}' }, ...errors },
+        },
+      },
+      '/api/v1/events/stream': {
+        get: {
+          operationId: 'streamEvents',
+          summary: 'The live tail (Server-Sent Events)',
+          description:
+            'Scoped and filtered like the list. On connect: the newest `limit` events (newest first), then an ' +
+            '`event: ready` message; then every new or updated event as it is recorded (`data:` one event item, ' +
+            '`id:` its position). Send `Last-Event-ID` to resume after a position (a `reset` event says when that ' +
+            'position is no longer known). A heartbeat comment every 15 s. A client that leaves more than 1 MiB ' +
+            'unread gets `event: dropped` and is disconnected; the stream ends with `event: end` when the token ' +
+            'expires. At most 10 streams per token and 500 in total (429). The token goes in the Authorization ' +
+            'header only: one in the query string is a 400.',
+          tags: ['events'],
+          security: [{ bearerAuth: [] }],
+          parameters: queryParameters(streamQuerySchema),
+          responses: {
+            200: { description: 'The event stream.', content: { 'text/event-stream': { schema: { type: 'string' } } } },
+            ...errors,
+            429: json(errorSchema, 'Too many streams open (per token or in total).'),
+          },
         },
       },
       '/api/v1/openapi.json': {

@@ -16,6 +16,8 @@ import type { HistoryArchive } from '../history/archive.js';
 import { AuthError, bearerToken, type Claims, type TokenVerifier } from './auth.js';
 import { listFromHistory, registerHistoryRoutes } from './history-routes.js';
 import { openApiDocument } from './openapi.js';
+import { registerStreamRoute } from './stream-routes.js';
+import type { StreamHub, StreamHubOptions } from './stream-hub.js';
 import {
   apiErrorResponses,
   eventsQuerySchema,
@@ -111,7 +113,26 @@ export class BadRequestError extends Error {
   readonly statusCode = 400;
 }
 
-function sendError(reply: FastifyReply, status: number, message: string): FastifyReply {
+/** The in-memory store's filters from a validated query. */
+export function eventFiltersOf(q: EventsQuery): EventFilters {
+  const filters: EventFilters = {};
+  if (q.type !== undefined) filters.type = q.type;
+  if (q.component !== undefined) filters.component = q.component;
+  if (q.namespace !== undefined) filters.namespace = q.namespace;
+  if (q.reason !== undefined) filters.reason = q.reason;
+  if (q.kind !== undefined) filters.kind = q.kind;
+  if (q.name !== undefined) filters.name = q.name;
+  if (q.organization !== undefined) filters.organization = q.organization;
+  if (q.vdc !== undefined) filters.vdc = q.vdc;
+  if (q.since !== undefined) {
+    const since = Date.parse(q.since.toUpperCase());
+    if (!Number.isFinite(since)) throw new BadRequestError('invalid query parameter "since": must be an RFC 3339 timestamp');
+    filters.since = since;
+  }
+  return filters;
+}
+
+export function sendError(reply: FastifyReply, status: number, message: string): FastifyReply {
   if (status === 401) reply.header('www-authenticate', 'Bearer realm="ovim"');
   return reply.code(status).send({ error: message });
 }
@@ -123,9 +144,11 @@ export interface EventRoutesOptions {
   security?: SecurityMonitor;
   /** When given, the list answers from the archive, and export and stats are served. */
   history?: HistoryArchive;
+  /** The live stream's limits (tests shrink them). */
+  stream?: StreamHubOptions;
 }
 
-export function registerEventRoutes(app: FastifyInstance, { store, verify, security, history }: EventRoutesOptions): void {
+export function registerEventRoutes(app: FastifyInstance, { store, verify, security, history, stream }: EventRoutesOptions): StreamHub {
   app.decorateRequest('scope', null);
   app.decorateRequest('claims', null);
   const items = new ItemJsonCache();
@@ -173,20 +196,7 @@ export function registerEventRoutes(app: FastifyInstance, { store, verify, secur
     if (q.namespace !== undefined && !namespaceInScope(q.namespace, scope, store.namespaceOwners)) {
       return deny(request, reply, request.claims, `namespace ${JSON.stringify(q.namespace)} is outside your scope`);
     }
-    const filters: EventFilters = {};
-    if (q.type !== undefined) filters.type = q.type;
-    if (q.component !== undefined) filters.component = q.component;
-    if (q.namespace !== undefined) filters.namespace = q.namespace;
-    if (q.reason !== undefined) filters.reason = q.reason;
-    if (q.kind !== undefined) filters.kind = q.kind;
-    if (q.name !== undefined) filters.name = q.name;
-    if (q.organization !== undefined) filters.organization = q.organization;
-    if (q.vdc !== undefined) filters.vdc = q.vdc;
-    if (q.since !== undefined) {
-      const since = Date.parse(q.since.toUpperCase());
-      if (!Number.isFinite(since)) throw new BadRequestError('invalid query parameter "since": must be an RFC 3339 timestamp');
-      filters.since = since;
-    }
+    const filters = eventFiltersOf(q);
     const limit = clampLimit(q.limit, LIMITS.events);
     const page = q.page ?? 1;
     const result = store.query(filters, scope, { page, limit });
@@ -225,9 +235,11 @@ export function registerEventRoutes(app: FastifyInstance, { store, verify, secur
   );
 
   if (history) registerHistoryRoutes(app, history, { authenticate, normalize: normalizeHook, scopeOf });
+  const hub = registerStreamRoute(app, store, { authenticate, normalize: normalizeHook, scopeOf }, stream);
 
   const document = JSON.stringify(openApiDocument());
   app.get('/api/v1/openapi.json', { onRequest: authenticate }, async (_request, reply) =>
     reply.type('application/json; charset=utf-8').send(document),
   );
+  return hub;
 }

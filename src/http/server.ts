@@ -17,6 +17,8 @@ import { registerEventRoutes } from './routes.js';
 import { SecurityMonitor, type SecurityOptions } from './security.js';
 import { registerRouteApi } from '../routes/api.js';
 import type { EventRoute } from '../routes/types.js';
+import type { StreamHub, StreamHubOptions } from './stream-hub.js';
+import { registerStreamMetrics } from './stream-metrics.js';
 import { errorSchema, healthResponseSchema, statusResponseSchema } from './schemas.js';
 
 export interface ApiServerOptions {
@@ -27,6 +29,8 @@ export interface ApiServerOptions {
   logger?: Logger;
   /** The event archive (section 7): the list answers from it; export and stats are served. */
   history?: HistoryArchive;
+  /** The live stream's limits (default: STREAM_DEFAULTS). */
+  stream?: StreamHubOptions;
   /** When given, the recorder's counters are exported on /metrics too. */
   recorderStats?: () => RecorderStats;
   /** Socket and request bounds (DEFAULT_SERVER_LIMITS otherwise). */
@@ -70,6 +74,8 @@ export interface ApiServer {
   close(): Promise<void>;
   /** The fastify instance (for tests: `inject`). */
   readonly app: FastifyInstance;
+  /** The live stream's fan-out (its counters: open, dropped, peak bytes queued). */
+  readonly stream: StreamHub;
   /** Paths of the routes served (GET; HEAD is implied). */
   readonly routes: readonly string[];
 }
@@ -152,7 +158,8 @@ export function createApiServer(options: ApiServerOptions): ApiServer {
 
   app.setNotFoundHandler((_request, reply) => reply.code(404).send({ error: 'not found' }));
 
-  registerEventRoutes(app, { store, verify, security, history: options.history });
+  const stream = registerEventRoutes(app, { store, verify, security, history: options.history, stream: options.stream });
+  registerStreamMetrics(metrics.registry, () => stream.stats());
   registerRouteApi(app, { verify, routes: options.eventRoutes ?? (() => []) });
 
   app.get('/health', { schema: { response: { 200: healthResponseSchema, 503: healthResponseSchema } } }, async (_req, reply) => {
@@ -182,6 +189,7 @@ export function createApiServer(options: ApiServerOptions): ApiServer {
 
   return {
     app,
+    stream,
     routes,
     async listen(address: string): Promise<string> {
       const { host, port } = parseListenAddress(address);

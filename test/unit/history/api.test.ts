@@ -207,6 +207,7 @@ for (const engineUnderTest of ENGINES) {
         '/api/v1/events/recent',
         '/api/v1/events/export',
         '/api/v1/events/stats',
+        '/api/v1/events/stream',
         '/api/v1/openapi.json',
         '/health',
         '/healthz',
