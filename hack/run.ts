@@ -8,7 +8,7 @@ import { homedir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { KubeConfig, VersionApi } from '@kubernetes/client-node';
 import { DEFAULT_CONFIG, loadConfig } from '../src/config.js';
-import { installCrds } from '../src/kube/crds.js';
+import { installCrds, loadTestVmCrd } from '../src/kube/crds.js';
 import { createLogger } from '../src/log.js';
 import { signToken } from '../src/http/auth.js';
 import { loadApiConfig } from '../src/http/config.js';
@@ -90,6 +90,8 @@ async function main(): Promise<void> {
 
   const crds = await installCrds(kc);
   log.info(`CRDs installed and established: ${crds.join(', ')}`);
+  // Only the sandbox gets the authored KubeVirt VM CRD, so that a user can try VM events there.
+  if (sandbox) log.info(`sandbox VM CRD: ${(await installCrds(kc, 30_000, loadTestVmCrd())).join(', ')}`);
 
   // The operator and the API, in this process (flags after `--` and OVIM_* variables configure
   // them). Without OVIM_JWT_SECRET(_FILE) the API uses the secret kept in .ovim-sandbox/.
