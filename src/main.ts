@@ -16,6 +16,8 @@ import { openHistory } from './history/start.js';
 import { createLogger, type Logger } from './log.js';
 import { createMetrics } from './metrics.js';
 import { startOperator, type Operator } from './operator.js';
+import { startVmWatcher, type VmWatcher } from './controllers/vm-watcher.js';
+import { ArchiveVmStateBackend, VmStates } from './history/vm-states.js';
 
 export interface Ovim {
   operator: Operator;
@@ -25,6 +27,8 @@ export interface Ovim {
   store: EventStore;
   /** The durable archive, unless turned off. */
   history?: HistoryArchive;
+  /** KubeVirt VMs in VDC namespaces (idle without the CRD). */
+  vms: VmWatcher;
   stop(): Promise<void>;
 }
 
@@ -37,7 +41,7 @@ export async function startOvim(
   config: OperatorConfig,
   apiConfig: ApiConfig,
   logger: Logger,
-  options: { onLostLeadership?: () => void } = {},
+  options: { onLostLeadership?: () => void; vmCrdPollMs?: number } = {},
 ): Promise<Ovim> {
   const metrics = createMetrics({ processMetrics: true });
   // Which organization owns each managed namespace: the scopes' only source for vdc-* namespaces.
@@ -90,6 +94,26 @@ export async function startOvim(
     throw err;
   }
   const running = operator;
+  // What was reported about each VM lives in the archive; without one, in memory only.
+  const vmStates = new VmStates(history && new ArchiveVmStateBackend(history.engine), logger.child({ component: 'vm-states' }));
+  let vms: VmWatcher;
+  try {
+    vms = await startVmWatcher(kc, running, vmStates, {
+      logger: logger.child({ component: 'vm-watcher' }),
+      metrics,
+      crdPollMs: options.vmCrdPollMs,
+      resyncPeriodMs: config.resyncPeriodMs,
+      watchTimeoutSeconds: config.watchTimeoutSeconds,
+    });
+  } catch (err) {
+    await running.stop();
+    eventInformer.stop();
+    namespaceInformer.stop();
+    probe.stop();
+    await api.close();
+    await history?.close();
+    throw err;
+  }
   let stopped: Promise<void> | undefined;
   return {
     operator: running,
@@ -97,8 +121,10 @@ export async function startOvim(
     apiUrl,
     store,
     history,
+    vms,
     stop() {
       stopped ??= (async () => {
+        await vms.stop();
         await running.stop();
         eventInformer.stop();
         namespaceInformer.stop();
