@@ -94,6 +94,14 @@ export async function startOvim(
     throw err;
   }
   const running = operator;
+  // Everything around the operator, in the order it was started, stopped the other way round.
+  async function closeRest(): Promise<void> {
+    eventInformer.stop();
+    namespaceInformer.stop();
+    probe.stop();
+    await api.close();
+    await history?.close();
+  }
   // What was reported about each VM lives in the archive; without one, in memory only.
   const vmStates = new VmStates(history && new ArchiveVmStateBackend(history.engine), logger.child({ component: 'vm-states' }));
   let vms: VmWatcher;
@@ -107,11 +115,7 @@ export async function startOvim(
     });
   } catch (err) {
     await running.stop();
-    eventInformer.stop();
-    namespaceInformer.stop();
-    probe.stop();
-    await api.close();
-    await history?.close();
+    await closeRest();
     throw err;
   }
   let stopped: Promise<void> | undefined;
@@ -126,11 +130,7 @@ export async function startOvim(
       stopped ??= (async () => {
         await vms.stop();
         await running.stop();
-        eventInformer.stop();
-        namespaceInformer.stop();
-        probe.stop();
-        await api.close();
-        await history?.close();
+        await closeRest();
       })();
       return stopped;
     },
