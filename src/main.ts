@@ -18,6 +18,7 @@ import { createMetrics } from './metrics.js';
 import { startOperator, type Operator } from './operator.js';
 import { startVmWatcher, type VmWatcher } from './controllers/vm-watcher.js';
 import { ArchiveVmStateBackend, VmStates } from './history/vm-states.js';
+import { startWorkloadCounter, type WorkloadCounter } from './controllers/workload.js';
 
 export interface Ovim {
   operator: Operator;
@@ -29,6 +30,8 @@ export interface Ovim {
   history?: HistoryArchive;
   /** KubeVirt VMs in VDC namespaces (idle without the CRD). */
   vms: VmWatcher;
+  /** The VDCs' status.virtualMachines and status.pods. */
+  workload: WorkloadCounter;
   stop(): Promise<void>;
 }
 
@@ -105,6 +108,7 @@ export async function startOvim(
   // What was reported about each VM lives in the archive; without one, in memory only.
   const vmStates = new VmStates(history && new ArchiveVmStateBackend(history.engine), logger.child({ component: 'vm-states' }));
   let vms: VmWatcher;
+  let workload: Awaited<ReturnType<typeof startWorkloadCounter>> | undefined;
   try {
     vms = await startVmWatcher(kc, running, vmStates, {
       logger: logger.child({ component: 'vm-watcher' }),
@@ -112,12 +116,21 @@ export async function startOvim(
       crdPollMs: options.vmCrdPollMs,
       resyncPeriodMs: config.resyncPeriodMs,
       watchTimeoutSeconds: config.watchTimeoutSeconds,
+      onChange: (ns) => workload?.counter.enqueue(ns),
+    });
+    const watcher = vms;
+    workload = await startWorkloadCounter(kc, running, (ns) => watcher.countsOf(ns), {
+      logger: logger.child({ component: 'workload' }),
+      metrics,
+      watchTimeoutSeconds: config.watchTimeoutSeconds,
     });
   } catch (err) {
+    await workload?.stop();
     await running.stop();
     await closeRest();
     throw err;
   }
+  const counting = workload;
   let stopped: Promise<void> | undefined;
   return {
     operator: running,
@@ -126,9 +139,11 @@ export async function startOvim(
     store,
     history,
     vms,
+    workload: counting.counter,
     stop() {
       stopped ??= (async () => {
         await vms.stop();
+        await counting.stop();
         await running.stop();
         await closeRest();
       })();

@@ -102,13 +102,15 @@ describe('VM lifecycle events (KubeVirt VirtualMachines)', function () {
   /** Occurrences per reason (an Event's count folds repeats). */
   async function reasonCounts(ns: string, uid: string): Promise<Record<string, number>> {
     const out: Record<string, number> = {};
-    for (const e of await vmEvents(ns, uid)) out[e.reason] = (out[e.reason] ?? 0) + (e.count ?? 1);
+    const events = (await vmEvents(ns, uid)).sort((a, b) => a.reason.localeCompare(b.reason));
+    for (const e of events) out[e.reason] = (out[e.reason] ?? 0) + (e.count ?? 1);
     return out;
   }
   const waitReasons = (ns: string, uid: string, want: Record<string, number>) =>
     waitFor(`events ${JSON.stringify(want)}`, async () => {
       const got = await reasonCounts(ns, uid);
-      return JSON.stringify(got) === JSON.stringify(want) ? got : undefined;
+      const sorted = Object.fromEntries(Object.entries(want).sort(([a], [b]) => a.localeCompare(b)));
+      return JSON.stringify(got) === JSON.stringify(sorted) ? got : undefined;
     });
   async function createVdc(name: string, virtualMachines: number): Promise<void> {
     await api.create(`/apis/ovim.io/v1/namespaces/org-${ORG}/virtualdatacenters`, {
@@ -224,7 +226,7 @@ describe('VM lifecycle events (KubeVirt VirtualMachines)', function () {
     expect(ovim?.vms.controller.resyncAll()).to.be.greaterThan(0);
     await settle();
     expect(ovim?.vms.recorded.get('StartupFailed')).to.equal(before);
-    expect(await reasonCounts(NS, uid)).to.deep.equal({ VMCreated: 1, StartupFailed: 1 });
+    expect(await reasonCounts(NS, uid)).to.deep.equal({ StartupFailed: 1, VMCreated: 1 });
   });
 
   let runUid = '';
@@ -285,6 +287,37 @@ describe('VM lifecycle events (KubeVirt VirtualMachines)', function () {
     const seen = (await mine.json()) as { events: { reason: string }[] };
     expect(seen.events.length).to.be.greaterThan(0);
     expect(new Set(seen.events.map((e) => e.reason))).to.include('VMStarted');
+  });
+
+  it('VDC status: virtualMachines and pods {total, running}, shown by kubectl get vdc -o wide, written only when changed', async () => {
+    // Left in the VDC namespace: pull (ErrImagePull), crash (CrashLoopBackOff), offline (Running).
+    for (const name of ['p1', 'p2', 'p3']) {
+      await api.create(`/api/v1/namespaces/${NS}/pods`, { metadata: { name }, spec: { containers: [{ name: 'c', image: 'example.invalid/app:1' }] } });
+    }
+    // No kubelet here: the test writes the phases.
+    await api.patch(`/api/v1/namespaces/${NS}/pods/p1/status`, { status: { phase: 'Running' } }, 'merge');
+    await api.patch(`/api/v1/namespaces/${NS}/pods/p3/status`, { status: { phase: 'Succeeded' } }, 'merge');
+    const vdcPath = `/apis/ovim.io/v1/namespaces/org-${ORG}/virtualdatacenters/${VDC}`;
+    const want = { virtualMachines: { total: 3, running: 1 }, pods: { total: 2, running: 1 } };
+    let seen = '';
+    await waitFor('the counts in the VDC status', async () => {
+      const s = (await api.get<VirtualDataCenter>(vdcPath)).status;
+      const got = { virtualMachines: { total: s?.virtualMachines?.total, running: s?.virtualMachines?.running }, pods: { total: s?.pods?.total, running: s?.pods?.running } };
+      seen = JSON.stringify(got);
+      return seen === JSON.stringify(want);
+    }).catch((err: Error) => {
+      throw new Error(`${err.message}; last seen ${seen}`);
+    });
+    const wide = await kubectlOk(cp.kubeconfigPath, ['get', 'vdc', '-n', `org-${ORG}`, VDC, '-o', 'wide']);
+    expect(wide).to.match(/VMS\s+RUNNING VMS/).and.match(new RegExp(`${VDC}\\s.*\\s3\\s+1\\s`));
+    await settle();
+    expect(await ovim?.workload.waitIdle(30_000)).to.equal(true);
+    const writes = ovim?.workload.writes;
+    for (const v of ovim?.operator.informers.vdcs.list() ?? []) if (v.status?.namespace) ovim?.workload.enqueue(v.status.namespace);
+    ovim?.vms.controller.resyncAll();
+    await settle();
+    expect(await ovim?.workload.waitIdle(30_000)).to.equal(true);
+    expect(ovim?.workload.writes, 'no status write on resync').to.equal(writes);
   });
 
   it("the VDC's count/virtualmachines.kubevirt.io quota at its hard limit gives QuotaExceeded", async () => {
