@@ -141,6 +141,8 @@ describe('VM lifecycle events (KubeVirt VirtualMachines)', function () {
       metadata: { name: ORG },
       spec: { displayName: ORG, admins: [`${ORG}-admins`] },
     });
+    // The VDC lives in the organization's namespace, which the operator creates.
+    await waitFor(`namespace org-${ORG}`, async () => api.get(`/api/v1/namespaces/org-${ORG}`).then(() => true, () => false), { timeoutMs: 60_000 });
     await createVdc(VDC, 50);
     await api.create('/api/v1/namespaces', { metadata: { name: PLAIN_NS } });
   });
