@@ -80,6 +80,8 @@ export class VmWatcher {
   private readonly byKey = new Map<string, Set<string>>();
   private readonly log: Logger | undefined;
   private pollTimer: NodeJS.Timeout | undefined;
+  private leaderTimer: NodeJS.Timeout | undefined;
+  private wasLeader = true;
   private stopped = false;
   private starting: Promise<void> | undefined;
   /** Events recorded, by reason (tests and the benchmark read it). */
@@ -168,8 +170,25 @@ export class VmWatcher {
       // Catch-up: VMs remembered from before the start that are gone now get their VMDeleted.
       for (const key of this.byKey.keys()) this.controller.enqueue(key);
       this.controller.start();
+      this.followLeadership();
     })();
     return this.starting;
+  }
+
+  /** A replica that becomes the leader catches up at once (a follower's reconciles did nothing). */
+  private followLeadership(): void {
+    const isLeader = this.options.isLeader;
+    if (!isLeader) return;
+    this.wasLeader = isLeader();
+    this.leaderTimer = setInterval(() => {
+      const leading = isLeader();
+      if (leading && !this.wasLeader) {
+        this.controller.resyncAll();
+        for (const key of this.byKey.keys()) this.controller.enqueue(key);
+      }
+      this.wasLeader = leading;
+    }, 1_000);
+    this.leaderTimer.unref();
   }
 
   private enqueueNamespace(namespace: string): void {
@@ -272,6 +291,7 @@ export class VmWatcher {
   async stop(): Promise<void> {
     this.stopped = true;
     clearTimeout(this.pollTimer);
+    clearInterval(this.leaderTimer);
     await this.controller.stop(10_000);
     this.informer?.stop();
     if (!(await this.options.states.flush(5_000))) this.log?.warn('VM states: not everything was written before the timeout');
