@@ -331,4 +331,10 @@ describe('VM lifecycle events (KubeVirt VirtualMachines)', function () {
       return list.items.length > 0 ? list.items : undefined;
     }, { timeoutMs: 90_000 });
   });
+
+  it('the operator never wrote a VirtualMachine (its client counts every write by resource)', () => {
+    const writes = ovim?.operator.client.stats.writesByResource ?? {};
+    expect(Object.keys(writes).length, 'the client counted writes').to.be.greaterThan(0);
+    expect(Object.keys(writes).filter((k) => k.includes('virtualmachines'))).to.deep.equal([]);
+  });
 });
