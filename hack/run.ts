@@ -9,7 +9,7 @@ import { join, resolve } from 'node:path';
 import { KubeConfig } from '@kubernetes/client-node';
 import { DEFAULT_CONFIG, loadConfig } from '../src/config.js';
 import { untilAborted } from '../src/kube/backoff.js';
-import { installCrds } from '../src/kube/crds.js';
+import { installCrds, loadTestVmCrd } from '../src/kube/crds.js';
 import { installClusterManifests } from '../src/kube/policies.js';
 import { KubeClient } from '../src/kube/rest.js';
 import { createLogger } from '../src/log.js';
@@ -133,6 +133,8 @@ async function main(): Promise<void> {
   log.info(`CRDs installed and established: ${crds.join(', ')}`);
   // What an operator of a cluster installs with the manifests: tenant ClusterRoles, policies.
   log.info(`applied: ${(await installClusterManifests(kc)).join(', ')}`);
+  // Only the sandbox gets the authored KubeVirt VM CRD, so that a user can try VM events there.
+  if (sandbox) log.info(`sandbox VM CRD: ${(await installCrds(kc, 30_000, loadTestVmCrd())).join(', ')}`);
 
   // The operator and the API, in this process (flags after `--` and OVIM_* variables configure
   // them). Without OVIM_JWT_SECRET(_FILE) the API uses the secret kept in .ovim-sandbox/.

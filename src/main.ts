@@ -22,6 +22,9 @@ import { startOperator, type Operator } from './operator.js';
 import { startAdmission, type Admission } from './admission/index.js';
 import { MANAGED_BY_SELECTOR } from './resources/naming.js';
 import { startRouteEngine, type RouteEngine } from './routes/engine.js';
+import { startVmWatcher, type VmWatcher } from './controllers/vm-watcher.js';
+import { ArchiveVmStateBackend, VmStates } from './history/vm-states.js';
+import { startWorkloadCounter, type WorkloadCounter } from './controllers/workload.js';
 
 export interface Ovim {
   operator: Operator;
@@ -33,6 +36,10 @@ export interface Ovim {
   informers: InformerFactory;
   /** The durable archive, unless turned off. */
   history?: HistoryArchive;
+  /** KubeVirt VMs in VDC namespaces (idle without the CRD). */
+  vms: VmWatcher;
+  /** The VDCs' status.virtualMachines and status.pods. */
+  workload: WorkloadCounter;
   stop(): Promise<void>;
 }
 
@@ -45,7 +52,7 @@ export async function startOvim(
   config: OperatorConfig,
   apiConfig: ApiConfig,
   logger: Logger,
-  options: { onLostLeadership?: () => void; signal?: AbortSignal } = {},
+  options: { onLostLeadership?: () => void; signal?: AbortSignal; vmCrdPollMs?: number } = {},
 ): Promise<Ovim> {
   const metrics = createMetrics({ processMetrics: true });
   // One client and one informer per (resource, selector) for the whole process: the operator,
@@ -143,6 +150,43 @@ export async function startOvim(
     throw err;
   }
   const running = operator;
+  // Everything around the operator, in the order it was started, stopped the other way round.
+  async function closeRest(): Promise<void> {
+    await admission?.stop();
+    informers.stop();
+    client.close();
+    probe.stop();
+    await api.close();
+    await apiRecorder.stop(2_000);
+    await history?.close();
+  }
+  // What was reported about each VM lives in the archive; without one, in memory only.
+  const vmStates = new VmStates(history && new ArchiveVmStateBackend(history.engine), logger.child({ component: 'vm-states' }));
+  let vms: VmWatcher;
+  let workload: Awaited<ReturnType<typeof startWorkloadCounter>> | undefined;
+  try {
+    vms = await startVmWatcher(kc, running, vmStates, {
+      logger: logger.child({ component: 'vm-watcher' }),
+      metrics,
+      crdPollMs: options.vmCrdPollMs,
+      resyncPeriodMs: config.resyncPeriodMs,
+      watchTimeoutSeconds: config.watchTimeoutSeconds,
+      onChange: (ns) => workload?.counter.enqueue(ns),
+    });
+    const watcher = vms;
+    workload = await startWorkloadCounter(kc, running, (ns) => watcher.countsOf(ns), {
+      logger: logger.child({ component: 'workload' }),
+      metrics,
+      watchTimeoutSeconds: config.watchTimeoutSeconds,
+    });
+  } catch (err) {
+    await workload?.stop();
+    await routes?.stop();
+    await running.stop();
+    await closeRest();
+    throw err;
+  }
+  const counting = workload;
   let stopped: Promise<void> | undefined;
   return {
     operator: running,
@@ -151,18 +195,16 @@ export async function startOvim(
     store,
     informers,
     history,
+    vms,
+    workload: counting.counter,
     stop() {
       stopped ??= (async () => {
         // Before the operator: its last statuses are written while this replica still leads.
         await routes?.stop();
+        await vms.stop();
+        await counting.stop();
         await running.stop();
-        await admission?.stop();
-        informers.stop();
-        client.close();
-        probe.stop();
-        await api.close();
-        await apiRecorder.stop(2_000);
-        await history?.close();
+        await closeRest();
       })();
       return stopped;
     },

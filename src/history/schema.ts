@@ -79,6 +79,20 @@ export interface EventRollupTable {
   n: number;
 }
 
+/** What the operator last reported about each KubeVirt VM (vm-states.ts): no repeats across restarts. */
+export interface VmReportedTable {
+  uid: string;
+  namespace: string;
+  name: string;
+  organization: string | null;
+  vdc: string | null;
+  actor: string | null;
+  owner: string | null;
+  /** The decision state (controllers/vm.ts VmReported) as JSON. */
+  state: string;
+  updated_at: number;
+}
+
 export interface SchemaVersionTable {
   version: number;
   applied_at: number;
@@ -89,6 +103,7 @@ export interface ArchiveDatabase {
   namespace_owners: NamespaceOwnersTable;
   retention_policies: RetentionPoliciesTable;
   event_rollup: EventRollupTable;
+  vm_reported: VmReportedTable;
   schema_version: SchemaVersionTable;
 }
 
@@ -220,6 +235,27 @@ export const MIGRATIONS: readonly Migration[] = [
   },
   {
     version: 3,
+    description: 'last reported state of each KubeVirt VM',
+    up(kdb, dialect) {
+      const db = kdb as SchemaDb;
+      return [
+        db.schema
+          .createTable('vm_reported')
+          .addColumn('uid', 'text', (c) => c.primaryKey())
+          .addColumn('namespace', 'text', (c) => c.notNull())
+          .addColumn('name', 'text', (c) => c.notNull())
+          .addColumn('organization', 'text')
+          .addColumn('vdc', 'text')
+          .addColumn('actor', 'text')
+          .addColumn('owner', 'text')
+          .addColumn('state', 'text', (c) => c.notNull())
+          .addColumn('updated_at', dialect === 'postgres' ? 'bigint' : 'integer', (c) => c.notNull())
+          .compile(),
+      ];
+    },
+  },
+  {
+    version: 4,
     description: 'whether the actor and owner were verified by the admission webhook',
     up(kdb) {
       const db = kdb as SchemaDb;

@@ -37,9 +37,16 @@ export function loadCrds(dir = crdsDir()): V1CustomResourceDefinition[] {
     .flatMap((f) => loadAllYaml(readFileSync(join(dir, f), 'utf8')) as V1CustomResourceDefinition[]);
 }
 
-export async function installCrds(kc: KubeConfig, timeoutMs = 30_000): Promise<string[]> {
+/**
+ * The authored KubeVirt VirtualMachine CRD (crds/test/): installed by the tests and the `make run`
+ * sandbox only, never by the operator (a real cluster has KubeVirt's own).
+ */
+export function loadTestVmCrd(dir = crdsDir()): V1CustomResourceDefinition[] {
+  return loadAllYaml(readFileSync(join(dir, 'test', 'kubevirt.io_virtualmachines.yaml'), 'utf8')) as V1CustomResourceDefinition[];
+}
+
+export async function installCrds(kc: KubeConfig, timeoutMs = 30_000, crds = loadCrds()): Promise<string[]> {
   const objects = KubernetesObjectApi.makeApiClient(kc);
-  const crds = loadCrds();
   for (const crd of crds) {
     await objects.patch(crd, undefined, undefined, FIELD_MANAGER, true, PatchStrategy.ServerSideApply);
   }

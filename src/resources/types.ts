@@ -122,6 +122,10 @@ export interface VirtualDataCenterStatus {
   lastForcedReconcile?: string;
   resourceUsage?: VdcResourceUsage;
   workloadCounts?: VdcWorkloadCounts;
+  /** KubeVirt VMs of the VDC namespace (workload.ts). */
+  virtualMachines?: { total: number; running: number };
+  /** Non-terminal and Running pods of the VDC namespace (workload.ts). */
+  pods?: { total: number; running: number };
   lastMetricsUpdate?: string;
 }
 

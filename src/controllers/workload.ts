@@ -1,0 +1,151 @@
+// WorkloadCounter: the VDC's status.virtualMachines {total, running} (from the VmWatcher's cache)
+// and status.pods {total, running} (from a slim, cluster-wide pod watch: name, namespace and
+// phase only), per VDC namespace, written only when they changed. Pure counting apart from the
+// one status patch.
+import type { KubeConfig, KubernetesListObject, KubernetesObject } from '@kubernetes/client-node';
+import type { Logger } from 'winston';
+import { patchStatus, type PlainObject } from '../kube/apply.js';
+import { Controller } from '../kube/controller.js';
+import { ResilientInformer, type ListOptions } from '../kube/informer.js';
+import type { KubeClient } from '../kube/rest.js';
+import type { Metrics } from '../metrics.js';
+import { organizationNamespace } from '../resources/naming.js';
+import { LABELS, type VirtualDataCenter } from '../resources/types.js';
+
+export interface SlimPod extends KubernetesObject {
+  status?: { phase?: string };
+}
+
+export interface Counts {
+  total: number;
+  running: number;
+}
+
+/** Non-terminal pods (the quota's `pods` counts the same) and the Running ones. */
+export function countPods(pods: Iterable<SlimPod>): Counts {
+  let total = 0;
+  let running = 0;
+  for (const p of pods) {
+    const phase = p.status?.phase;
+    if (phase === 'Succeeded' || phase === 'Failed') continue;
+    total++;
+    if (phase === 'Running') running++;
+  }
+  return { total, running };
+}
+
+export function slimPod(p: SlimPod): SlimPod {
+  return {
+    metadata: { name: p.metadata?.name, namespace: p.metadata?.namespace, resourceVersion: p.metadata?.resourceVersion },
+    status: { phase: p.status?.phase },
+  };
+}
+
+export function createPodInformer(kc: KubeConfig, client: KubeClient, options: { logger?: Logger; watchTimeoutSeconds?: number } = {}): ResilientInformer<SlimPod> {
+  const list = async (opts: ListOptions): Promise<KubernetesListObject<SlimPod>> => {
+    const page = await client.list<SlimPod>('/api/v1/pods', { limit: opts.limit, continue: opts._continue });
+    return { apiVersion: 'v1', kind: 'PodList', metadata: { resourceVersion: page.metadata?.resourceVersion, _continue: page.metadata?.continue }, items: page.items };
+  };
+  return new ResilientInformer<SlimPod>(kc, { path: '/api/v1/pods', list, transform: slimPod, watchTimeoutSeconds: options.watchTimeoutSeconds, logger: options.logger });
+}
+
+export interface WorkloadCounterOptions {
+  client: KubeClient;
+  vdcs: ResilientInformer<VirtualDataCenter>;
+  namespaces: ResilientInformer<PlainObject>;
+  pods: ResilientInformer<SlimPod>;
+  /** VMs of a namespace (the VmWatcher's cache). */
+  vmCounts: (namespace: string) => Counts;
+  metrics?: Metrics;
+  logger?: Logger;
+  isLeader?: () => boolean;
+}
+
+const same = (a: Counts | undefined, b: Counts) => a?.total === b.total && a?.running === b.running;
+
+/** Keys are VDC namespaces. */
+export class WorkloadCounter {
+  readonly controller: Controller;
+  /** Status writes made (the "written only when changed" check reads it). */
+  writes = 0;
+
+  constructor(private readonly options: WorkloadCounterOptions) {
+    this.controller = new Controller({
+      name: 'workload',
+      metrics: options.metrics,
+      logger: options.logger,
+      reconcile: async (ns) => this.reconcile(ns),
+    });
+    const nsOf = (o: KubernetesObject) => o.metadata?.namespace;
+    this.controller.watch(options.pods, (p, old) => (!old || p.status?.phase !== (old as SlimPod).status?.phase ? nsOf(p) : undefined));
+    this.controller.watch(options.vdcs, (v) => v.status?.namespace);
+  }
+
+  enqueue(namespace: string): void {
+    this.controller.enqueue(namespace);
+  }
+
+  start(): void {
+    this.controller.start();
+  }
+
+  stop(): Promise<boolean> {
+    return this.controller.stop(10_000);
+  }
+
+  waitIdle(timeoutMs = 30_000): Promise<boolean> {
+    return this.controller.waitIdle(timeoutMs);
+  }
+
+  /** The counts of a VDC namespace now. */
+  counts(namespace: string): { virtualMachines: Counts; pods: Counts } {
+    const pods = this.options.pods.list().filter((p) => p.metadata?.namespace === namespace);
+    return { virtualMachines: this.options.vmCounts(namespace), pods: countPods(pods) };
+  }
+
+  private async reconcile(namespace: string): Promise<void> {
+    if (this.options.isLeader && !this.options.isLeader()) return;
+    const labels = this.options.namespaces.get(namespace)?.metadata.labels;
+    const org = labels?.[LABELS.organization];
+    const vdcName = labels?.[LABELS.vdc];
+    if (!org || !vdcName) return;
+    const vdc = this.options.vdcs.get(vdcName, organizationNamespace(org));
+    // Only a provisioned VDC of this namespace; the VDC reconciler owns the first status.
+    if (!vdc || vdc.status?.namespace !== namespace || vdc.metadata?.deletionTimestamp) return;
+    const next = this.counts(namespace);
+    if (same(vdc.status?.virtualMachines, next.virtualMachines) && same(vdc.status?.pods, next.pods)) return;
+    this.writes++;
+    await patchStatus(this.options.client, vdc, next);
+  }
+}
+
+/** Wiring: the pod watch and the counter on the operator's informers; counts every VDC once. */
+export async function startWorkloadCounter(
+  kc: KubeConfig,
+  operator: { client: KubeClient; informers: { vdcs: ResilientInformer<VirtualDataCenter>; namespaces: ResilientInformer<PlainObject> }; isLeader(): boolean },
+  vmCounts: (namespace: string) => Counts,
+  options: { logger?: Logger; metrics?: Metrics; watchTimeoutSeconds?: number },
+): Promise<{ counter: WorkloadCounter; stop(): Promise<void> }> {
+  const pods = createPodInformer(kc, operator.client, { logger: options.logger?.child({ component: 'informer:pods' }), watchTimeoutSeconds: options.watchTimeoutSeconds });
+  const counter = new WorkloadCounter({
+    client: operator.client,
+    vdcs: operator.informers.vdcs,
+    namespaces: operator.informers.namespaces,
+    pods,
+    vmCounts,
+    metrics: options.metrics,
+    logger: options.logger,
+    isLeader: () => operator.isLeader(),
+  });
+  pods.start();
+  await pods.waitForSync();
+  for (const v of operator.informers.vdcs.list()) if (v.status?.namespace) counter.enqueue(v.status.namespace);
+  counter.start();
+  return {
+    counter,
+    async stop() {
+      await counter.stop();
+      pods.stop();
+    },
+  };
+}
