@@ -66,6 +66,8 @@ const table: Record<string, Row> = {
   '--routes-allow-http': { argv: ['--routes-allow-http'], env: {}, pick: (c) => c.routes.allowHttp, expected: true },
   'OVIM_ROUTES_ALLOW_HTTP=1': { argv: [], env: { OVIM_ROUTES_ALLOW_HTTP: '1' }, pick: (c) => c.routes.allowHttp, expected: true },
   OVIM_SERVICE_ACCOUNT: { argv: [], env: { OVIM_SERVICE_ACCOUNT: 'ops/ovim' }, pick: (c) => c.routes.serviceAccount, expected: { namespace: 'ops', name: 'ovim' } },
+  '--database-url': { argv: ['--database-url', 'postgres://ovim@db:5432/ovim'], env: {}, pick: (c) => c.history.databaseUrl, expected: 'postgres://ovim@db:5432/ovim' },
+  OVIM_DATABASE_URL: { argv: [], env: { OVIM_DATABASE_URL: 'postgres://ovim@db2:5432/ovim' }, pick: (c) => c.history.databaseUrl, expected: 'postgres://ovim@db2:5432/ovim' },
   '--trusted-proxies': { argv: ['--trusted-proxies', '10.0.0.1, 10.1.0.0/16'], env: {}, pick: api, expected: { trustedProxies: ['10.0.0.1', '10.1.0.0/16'] } },
   '--api-max-connections': { argv: ['--api-max-connections', '64'], env: {}, pick: api, expected: { maxConnections: 64 } },
   '--webhook-port': { argv: ['--webhook-port', '9443'], env: {}, pick: (c) => c.webhook.port, expected: 9443 },
