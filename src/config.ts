@@ -73,6 +73,8 @@ export interface OperatorConfig {
   leaderElection: LeaderElectionConfig;
   quotaThresholdPercent: number;
   resyncPeriodMs: number;
+  /** How long a reconcile must keep failing before ReconcileFailed is recorded (not a flag; tests shorten it). */
+  reconcileFailedAfterMs?: number;
   watchTimeoutSeconds: number;
   installCrds: boolean;
   installRoles: boolean;

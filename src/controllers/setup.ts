@@ -48,6 +48,7 @@ export function newController(
     metrics: setup.metrics,
     logger: setup.logger.child({ component: 'controller' }),
     resyncPeriodMs: setup.config.resyncPeriodMs,
+    persistentAfterMs: setup.config.reconcileFailedAfterMs,
   });
 }
 
