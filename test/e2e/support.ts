@@ -31,7 +31,7 @@ export class OperatorProcess {
 
   constructor(
     private readonly cp: ControlPlane,
-    private readonly options: { nodeArgs?: string[]; env?: Record<string, string> } = {},
+    private readonly options: { nodeArgs?: string[]; env?: Record<string, string>; /** Program flags; default --no-history (the suite checks the runtime, not the archive). */ args?: string[] } = {},
   ) {
     this.port = freePort();
   }
@@ -43,7 +43,7 @@ export class OperatorProcess {
   async start(): Promise<void> {
     const port = await this.port;
     this.output = '';
-    const args = [...(this.options.nodeArgs ?? []), '--import', 'tsx', 'src/main.ts', '--kubeconfig', this.cp.kubeconfigPath];
+    const args = [...(this.options.nodeArgs ?? []), '--import', 'tsx', 'src/main.ts', '--kubeconfig', this.cp.kubeconfigPath, ...(this.options.args ?? ['--no-history'])];
     const child = spawn(process.execPath, args, {
       env: {
         ...process.env,

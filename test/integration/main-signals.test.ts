@@ -55,7 +55,7 @@ describe('the program and its signals', function () {
     );
     const port = await freePort();
     let output = '';
-    const child = spawn(process.execPath, ['--import', 'tsx', 'src/main.ts', '--kubeconfig', kubeconfig], {
+    const child = spawn(process.execPath, ['--import', 'tsx', 'src/main.ts', '--kubeconfig', kubeconfig, '--no-history'], {
       env: { ...process.env, OVIM_API_ADDRESS: `127.0.0.1:${port}`, OVIM_JWT_SECRET: 'a-test-secret-of-enough-length-0123456789', LOG_LEVEL: 'info' },
       stdio: ['ignore', 'pipe', 'pipe'],
     });

@@ -48,11 +48,11 @@ describe('the program (src/main.ts) as a process', function () {
     base = `http://127.0.0.1:${port}`;
     program = spawnProgram(
       'src/main.ts',
-      ['--kubeconfig', join(dir, 'kubeconfig'), '--workers', '1', '--resync-period=0', '--log-level', 'info'],
+      ['--kubeconfig', join(dir, 'kubeconfig'), '--workers', '1', '--resync-period=0', '--log-level', 'info', '--history-path', join(dir, 'history.db')],
       {
         OVIM_QUOTA_THRESHOLD: '50',
         OVIM_API_ADDRESS: `127.0.0.1:${port}`,
-        OVIM_JWT_SECRET: `program-test-${sfx}`,
+        OVIM_JWT_SECRET: `program-test-${sfx}-secret-of-32-bytes-or-more`,
         KUBECONFIG: '/nonexistent/flags-win-over-the-environment',
         LOG_LEVEL: 'error',
       },
