@@ -140,13 +140,7 @@ export async function startOvim(
     });
   } catch (err) {
     await operator?.stop();
-    await admission?.stop();
-    informers.stop();
-    client.close();
-    probe.stop();
-    await api.close();
-    await apiRecorder.stop(2_000);
-    await history?.close();
+    await closeRest();
     throw err;
   }
   const running = operator;
