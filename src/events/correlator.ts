@@ -6,8 +6,9 @@
 //    is one Event whose count and lastTimestamp grow (a patch, not a new object);
 //  - both caches are LRUs of 4096 entries, so memory does not grow with the objects seen.
 //
-// What it returns is what the Event should say (count, message, timestamps) and whether it is a
-// new Event; it keeps no delivery state. The sink (src/events/sink.ts) owns that: what the API
+// What it returns is a decision (create a new Event, patch the count of one, or skip a record a
+// full queue has no room for) and what the Event should say (count, message, timestamps); it
+// keeps no delivery state. The sink (src/events/sink.ts) owns that: what the API
 // server has, what is still to be written, the Event's final name, and the spam filter (a token
 // bucket per object+type charged per API write, not per record: records that arrive while a
 // write of the same Event is pending fold into that write).
@@ -98,12 +99,36 @@ export class EventSeries {
   }
 }
 
+/** What one record means for the API server: a new Event or a count bump of one. */
 export interface Observation {
+  /** `create`: a new Event; `patch`: the record folds into an existing one (count + 1). */
+  action: 'create' | 'patch';
   series: EventSeries;
-  /** A new Event (create); otherwise a count bump of an existing one (patch). */
-  isNew: boolean;
   /** The record went into a "(combined from similar events)" Event. */
   aggregated: boolean;
+}
+
+/**
+ * The correlator's answer for a record offered to a full queue: an Observation, or `skip` when
+ * it would start a new write (client-go's spam filter answers skip there; here the sink owns
+ * that bucket, so skip means "no room").
+ */
+export type Correlation = Observation | { action: 'skip' };
+
+/**
+ * The decision, pure: a record folds into the Event `existing` (the series its key maps to)
+ * when that one's last record is within the dedup window; with the queue full it gets in only
+ * by folding into an Event whose write is still queued (it then costs no extra write).
+ */
+export function decide(
+  existing: { lastTimestamp: number; pending: boolean } | undefined,
+  now: number,
+  dedupWindowMs: number,
+  queueFull: boolean,
+): 'create' | 'patch' | 'skip' {
+  const folds = existing !== undefined && now - existing.lastTimestamp <= dedupWindowMs;
+  if (queueFull && !(folds && existing.pending)) return 'skip';
+  return folds ? 'patch' : 'create';
 }
 
 interface LruNode<K, V> {
@@ -265,6 +290,8 @@ export function eventName(objectName: string, nowMs: number, random: () => numbe
   return `${base}.${suffix}`;
 }
 
+const NOT_FULL = { full: false, isPending: () => false };
+
 export class EventCorrelator {
   private readonly clock: () => number;
   private readonly random: () => number;
@@ -299,19 +326,32 @@ export class EventCorrelator {
    * says (count, lastTimestamp, message).
    */
   observe(input: EventInput): Observation {
+    return this.correlate(input, NOT_FULL) as Observation;
+  }
+
+  /**
+   * As observe(), for a queue that may be full: `skip` (changing nothing) when the record
+   * cannot fold into a series whose write is still queued (`queue.isPending`).
+   */
+  correlate(input: EventInput, queue: { full: boolean; isPending: (series: EventSeries) => boolean }): Correlation {
     const now = this.clock();
     const objKey = objectKey(input);
+    const window = this.options.dedupWindowMs;
+    if (queue.full) {
+      const target = this.series.peek(this.seriesKey(objKey, input, this.aggregate(objKey, input, now, false)));
+      if (decide(target && { lastTimestamp: target.lastTimestamp, pending: queue.isPending(target) }, now, window, true) === 'skip') return { action: 'skip' };
+    }
     const aggregated = this.aggregate(objKey, input, now, true);
     const key = this.seriesKey(objKey, input, aggregated);
     const message = aggregated ? truncateMessage(AGGREGATE_PREFIX + input.message, MAX_MESSAGE_LENGTH) : input.message;
 
     const existing = this.series.get(key);
-    if (existing && now - existing.lastTimestamp <= this.options.dedupWindowMs) {
+    if (existing && decide({ lastTimestamp: existing.lastTimestamp, pending: false }, now, window, false) === 'patch') {
       existing.count += 1;
       existing.lastTimestamp = Math.max(existing.lastTimestamp, now);
       existing.message = message;
       existing.annotations = input.annotations;
-      return { series: existing, isNew: false, aggregated };
+      return { action: 'patch', series: existing, aggregated };
     }
     const series = new EventSeries(
       key,
@@ -323,26 +363,13 @@ export class EventCorrelator {
       aggregated,
     );
     this.series.set(key, series);
-    return { series, isNew: true, aggregated };
+    return { action: 'create', series, aggregated };
   }
 
-  /**
-   * The key of the Event a record would go to, changing nothing: the recorder asks when its
-   * queue is full, to accept records that fold into an Event already queued.
-   */
+  /** The key of the Event a record would go to, changing nothing. */
   peekKey(input: EventInput): string {
     const objKey = objectKey(input);
     return this.seriesKey(objKey, input, this.aggregate(objKey, input, this.clock(), false));
-  }
-
-  /** The series a key currently maps to, if any (without refreshing its age). */
-  peekSeries(key: string): EventSeries | undefined {
-    return this.series.peek(key);
-  }
-
-  /** Whether a record arriving now would bump this series (rather than start a new one). */
-  wouldFold(series: EventSeries): boolean {
-    return this.series.peek(series.key) === series && this.clock() - series.lastTimestamp <= this.options.dedupWindowMs;
   }
 
   /** Forgets a series (its Event was rejected): the next identical record starts a new one. */

@@ -459,15 +459,12 @@ export class EventRecorder implements EventRecording {
     const { input, issues } = describeEvent(object, type, reason, message, options, this.source, this.verifier);
     for (const issue of issues) this.warnOnce(issue.key, issue.message, issue.meta);
     const eventType = input.type;
-    if (this.sink.pendingCount >= this.queueSize) {
-      // Full: only records that fold into an Event already queued get in.
-      const target = this.correlator.peekSeries(this.correlator.peekKey(input));
-      if (!target || !this.sink.isPending(target) || !this.correlator.wouldFold(target)) {
-        this.counters.dropped.queue_full += 1;
-        return givenUp();
-      }
+    // Full: only records that fold into an Event already queued get in.
+    const observation = this.correlator.correlate(input, { full: this.sink.pendingCount >= this.queueSize, isPending: (series) => this.sink.isPending(series) });
+    if (observation.action === 'skip') {
+      this.counters.dropped.queue_full += 1;
+      return givenUp();
     }
-    const observation = this.correlator.observe(input);
     let byType = this.recorded.get(reason);
     if (!byType) this.recorded.set(reason, (byType = {}));
     const entry = byType[eventType];

@@ -6,6 +6,7 @@ import {
   AGGREGATE_PREFIX,
   EventCorrelator,
   LruCache,
+  decide,
   eventName,
   type EventInput,
 } from '../../../src/events/correlator.js';
@@ -50,11 +51,11 @@ describe('EventCorrelator', function () {
   describe('dedup', function () {
     it('folds identical records within the window into one Event with a growing count', function () {
       const first = correlator.observe(input());
-      expect(first.isNew).to.equal(true);
+      expect(first.action).to.equal('create');
       expect(first.series.count).to.equal(1);
       clock.advance(30_000);
       const second = correlator.observe(input());
-      expect(second.isNew).to.equal(false);
+      expect(second.action).to.equal('patch');
       expect(second.series).to.equal(first.series);
       expect(second.series.count).to.equal(2);
       expect(second.series.lastTimestamp).to.equal(clock.ms);
@@ -74,7 +75,7 @@ describe('EventCorrelator', function () {
       const first = correlator.observe(input());
       clock.advance(10 * MINUTE + 1);
       const later = correlator.observe(input());
-      expect(later.isNew).to.equal(true);
+      expect(later.action).to.equal('create');
       expect(later.series).to.not.equal(first.series);
       expect(later.series.count).to.equal(1);
     });
@@ -92,7 +93,7 @@ describe('EventCorrelator', function () {
       const keys = new Set([base.key]);
       for (const v of variants) {
         const observed = correlator.observe(v);
-        expect(observed.isNew, v.message + v.reason + v.type).to.equal(true);
+        expect(observed.action, v.message + v.reason + v.type).to.equal('create');
         keys.add(observed.series.key);
       }
       expect(keys.size).to.equal(variants.length + 1);
@@ -115,19 +116,55 @@ describe('EventCorrelator', function () {
     });
   });
 
+  describe('decision (create / patch / skip)', function () {
+    it('decide: a series within the dedup window is patched, none or an expired one is created, a full queue admits only a fold into a queued write', function () {
+      const now = 100 * MINUTE;
+      const within = now - 10 * MINUTE;
+      const expired = now - 10 * MINUTE - 1;
+      const table: [Parameters<typeof decide>[0], boolean, ReturnType<typeof decide>][] = [
+        [undefined, false, 'create'],
+        [{ lastTimestamp: within, pending: false }, false, 'patch'],
+        [{ lastTimestamp: within, pending: true }, false, 'patch'],
+        [{ lastTimestamp: expired, pending: true }, false, 'create'],
+        [undefined, true, 'skip'],
+        [{ lastTimestamp: within, pending: false }, true, 'skip'],
+        [{ lastTimestamp: expired, pending: true }, true, 'skip'],
+        [{ lastTimestamp: within, pending: true }, true, 'patch'],
+      ];
+      for (const [existing, full, expected] of table) {
+        expect(decide(existing, now, 10 * MINUTE, full), JSON.stringify({ existing, full })).to.equal(expected);
+      }
+    });
+
+    it('correlate with a full queue: skip changes nothing; a record folding into a queued write is a patch', function () {
+      const first = correlator.observe(input());
+      const full = (pending: boolean) => ({ full: true, isPending: (s: unknown) => pending && s === first.series });
+      expect(correlator.correlate(input({ message: 'another message' }), full(true)).action).to.equal('skip');
+      expect(correlator.correlate(input(), full(false)).action).to.equal('skip');
+      expect(first.series.count, 'skipped records are not counted').to.equal(1);
+      // The skipped distinct message left no trace in the aggregation either: 9 more distinct
+      // messages are needed before records combine.
+      for (let i = 0; i < 8; i += 1) expect(correlator.observe(input({ message: `m${i}` })).aggregated).to.equal(false);
+      const folded = correlator.correlate(input(), full(true));
+      expect(folded.action).to.equal('patch');
+      expect(folded.action !== 'skip' && folded.series).to.equal(first.series);
+      expect(first.series.count).to.equal(2);
+    });
+  });
+
   describe('aggregation', function () {
     it('combines at the 10th distinct message for one object and reason', function () {
       const series = [];
       for (let i = 1; i <= 9; i += 1) {
         const o = correlator.observe(input({ message: `cpu used ${i}` }));
         expect(o.aggregated, `message ${i}`).to.equal(false);
-        expect(o.isNew).to.equal(true);
+        expect(o.action).to.equal('create');
         series.push(o.series);
         clock.advance(1000);
       }
       const tenth = correlator.observe(input({ message: 'cpu used 10' }));
       expect(tenth.aggregated).to.equal(true);
-      expect(tenth.isNew).to.equal(true);
+      expect(tenth.action).to.equal('create');
       expect(tenth.series.message).to.equal(`${AGGREGATE_PREFIX}cpu used 10`);
       expect(series).to.not.include(tenth.series);
 
@@ -227,9 +264,9 @@ describe('EventCorrelator', function () {
       expect(small.observe(input({ name: 'a' })).series).to.equal(a); // a is now the youngest
       small.observe(input({ name: 'd' })); // evicts b
       const bAgain = small.observe(input({ name: 'b' }));
-      expect(bAgain.isNew).to.equal(true);
+      expect(bAgain.action).to.equal('create');
       expect(bAgain.series).to.not.equal(b);
-      expect(small.observe(input({ name: 'a' })).isNew).to.equal(false);
+      expect(small.observe(input({ name: 'a' })).action).to.equal('patch');
     });
 
     it('stays at 4096 entries per cache however many objects it sees', function () {
