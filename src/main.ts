@@ -4,13 +4,12 @@
 import { pathToFileURL } from 'node:url';
 import { KubeConfig } from '@kubernetes/client-node';
 import { loadConfig, type OperatorConfig } from './config.js';
-import type { PlainObject } from './kube/apply.js';
 import { apiErrorMessage as errorMessage } from './kube/errors.js';
 import { InformerFactory } from './kube/factory.js';
 import { KubeClient } from './kube/rest.js';
-import { NamespaceOwners, type NamespaceFeed } from './events/owners.js';
+import { MANAGED_NAMESPACES_INFORMER, NamespaceOwners } from './events/owners.js';
 import { DROP_CAUSES, EventRecorder } from './events/recorder.js';
-import { EventStore, slimEvent, type EventObject } from './events/store.js';
+import { EVENTS_INFORMER, EventStore } from './events/store.js';
 import { applyApiFlags, loadApiConfig, type ApiConfig } from './http/config.js';
 import { createReachabilityProbe } from './http/health.js';
 import { createApiServer, type ApiServer } from './http/server.js';
@@ -20,7 +19,6 @@ import { createLogger, type Logger } from './log.js';
 import { createMetrics } from './metrics.js';
 import { startOperator, type Operator } from './operator.js';
 import { startAdmission, type Admission } from './admission/index.js';
-import { MANAGED_BY_SELECTOR } from './resources/naming.js';
 import { startRouteEngine, type RouteEngine } from './routes/engine.js';
 import { startVmWatcher, type VmWatcher } from './controllers/vm-watcher.js';
 import { ArchiveVmStateBackend, VmStates } from './history/vm-states.js';
@@ -58,14 +56,14 @@ export async function startOvim(
   // One client and one informer per (resource, selector) for the whole process: the operator,
   // the event store and the namespace owners share them.
   const client = await KubeClient.create(kc);
-  const informers = new InformerFactory(kc, client, { watchTimeoutSeconds: config.watchTimeoutSeconds, logger });
+  const informers = new InformerFactory(client, { watchTimeoutSeconds: config.watchTimeoutSeconds, logger });
   // Which organization owns each managed namespace: the scopes' only source for vdc-* namespaces.
   // (The operator watches the same namespaces: the same informer, so no transform here.)
   const namespaceOwners = new NamespaceOwners();
-  const namespaceInformer = informers.informer<PlainObject>({ apiVersion: 'v1', kind: 'Namespace', plural: 'namespaces', labelSelector: MANAGED_BY_SELECTOR });
-  namespaceOwners.follow(namespaceInformer as unknown as NamespaceFeed);
+  const namespaceInformer = informers.informer(MANAGED_NAMESPACES_INFORMER);
+  namespaceOwners.follow(namespaceInformer);
   const store = new EventStore({ maxEvents: apiConfig.maxEvents, logger, namespaceOwners });
-  const eventInformer = informers.informer<EventObject>({ apiVersion: 'v1', kind: 'Event', plural: 'events', transform: slimEvent });
+  const eventInformer = informers.informer(EVENTS_INFORMER);
   store.follow(eventInformer);
   // The archive follows the same informer (one watch) and remembers the namespaces' owners.
   const history = config.history.path
@@ -125,7 +123,7 @@ export async function startOvim(
     });
     const op = operator;
     // Event routes: fed by the store's informer; only the leader delivers (src/routes/engine.ts).
-    routes = await startRouteEngine(kc, {
+    routes = await startRouteEngine(informers, {
       client: op.client,
       recorder: op.recorder,
       events: eventInformer,
@@ -135,7 +133,6 @@ export async function startOvim(
       allowCidrs: config.routes.allowCidrs,
       denyCidrs: config.routes.denyCidrs,
       allowHttp: config.routes.allowHttp,
-      watchTimeoutSeconds: config.watchTimeoutSeconds,
       logger: logger.child({ component: 'routes' }),
     });
   } catch (err) {
@@ -159,19 +156,17 @@ export async function startOvim(
   let vms: VmWatcher;
   let workload: Awaited<ReturnType<typeof startWorkloadCounter>> | undefined;
   try {
-    vms = await startVmWatcher(kc, running, vmStates, {
+    vms = await startVmWatcher(informers, running, vmStates, {
       logger: logger.child({ component: 'vm-watcher' }),
       metrics,
       crdPollMs: options.vmCrdPollMs,
       resyncPeriodMs: config.resyncPeriodMs,
-      watchTimeoutSeconds: config.watchTimeoutSeconds,
       onChange: (ns) => workload?.counter.enqueue(ns),
     });
     const watcher = vms;
-    workload = await startWorkloadCounter(kc, running, (ns) => watcher.countsOf(ns), {
+    workload = await startWorkloadCounter(informers, running, (ns) => watcher.countsOf(ns), {
       logger: logger.child({ component: 'workload' }),
       metrics,
-      watchTimeoutSeconds: config.watchTimeoutSeconds,
     });
   } catch (err) {
     await workload?.stop();

@@ -189,7 +189,7 @@ export async function startOperator(
     throw err;
   }
   const events = await eventRecorder(kc, deps, logger);
-  const factory = deps.informers ?? new InformerFactory(kc, client, { watchTimeoutSeconds: config.watchTimeoutSeconds, logger });
+  const factory = deps.informers ?? new InformerFactory(client, { watchTimeoutSeconds: config.watchTimeoutSeconds, logger });
   const stopInformers = () => (deps.informers ? undefined : factory.stop());
   const informers = operatorInformers(factory);
   const base = { client, events: events.recorder, logger, expectations: writeExpectations(informers) };

@@ -4,14 +4,15 @@
 // itself once the CRD is served. The decisions are vm.ts's (pure); what was last reported per
 // VM uid is kept in VmStates (durable in the archive), so restarts and relists repeat nothing,
 // and the first pass after a start reports what happened while the operator was down.
-import type { KubeConfig, KubernetesListObject, KubernetesObject } from '@kubernetes/client-node';
+import type { KubernetesObject } from '@kubernetes/client-node';
 import type { Logger } from 'winston';
 import { KIND_API_VERSIONS, VM_KIND } from '../events/catalog.js';
 import type { EventRecording } from '../events/types.js';
 import type { PlainObject } from '../kube/apply.js';
 import { Controller } from '../kube/controller.js';
 import { apiErrorMessage, isNotFound } from '../kube/errors.js';
-import { ResilientInformer, objectKey, type ListOptions } from '../kube/informer.js';
+import type { InformerFactory } from '../kube/factory.js';
+import { objectKey, type ResilientInformer } from '../kube/informer.js';
 import type { KubeClient } from '../kube/rest.js';
 import type { Metrics } from '../metrics.js';
 import { ANNOTATIONS, LABELS } from '../resources/types.js';
@@ -27,7 +28,8 @@ export interface VirtualMachine extends KubernetesObject {
 }
 
 export interface VmWatcherOptions {
-  kc: KubeConfig;
+  /** The process's informers: the VM informer joins them once the CRD is there. */
+  informers: InformerFactory;
   client: KubeClient;
   recorder: EventRecording;
   /** The operator's managed namespaces (their labels say which are VDC namespaces). */
@@ -38,7 +40,6 @@ export interface VmWatcherOptions {
   /** How often a missing CRD is looked for again (default 10 s). */
   crdPollMs?: number;
   resyncPeriodMs?: number;
-  watchTimeoutSeconds?: number;
   /** With leader election only the leader records; a new leader catches up at the next resync. */
   isLeader?: () => boolean;
   /** Called after each decision that may change a VDC namespace's VM counts. */
@@ -145,21 +146,11 @@ export class VmWatcher {
   private startWatching(): Promise<void> {
     this.starting ??= (async () => {
       if (this.stopped) return;
-      const { client, kc } = this.options;
-      const list = async (opts: ListOptions): Promise<KubernetesListObject<VirtualMachine>> => {
-        const page = await client.list<VirtualMachine>(VM_PATH, { limit: opts.limit, continue: opts._continue });
-        for (const item of page.items) {
-          item.apiVersion = KIND_API_VERSIONS.VirtualMachine;
-          item.kind = VM_KIND;
-        }
-        return { apiVersion: 'kubevirt.io/v1', kind: 'VirtualMachineList', metadata: { resourceVersion: page.metadata?.resourceVersion, _continue: page.metadata?.continue }, items: page.items };
-      };
-      const informer = new ResilientInformer<VirtualMachine>(kc, {
-        path: VM_PATH,
-        list,
+      const informer = this.options.informers.informer<VirtualMachine>({
+        apiVersion: KIND_API_VERSIONS.VirtualMachine,
+        kind: VM_KIND,
+        plural: 'virtualmachines',
         transform: slimVm,
-        watchTimeoutSeconds: this.options.watchTimeoutSeconds,
-        logger: this.log?.child({ component: 'informer:virtualmachines' }),
       });
       this.informer = informer;
       this.controller.watchPrimary(informer);
@@ -301,15 +292,15 @@ export class VmWatcher {
 
 /** Wiring: the watcher on the operator's client, recorder and namespaces, its state in `engine`. */
 export async function startVmWatcher(
-  kc: KubeConfig,
+  informers: InformerFactory,
   operator: { client: KubeClient; recorder: EventRecording; informers: { namespaces: ResilientInformer<PlainObject> }; isLeader(): boolean },
   states: VmStates,
-  options: Pick<VmWatcherOptions, 'logger' | 'metrics' | 'crdPollMs' | 'resyncPeriodMs' | 'watchTimeoutSeconds' | 'onChange'>,
+  options: Pick<VmWatcherOptions, 'logger' | 'metrics' | 'crdPollMs' | 'resyncPeriodMs' | 'onChange'>,
 ): Promise<VmWatcher> {
   await states.load();
   const watcher = new VmWatcher({
     ...options,
-    kc,
+    informers,
     client: operator.client,
     recorder: operator.recorder,
     namespaces: operator.informers.namespaces,

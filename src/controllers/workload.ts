@@ -2,11 +2,12 @@
 // and status.pods {total, running} (from a slim, cluster-wide pod watch: name, namespace and
 // phase only), per VDC namespace, written only when they changed. Pure counting apart from the
 // one status patch.
-import type { KubeConfig, KubernetesListObject, KubernetesObject } from '@kubernetes/client-node';
+import type { KubernetesObject } from '@kubernetes/client-node';
 import type { Logger } from 'winston';
 import { patchStatus, type PlainObject } from '../kube/apply.js';
 import { Controller } from '../kube/controller.js';
-import { ResilientInformer, type ListOptions } from '../kube/informer.js';
+import type { InformerFactory, InformerSpec } from '../kube/factory.js';
+import type { ResilientInformer } from '../kube/informer.js';
 import type { KubeClient } from '../kube/rest.js';
 import type { Metrics } from '../metrics.js';
 import { organizationNamespace } from '../resources/naming.js';
@@ -41,13 +42,8 @@ export function slimPod(p: SlimPod): SlimPod {
   };
 }
 
-export function createPodInformer(kc: KubeConfig, client: KubeClient, options: { logger?: Logger; watchTimeoutSeconds?: number } = {}): ResilientInformer<SlimPod> {
-  const list = async (opts: ListOptions): Promise<KubernetesListObject<SlimPod>> => {
-    const page = await client.list<SlimPod>('/api/v1/pods', { limit: opts.limit, continue: opts._continue });
-    return { apiVersion: 'v1', kind: 'PodList', metadata: { resourceVersion: page.metadata?.resourceVersion, _continue: page.metadata?.continue }, items: page.items };
-  };
-  return new ResilientInformer<SlimPod>(kc, { path: '/api/v1/pods', list, transform: slimPod, watchTimeoutSeconds: options.watchTimeoutSeconds, logger: options.logger });
-}
+/** The pods informer the counter reads (ask the InformerFactory). */
+export const PODS_INFORMER: InformerSpec<SlimPod> = { apiVersion: 'v1', kind: 'Pod', plural: 'pods', transform: slimPod };
 
 export interface WorkloadCounterOptions {
   client: KubeClient;
@@ -121,12 +117,12 @@ export class WorkloadCounter {
 
 /** Wiring: the pod watch and the counter on the operator's informers; counts every VDC once. */
 export async function startWorkloadCounter(
-  kc: KubeConfig,
+  informers: InformerFactory,
   operator: { client: KubeClient; informers: { vdcs: ResilientInformer<VirtualDataCenter>; namespaces: ResilientInformer<PlainObject> }; isLeader(): boolean },
   vmCounts: (namespace: string) => Counts,
-  options: { logger?: Logger; metrics?: Metrics; watchTimeoutSeconds?: number },
+  options: { logger?: Logger; metrics?: Metrics },
 ): Promise<{ counter: WorkloadCounter; stop(): Promise<void> }> {
-  const pods = createPodInformer(kc, operator.client, { logger: options.logger?.child({ component: 'informer:pods' }), watchTimeoutSeconds: options.watchTimeoutSeconds });
+  const pods = informers.informer(PODS_INFORMER);
   const counter = new WorkloadCounter({
     client: operator.client,
     vdcs: operator.informers.vdcs,

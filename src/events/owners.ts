@@ -3,9 +3,8 @@
 // Organization names may contain '-', so a `vdc-a-b-c` namespace cannot be attributed by its
 // name alone: the label is the source of truth. Fed by an informer on the operator's managed
 // namespaces; read by the event store and the API on every request, without an API call.
-import { CoreV1Api, type KubeConfig, type V1Namespace } from '@kubernetes/client-node';
-import type { Logger } from 'winston';
-import { ResilientInformer } from '../kube/informer.js';
+import type { V1Namespace } from '@kubernetes/client-node';
+import type { InformerSpec } from '../kube/factory.js';
 import { MANAGED_BY_SELECTOR } from '../resources/naming.js';
 import { LABELS, MANAGED_BY } from '../resources/types.js';
 import type { NamespaceOwnership } from './query.js';
@@ -93,27 +92,9 @@ export class NamespaceOwners implements NamespaceOwnership {
 
 const EMPTY: ReadonlySet<string> = new Set();
 
-/** Keeps only what NamespaceOwners reads (name, labels), so the informer cache stays small. */
-export function slimNamespace(ns: V1Namespace): V1Namespace {
-  const meta = ns.metadata ?? {};
-  return {
-    metadata: { name: meta.name, resourceVersion: meta.resourceVersion, uid: meta.uid, labels: meta.labels },
-  };
-}
-
-/** The informer on the Namespaces the operator manages (label `app.kubernetes.io/managed-by`). */
-export function createNamespaceInformer(
-  kc: KubeConfig,
-  options: { logger?: Logger; watchTimeoutSeconds?: number } = {},
-): ResilientInformer<V1Namespace> {
-  const core = kc.makeApiClient(CoreV1Api);
-  return new ResilientInformer<V1Namespace>(kc, {
-    path: '/api/v1/namespaces',
-    labelSelector: MANAGED_BY_SELECTOR,
-    list: (o) =>
-      core.listNamespace({ labelSelector: MANAGED_BY_SELECTOR, limit: o.limit, _continue: o._continue }),
-    logger: options.logger,
-    watchTimeoutSeconds: options.watchTimeoutSeconds,
-    transform: slimNamespace,
-  });
-}
+/**
+ * The informer on the Namespaces the operator manages (label `app.kubernetes.io/managed-by`):
+ * ask the InformerFactory. The operator watches the same namespaces and reads them whole, so
+ * this one informer keeps them whole (no transform).
+ */
+export const MANAGED_NAMESPACES_INFORMER: InformerSpec<V1Namespace> = { apiVersion: 'v1', kind: 'Namespace', plural: 'namespaces', labelSelector: MANAGED_BY_SELECTOR };

@@ -8,10 +8,9 @@
 // unfiltered or namespace-only query is a slice. A count bump replaces the event's record in
 // place (same id, moved to its new position, never duplicated); a deletion (the API server's
 // TTL) removes it; past `maxEvents` the oldest go first. Records are immutable once indexed.
-import type { CoreV1Event, KubeConfig } from '@kubernetes/client-node';
-import { CoreV1Api } from '@kubernetes/client-node';
+import type { CoreV1Event } from '@kubernetes/client-node';
 import type { Logger } from 'winston';
-import { ResilientInformer } from '../kube/informer.js';
+import type { InformerSpec } from '../kube/factory.js';
 import { NamespaceOwners } from './owners.js';
 import { MAX_ANNOTATION_LENGTH, truncateMessage } from './redact.js';
 import { EVENT_ANNOTATIONS } from './types.js';
@@ -698,17 +697,5 @@ export function slimEvent(event: EventObject): EventObject {
   };
 }
 
-/** The informer on core/v1 Events in all namespaces that feeds the store. */
-export function createEventInformer(
-  kc: KubeConfig,
-  options: { logger?: Logger; watchTimeoutSeconds?: number } = {},
-): ResilientInformer<EventObject> {
-  const core = kc.makeApiClient(CoreV1Api);
-  return new ResilientInformer<EventObject>(kc, {
-    path: '/api/v1/events',
-    list: (o) => core.listEventForAllNamespaces({ limit: o.limit, _continue: o._continue }),
-    logger: options.logger,
-    watchTimeoutSeconds: options.watchTimeoutSeconds,
-    transform: slimEvent,
-  });
-}
+/** The informer on core/v1 Events in all namespaces that feeds the store (ask the InformerFactory). */
+export const EVENTS_INFORMER: InformerSpec<EventObject> = { apiVersion: 'v1', kind: 'Event', plural: 'events', transform: slimEvent };

@@ -1,9 +1,8 @@
 // One informer per (resource, selector) in a process, as client-go's SharedInformerFactory:
 // the operator, the event store and the namespace owners ask the factory and share what they
 // watch (the managed namespaces used to be watched twice, the events API's and the operator's).
-// Lists go through the keep-alive KubeClient; the first registration's `transform` holds for
+// Lists and watches go through the keep-alive KubeClient; the first registration's `transform` holds for
 // every user of an informer, so register what you need before start().
-import type { KubeConfig } from '@kubernetes/client-node';
 import type { Logger } from 'winston';
 import { ResilientInformer, type ListOptions } from './informer.js';
 import { resourcePath, type KubeClient } from './rest.js';
@@ -29,7 +28,6 @@ export class InformerFactory {
   private started = false;
 
   constructor(
-    private readonly kc: KubeConfig,
     private readonly client: KubeClient,
     private readonly options: InformerFactoryOptions = {},
   ) {}
@@ -91,11 +89,11 @@ export class InformerFactory {
         items: page.items,
       };
     };
-    return new ResilientInformer<T>(this.kc, {
+    return new ResilientInformer<T>({
       path,
       list,
-      labelSelector: spec.labelSelector,
-      fieldSelector: spec.fieldSelector,
+      watch: (opts, callbacks, signal) =>
+        this.client.watch<T>(path, { ...opts, labelSelector: spec.labelSelector, fieldSelector: spec.fieldSelector }, callbacks, signal),
       watchTimeoutSeconds: this.options.watchTimeoutSeconds,
       transform: spec.transform,
       logger: this.options.logger?.child({ component: `informer:${spec.plural}` }),

@@ -2,11 +2,11 @@
 // never backs off; this one relists or rewatches on every failure with exponential backoff and
 // jitter, asks the server to end each watch after `watchTimeoutSeconds` (so a dead connection
 // cannot hang forever), and relists when nothing at all arrived for too long.
-import { Watch, type KubeConfig } from '@kubernetes/client-node';
 import type { Logger } from 'winston';
 import { Backoff, sleep } from './backoff.js';
 import { apiStatusCode } from './errors.js';
 import type { AnyKubeObject, ListObject } from './meta.js';
+import type { WatchCallbacks } from './rest.js';
 
 export type InformerEvent = 'add' | 'update' | 'delete';
 
@@ -16,13 +16,22 @@ export interface ListOptions {
   _continue?: string;
 }
 
+export interface WatchOptions {
+  resourceVersion: string;
+  allowWatchBookmarks: boolean;
+  timeoutSeconds: number;
+}
+
 export interface ResilientInformerOptions<T extends AnyKubeObject> {
-  /** Watch path, e.g. `/api/v1/events` or `/apis/ovim.io/v1/organizations`. */
+  /** The resource's path, e.g. `/api/v1/events` (for logs). */
   path: string;
-  /** One page of the list call for the same path and selectors. */
+  /** One page of the list call for the resource and selectors. */
   list: (options: ListOptions) => Promise<ListObject<T>>;
-  labelSelector?: string;
-  fieldSelector?: string;
+  /**
+   * One watch of the same resource and selectors (KubeClient.watch): resolves when the server
+   * ends it or `signal` aborts, rejects on a failure (HTTP status in `code`).
+   */
+  watch: (options: WatchOptions, callbacks: WatchCallbacks<T>, signal: AbortSignal) => Promise<void>;
   /** Server-side watch timeout (default 300 s, spread by up to 20% so watches don't align). */
   watchTimeoutSeconds?: number;
   /** Relist when nothing (not even a bookmark) arrived for this long (default 2 x watch timeout). */
@@ -58,10 +67,8 @@ export class ResilientInformer<T extends AnyKubeObject> {
   private readonly cache = new Map<string, T>();
   private readonly handlers: Record<InformerEvent, Handler<T>[]> = { add: [], update: [], delete: [] };
   private readonly syncWaiters: (() => void)[] = [];
-  private readonly watch: Watch;
   private readonly backoff: Backoff;
   private abort: AbortController | undefined;
-  private currentWatch: AbortController | undefined;
   private resourceVersion = '';
   private synced = false;
   /** A list answered and no list or watch failed since: the cache follows the server. */
@@ -70,11 +77,7 @@ export class ResilientInformer<T extends AnyKubeObject> {
   /** Counted for metrics and tests. */
   readonly stats = { lists: 0, watches: 0, restarts: 0, relistsOn410: 0, staleRelists: 0 };
 
-  constructor(
-    kc: KubeConfig,
-    private readonly options: ResilientInformerOptions<T>,
-  ) {
-    this.watch = new Watch(kc);
+  constructor(private readonly options: ResilientInformerOptions<T>) {
     this.backoff = new Backoff(options.backoff ?? INFORMER_BACKOFF);
   }
 
@@ -124,7 +127,6 @@ export class ResilientInformer<T extends AnyKubeObject> {
   stop(): void {
     this.abort?.abort();
     this.abort = undefined;
-    this.currentWatch?.abort();
   }
 
   private log(level: 'debug' | 'info' | 'warn', message: string): void {
@@ -134,15 +136,16 @@ export class ResilientInformer<T extends AnyKubeObject> {
   private async run(signal: AbortSignal): Promise<void> {
     let needList = true;
     while (!signal.aborted) {
+      let listing: boolean = needList;
       try {
         if (needList) {
           await this.relist();
           needList = false;
         }
+        listing = false;
         const outcome = await this.watchOnce(signal);
         if (outcome === 'gone') {
-          this.stats.relistsOn410++;
-          this.log('info', 'watch expired (410); relisting');
+          this.expired();
           needList = true;
         } else if (outcome === 'stale') {
           this.stats.staleRelists++;
@@ -156,15 +159,25 @@ export class ResilientInformer<T extends AnyKubeObject> {
         this.stats.restarts++;
         const status = apiStatusCode(err);
         if (status === 410) {
+          this.expired();
           needList = true;
           continue;
         }
+        // As client-go's reflector: a watch that could not connect or was cut (the API server
+        // restarting or overloaded) is retried from the same resourceVersion; the server then
+        // replays what was missed or answers 410 and we relist. Any other failure relists.
+        needList = listing || !(status === undefined || status === 429 || status >= 500);
         const delay = this.backoff.next();
-        this.log('warn', `list/watch failed (${status ?? (err instanceof Error ? err.message : String(err))}); retrying in ${Math.round(delay)} ms`);
-        needList = true;
+        this.log('warn', `${listing ? 'list' : 'watch'} failed (${status ?? (err instanceof Error ? err.message : String(err))}); ${needList ? 'relisting' : 'watching again'} in ${Math.round(delay)} ms`);
         await sleep(delay, signal);
       }
     }
+  }
+
+  /** The server no longer has our resourceVersion's history (410 Gone: compacted): relist. */
+  private expired(): void {
+    this.stats.relistsOn410++;
+    this.log('info', 'watch expired (410); relisting');
   }
 
   private async relist(): Promise<void> {
@@ -201,71 +214,51 @@ export class ResilientInformer<T extends AnyKubeObject> {
     }
   }
 
-  private watchOnce(signal: AbortSignal): Promise<'closed' | 'gone' | 'stale'> {
+  private async watchOnce(signal: AbortSignal): Promise<'closed' | 'gone' | 'stale'> {
     this.stats.watches++;
     const base = this.options.watchTimeoutSeconds ?? 300;
     const timeoutSeconds = Math.max(1, Math.round(base * (1 + 0.2 * Math.random())));
     const staleAfterMs = this.options.staleAfterMs ?? base * 2_000;
-    return new Promise((resolve, reject) => {
-      let settled = false;
-      let gone = false;
-      const finish = (fn: () => void) => {
-        if (settled) return;
-        settled = true;
-        clearInterval(staleTimer);
-        signal.removeEventListener('abort', onAbort);
-        fn();
-      };
-      const onAbort = () => finish(() => resolve('closed'));
-      signal.addEventListener('abort', onAbort, { once: true });
-      this.lastActivity = Date.now();
-      const staleTimer: NodeJS.Timeout = setInterval(() => {
-        if (Date.now() - this.lastActivity > staleAfterMs) {
-          this.currentWatch?.abort();
-          finish(() => resolve('stale'));
-        }
-      }, Math.min(staleAfterMs, 5_000));
-      staleTimer.unref();
-
-      this.watch
-        .watch(
-          this.options.path,
-          {
-            resourceVersion: this.resourceVersion,
-            allowWatchBookmarks: true,
-            timeoutSeconds,
-            labelSelector: this.options.labelSelector,
-            fieldSelector: this.options.fieldSelector,
-          },
-          (phase: string, obj: T) => {
-            this.lastActivity = Date.now();
-            if (phase === 'ERROR') {
-              const code = (obj as unknown as { code?: number }).code;
-              if (code === 410) gone = true;
-              else this.log('warn', `watch error event: ${JSON.stringify(obj).slice(0, 200)}`);
-              return;
-            }
-            this.handleWatchEvent(phase, obj);
-          },
-          (err: unknown) => {
-            if (err && !signal.aborted && !(err instanceof Error && err.name === 'AbortError')) {
-              finish(() => reject(err));
-            } else {
-              finish(() => resolve(gone ? 'gone' : 'closed'));
-            }
-          },
-        )
-        .then((controller) => {
-          this.currentWatch = controller;
-          // The server answered the watch request: it follows the server again.
-          if (!settled) {
+    const watch = new AbortController();
+    const onAbort = () => watch.abort();
+    signal.addEventListener('abort', onAbort, { once: true });
+    let gone = false;
+    let stale = false;
+    this.lastActivity = Date.now();
+    const staleTimer: NodeJS.Timeout = setInterval(() => {
+      if (Date.now() - this.lastActivity > staleAfterMs) {
+        stale = true;
+        watch.abort();
+      }
+    }, Math.min(staleAfterMs, 5_000));
+    staleTimer.unref();
+    try {
+      await this.options.watch(
+        { resourceVersion: this.resourceVersion, allowWatchBookmarks: true, timeoutSeconds },
+        {
+          onOpen: () => {
+            // The server answered the watch request: the cache follows the server again.
             this.watching = true;
             this.backoff.reset();
-          }
-          if (settled) controller.abort();
-        })
-        .catch((err: unknown) => finish(() => reject(err)));
-    });
+          },
+          onEvent: ({ type, object }) => {
+            this.lastActivity = Date.now();
+            if (type === 'ERROR') {
+              const code = (object as unknown as { code?: number }).code;
+              if (code === 410) gone = true;
+              else this.log('warn', `watch error event: ${JSON.stringify(object).slice(0, 200)}`);
+              return;
+            }
+            this.handleWatchEvent(type, object);
+          },
+        },
+        watch.signal,
+      );
+    } finally {
+      clearInterval(staleTimer);
+      signal.removeEventListener('abort', onAbort);
+    }
+    return stale ? 'stale' : gone ? 'gone' : 'closed';
   }
 
   private handleWatchEvent(phase: string, raw: T): void {

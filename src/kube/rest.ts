@@ -92,9 +92,23 @@ function resourceOfPath(path: string): string {
   return `${rest[0] ?? ''}${sub}`;
 }
 
+/** One event of a watch stream (`type` ADDED, MODIFIED, DELETED, BOOKMARK or ERROR). */
+export interface WatchEvent<T> {
+  type: string;
+  object: T;
+}
+
+export interface WatchCallbacks<T> {
+  onEvent: (event: WatchEvent<T>) => void;
+  /** The server answered the watch request with 200 (the stream is open). */
+  onOpen?: () => void;
+}
+
 export class KubeClient {
   readonly server: string;
   private readonly agent: HttpsAgent | HttpAgent;
+  /** Watches hold a connection each for minutes: their own pool, so they never take the requests' sockets. */
+  private readonly watchAgent: HttpsAgent | HttpAgent;
   private readonly isHttps: boolean;
   private readonly timeoutMs: number;
   private readonly userAgent: string;
@@ -127,6 +141,8 @@ export class KubeClient {
       rejectUnauthorized: cluster.skipTLSVerify ? false : tls.rejectUnauthorized,
     };
     this.agent = this.isHttps ? new HttpsAgent(agentOptions) : new HttpAgent({ keepAlive: true, maxSockets: agentOptions.maxSockets });
+    const watchOptions = { ...agentOptions, maxSockets: Infinity };
+    this.watchAgent = this.isHttps ? new HttpsAgent(watchOptions) : new HttpAgent({ keepAlive: true });
   }
 
   static async create(kc: KubeConfig, options: KubeClientOptions = {}): Promise<KubeClient> {
@@ -144,6 +160,7 @@ export class KubeClient {
   close(): void {
     this.stopped = true;
     this.agent.destroy();
+    this.watchAgent.destroy();
   }
 
   async get<T = KubeObject>(path: string, query?: Query, signal?: AbortSignal): Promise<T> {
@@ -178,22 +195,8 @@ export class KubeClient {
     options: { body?: unknown; query?: Query; contentType?: string; verb: Verb; signal?: AbortSignal },
   ): Promise<T> {
     if (this.stopped) throw new Error('the Kubernetes client is closed');
-    const url = new URL(this.server + path);
-    for (const [k, v] of Object.entries(options.query ?? {})) {
-      if (v !== undefined) url.searchParams.set(k, String(v));
-    }
-    // Credentials (bearer tokens of exec/OIDC users may rotate) come from the kubeconfig on
-    // every call; the TLS material is fixed in the shared agent.
-    const auth: RequestOptions = {};
-    await this.kc.applyToHTTPSOptions(auth);
-    const headers: Record<string, string> = {
-      Accept: 'application/json',
-      'User-Agent': this.userAgent,
-    };
-    for (const [k, v] of Object.entries(auth.headers ?? {})) {
-      if (typeof v === 'string' || typeof v === 'number') headers[k] = String(v);
-    }
-    if (auth.auth) headers.Authorization = `Basic ${Buffer.from(auth.auth).toString('base64')}`;
+    const url = this.url(path, options.query);
+    const headers = await this.headers();
     let payload: string | undefined;
     if (options.body !== undefined) {
       payload = JSON.stringify(options.body);
@@ -229,22 +232,111 @@ export class KubeClient {
       req.end(payload);
     });
 
-    let parsed: unknown = undefined;
-    if (text) {
-      try {
-        parsed = JSON.parse(text);
-      } catch {
-        parsed = text;
-      }
+    if (status < 200 || status >= 300) throw statusError(method, url, status, text);
+    if (!text) return undefined as T;
+    try {
+      return JSON.parse(text) as T;
+    } catch {
+      return text as T;
     }
-    if (status < 200 || status >= 300) {
-      const statusBody = parsed as { message?: string; reason?: string } | undefined;
-      const message =
-        typeof statusBody === 'object' && statusBody?.message
-          ? statusBody.message
-          : `${method} ${url.pathname}: HTTP ${status}`;
-      throw new KubeApiError(status, message, parsed, typeof statusBody === 'object' ? statusBody?.reason : undefined);
-    }
-    return parsed as T;
   }
+
+  /**
+   * Watches `path` (`watch=true` is added to `query`) and hands every event to `onEvent`.
+   * Resolves when the server ends the stream (its timeoutSeconds) or `signal` aborts it; rejects
+   * on a connection failure or a non-2xx answer (a KubeApiError with the status, e.g. 410).
+   */
+  async watch<T = KubeObject>(path: string, query: Query, callbacks: WatchCallbacks<T>, signal: AbortSignal): Promise<void> {
+    if (this.stopped) throw new Error('the Kubernetes client is closed');
+    if (signal.aborted) return;
+    const url = this.url(path, { ...query, watch: true });
+    const headers = await this.headers();
+    const send = this.isHttps ? httpsRequest : httpRequest;
+    await new Promise<void>((resolve, reject) => {
+      let settled = false;
+      const finish = (err?: unknown) => {
+        if (settled) return;
+        settled = true;
+        signal.removeEventListener('abort', onAbort);
+        if (err === undefined) resolve();
+        else reject(err);
+      };
+      const req = send(url, { method: 'GET', headers, agent: this.watchAgent }, (res: IncomingMessage) => {
+        const status = res.statusCode ?? 0;
+        if (status < 200 || status >= 300) {
+          const chunks: Buffer[] = [];
+          res.on('data', (c: Buffer) => chunks.push(c));
+          res.on('end', () => finish(statusError('GET', url, status, Buffer.concat(chunks).toString('utf8'))));
+          res.on('error', finish);
+          return;
+        }
+        callbacks.onOpen?.();
+        let buffered = '';
+        res.setEncoding('utf8');
+        res.on('data', (chunk: string) => {
+          buffered += chunk;
+          let newline: number;
+          while ((newline = buffered.indexOf('\n')) >= 0) {
+            const line = buffered.slice(0, newline).trim();
+            buffered = buffered.slice(newline + 1);
+            if (!line) continue;
+            try {
+              callbacks.onEvent(JSON.parse(line) as WatchEvent<T>);
+            } catch (err) {
+              req.destroy(err as Error);
+              return;
+            }
+          }
+        });
+        res.on('end', () => finish());
+        res.on('error', (err) => finish(signal.aborted ? undefined : err));
+      });
+      req.on('error', (err) => finish(signal.aborted ? undefined : err));
+      const onAbort = () => {
+        req.destroy();
+        finish();
+      };
+      signal.addEventListener('abort', onAbort, { once: true });
+      req.end();
+    });
+  }
+
+  private url(path: string, query: Query | undefined): URL {
+    const url = new URL(this.server + path);
+    for (const [k, v] of Object.entries(query ?? {})) {
+      if (v !== undefined) url.searchParams.set(k, String(v));
+    }
+    return url;
+  }
+
+  private async headers(): Promise<Record<string, string>> {
+    // Credentials (bearer tokens of exec/OIDC users may rotate) come from the kubeconfig on
+    // every call; the TLS material is fixed in the shared agents.
+    const auth: RequestOptions = {};
+    await this.kc.applyToHTTPSOptions(auth);
+    const headers: Record<string, string> = {
+      Accept: 'application/json',
+      'User-Agent': this.userAgent,
+    };
+    for (const [k, v] of Object.entries(auth.headers ?? {})) {
+      if (typeof v === 'string' || typeof v === 'number') headers[k] = String(v);
+    }
+    if (auth.auth) headers.Authorization = `Basic ${Buffer.from(auth.auth).toString('base64')}`;
+    return headers;
+  }
+}
+
+/** A KubeApiError from a non-2xx answer and its body (a metav1.Status when the server sent one). */
+function statusError(method: string, url: URL, status: number, text: string): KubeApiError {
+  let parsed: unknown = undefined;
+  if (text) {
+    try {
+      parsed = JSON.parse(text);
+    } catch {
+      parsed = text;
+    }
+  }
+  const statusBody = parsed as { message?: string; reason?: string } | undefined;
+  const message = typeof statusBody === 'object' && statusBody?.message ? statusBody.message : `${method} ${url.pathname}: HTTP ${status}`;
+  return new KubeApiError(status, message, parsed, typeof statusBody === 'object' ? statusBody?.reason : undefined);
 }

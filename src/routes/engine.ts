@@ -7,14 +7,14 @@
 // newest occurrence the route delivered. A new leader replays the events already in its cache
 // and delivers only occurrences newer than that mark (or, for a route that never delivered,
 // not older than the route); from then on it delivers each new occurrence (uid + count) once.
-import type { KubeConfig, KubernetesListObject } from '@kubernetes/client-node';
 import type { Logger } from 'winston';
 import type { EventRecord, NamespaceOwnership } from '../events/query.js';
 import { compactEvent, type EventObject } from '../events/store.js';
 import type { EventRecording } from '../events/types.js';
 import { FIELD_MANAGER, semanticEqual } from '../kube/apply.js';
 import { apiErrorMessage, apiStatusCode } from '../kube/errors.js';
-import { ResilientInformer } from '../kube/informer.js';
+import type { InformerFactory, InformerSpec } from '../kube/factory.js';
+import type { ResilientInformer } from '../kube/informer.js';
 import { resourcePath, type KubeClient } from '../kube/rest.js';
 import { findCondition, setCondition } from '../resources/conditions.js';
 import { OVIM_API_VERSION } from '../resources/types.js';
@@ -57,7 +57,6 @@ export interface RouteEngineOptions {
   statusIntervalMs?: number;
   secretRefreshMs?: number;
   leadershipPollMs?: number;
-  watchTimeoutSeconds?: number;
   logger?: Logger;
 }
 
@@ -108,22 +107,8 @@ function countersFrom(status: EventRouteStatus | undefined): Counters {
 
 const routeKey = (r: EventRoute) => `${r.metadata.namespace ?? ''}/${r.metadata.name ?? ''}`;
 
-export function createRouteInformer(kc: KubeConfig, client: KubeClient, options: { logger?: Logger; watchTimeoutSeconds?: number } = {}): ResilientInformer<EventRoute> {
-  const path = resourcePath({ apiVersion: OVIM_API_VERSION, plural: EVENTROUTE_PLURAL });
-  return new ResilientInformer<EventRoute>(kc, {
-    path,
-    list: async (o): Promise<KubernetesListObject<EventRoute>> => {
-      const page = await client.list<EventRoute>(path, { limit: o.limit, continue: o._continue, resourceVersion: o.resourceVersion });
-      for (const item of page.items) {
-        item.apiVersion = OVIM_API_VERSION;
-        item.kind = EVENTROUTE_KIND;
-      }
-      return { apiVersion: OVIM_API_VERSION, kind: 'EventRouteList', metadata: { resourceVersion: page.metadata?.resourceVersion, _continue: page.metadata?.continue }, items: page.items };
-    },
-    logger: options.logger,
-    watchTimeoutSeconds: options.watchTimeoutSeconds,
-  });
-}
+/** The EventRoute informer the engine follows (ask the InformerFactory). */
+export const ROUTES_INFORMER: InformerSpec<EventRoute> = { apiVersion: OVIM_API_VERSION, kind: EVENTROUTE_KIND, plural: EVENTROUTE_PLURAL };
 
 export class RouteEngine {
   private readonly states = new Map<string, RouteState>();
@@ -570,12 +555,9 @@ export class RouteEngine {
   }
 }
 
-/** Builds and starts the engine with its own informer on EventRoutes (the wiring of main.ts). */
-export async function startRouteEngine(kc: KubeConfig, options: RouteEngineOptions): Promise<RouteEngine> {
-  const informer = createRouteInformer(kc, options.client, {
-    logger: options.logger?.child({ component: 'informer:eventroutes' }),
-    watchTimeoutSeconds: options.watchTimeoutSeconds,
-  });
+/** Builds and starts the engine on the process's EventRoute informer (the wiring of main.ts). */
+export async function startRouteEngine(informers: InformerFactory, options: RouteEngineOptions): Promise<RouteEngine> {
+  const informer = informers.informer(ROUTES_INFORMER);
   const engine = new RouteEngine(informer, options);
   await engine.start();
   return engine;

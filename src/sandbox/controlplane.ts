@@ -124,6 +124,8 @@ export class ControlPlane {
   readonly dir: string;
   readonly kubeconfigPath: string;
   readonly apiServerUrl: string;
+  /** etcd's client URL (plain HTTP on loopback), for fault tests. */
+  readonly etcdUrl: string;
   readonly kubeConfig: KubeConfig;
   private readonly etcd: ManagedProcess;
   private readonly apiServer: ManagedProcess;
@@ -139,6 +141,7 @@ export class ControlPlane {
       dir: string;
       kubeconfigPath: string;
       apiPort: number;
+      etcdUrl: string;
       etcd: ManagedProcess;
       apiServer: ManagedProcess;
       controllerManager: ManagedProcess | undefined;
@@ -147,6 +150,7 @@ export class ControlPlane {
     this.dir = parts.dir;
     this.kubeconfigPath = parts.kubeconfigPath;
     this.apiServerUrl = `https://127.0.0.1:${parts.apiPort}`;
+    this.etcdUrl = parts.etcdUrl;
     this.etcd = parts.etcd;
     this.apiServer = parts.apiServer;
     this.controllerManager = parts.controllerManager;
@@ -240,7 +244,7 @@ export class ControlPlane {
     }
 
     const cp = new ControlPlane(ca, caPem, admin, temporary, {
-      dir, kubeconfigPath, apiPort, etcd, apiServer, controllerManager,
+      dir, kubeconfigPath, apiPort, etcdUrl, etcd, apiServer, controllerManager,
     });
     live.add(cp);
     installExitHook();
@@ -292,6 +296,27 @@ export class ControlPlane {
       await this.controllerManager.stop();
       this.controllerManager.start();
     }
+  }
+
+  /**
+   * Compacts etcd's history up to its latest revision, through etcd's HTTP gateway (for fault
+   * tests): every watch from an older resourceVersion is then answered 410 Gone. Two writes of
+   * a key outside the API server's prefix come first, so that the compacted revision is past
+   * every resourceVersion a client has seen (a watch from rv starts at rv + 1). Returns it.
+   */
+  async compactEtcd(): Promise<number> {
+    const call = async (path: string, body: unknown) => {
+      const res = await fetch(`${this.etcdUrl}${path}`, { method: 'POST', body: JSON.stringify(body) });
+      if (!res.ok) throw new Error(`etcd ${path}: HTTP ${res.status} ${await res.text()}`);
+      return (await res.json()) as { header?: { revision?: string } };
+    };
+    const key = Buffer.from('/ovim-fault-test/compaction').toString('base64');
+    await call('/v3/kv/put', { key, value: Buffer.from('1').toString('base64') });
+    const put = await call('/v3/kv/put', { key, value: Buffer.from('2').toString('base64') });
+    const revision = Number(put.header?.revision);
+    if (!Number.isFinite(revision)) throw new Error(`etcd put: no revision in ${JSON.stringify(put)}`);
+    await call('/v3/kv/compaction', { revision: String(revision), physical: true });
+    return revision;
   }
 
   async restartApiServer(downMs = 0): Promise<void> {

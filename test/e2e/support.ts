@@ -96,6 +96,20 @@ export class OperatorProcess {
     return JSON.parse(lines[lines.length - 1] as string) as { heapUsed: number; informers: Record<string, number> };
   }
 
+  /** The process's JSON log lines (other output skipped). */
+  logLines(): { message?: string; path?: string; [key: string]: unknown }[] {
+    const lines: { message?: string; path?: string }[] = [];
+    for (const line of this.output.split('\n')) {
+      if (!line.startsWith('{')) continue;
+      try {
+        lines.push(JSON.parse(line) as { message?: string; path?: string });
+      } catch {
+        // a line cut by the process's exit
+      }
+    }
+    return lines;
+  }
+
   async get(path: string): Promise<{ status: number; json: unknown }> {
     const token = await signToken({ userId: 'e2e', username: 'e2e', role: 'system_admin' }, new TextEncoder().encode(JWT_SECRET));
     const res = await fetch(`${await this.apiUrl}${path}`, { headers: { authorization: `Bearer ${token}` } });
@@ -210,4 +224,15 @@ export async function expectOneCreatedEach(api: KubeClient, storm: Storm): Promi
   ];
   expect(orgs.length + vdcs.length, 'objects of the storm').to.equal(storm.organizations.length + storm.vdcs.length);
   expect(wrong, 'objects whose Created event is missing or repeated').to.deep.equal([]);
+}
+
+/**
+ * The operator's events API agrees with the API server: `total_count` for `namespace` (all
+ * namespaces without one) equals the API server's Event count there. Waited for: Events keep
+ * coming while objects settle.
+ */
+export async function expectStoreMatches(op: OperatorProcess, api: KubeClient, namespace?: string): Promise<void> {
+  const count = async () => (await api.list(namespace ? `/api/v1/namespaces/${namespace}/events` : '/api/v1/events')).items.length;
+  const apiTotal = async () => ((await op.get(`/api/v1/events?${namespace ? `namespace=${namespace}&` : ''}limit=1`)).json as { total_count: number }).total_count;
+  await waitFor(`total_count ${namespace ? `of ${namespace} ` : ''}= the API server's Event count`, async () => (await apiTotal()) === (await count()), { timeoutMs: 60_000 });
 }

@@ -19,7 +19,7 @@ import { createLogger } from '../../src/log.js';
 import { startOperator, type Operator } from '../../src/operator.js';
 import type { Organization } from '../../src/resources/types.js';
 import { NamespaceOwners } from '../../src/events/owners.js';
-import { EventStore, createEventInformer } from '../../src/events/store.js';
+import { EVENTS_INFORMER, EventStore } from '../../src/events/store.js';
 import { signToken } from '../../src/http/auth.js';
 import { createApiServer } from '../../src/http/server.js';
 import { createMetrics } from '../../src/metrics.js';
@@ -27,6 +27,7 @@ import { controlPlane } from '../support/hooks.js';
 import { kubectl, kubectlOk } from '../support/kubectl.js';
 import { freePort, type ControlPlane } from '../support/controlplane.js';
 import { waitFor } from '../support/wait.js';
+import { informerFor } from '../support/informers.js';
 
 const sfx = randomBytes(2).toString('hex');
 const NS = `ovim-admission-${sfx}`;
@@ -289,7 +290,7 @@ describe('admission webhook (the API server calls it)', function () {
   it("the events API: an organization user sees the events whose verified actor or owner they are, and no one else's", async function () {
     const namespaceOwners = new NamespaceOwners();
     const store = new EventStore({ namespaceOwners });
-    const informer = createEventInformer(cp.kubeConfig);
+    const informer = await informerFor(cp.kubeConfig, EVENTS_INFORMER);
     store.follow(informer);
     informer.start();
     const server = createApiServer({

@@ -5,9 +5,9 @@
 // operator's namespace labels (a namespace informer), never from the events' annotations.
 import { expect } from 'chai';
 import { CoreV1Api, KubeConfig, type CoreV1Event } from '@kubernetes/client-node';
-import { NamespaceOwners, createNamespaceInformer } from '../../src/events/owners.js';
+import { MANAGED_NAMESPACES_INFORMER, NamespaceOwners } from '../../src/events/owners.js';
 import { EventRecorder } from '../../src/events/recorder.js';
-import { EventStore, createEventInformer } from '../../src/events/store.js';
+import { EVENTS_INFORMER, EventStore } from '../../src/events/store.js';
 import { signToken } from '../../src/http/auth.js';
 import { createReachabilityProbe } from '../../src/http/health.js';
 import type { ApiEvent } from '../../src/events/query.js';
@@ -18,6 +18,7 @@ import type { Organization, VirtualDataCenter } from '../../src/resources/types.
 import { controlPlane } from '../support/hooks.js';
 import { waitFor } from '../support/wait.js';
 import type { ControlPlane } from '../support/controlplane.js';
+import { informerFor, type EventInformer, type NamespaceInformer } from '../support/informers.js';
 
 const SECRET = 'integration-secret-0123456789abcdef';
 const ORG = 'apitest';
@@ -55,8 +56,8 @@ describe('events API on a real control plane', function () {
   let cp: ControlPlane;
   let core: CoreV1Api;
   let store: EventStore;
-  let informer: ReturnType<typeof createEventInformer>;
-  let namespaceInformer: ReturnType<typeof createNamespaceInformer>;
+  let informer: EventInformer;
+  let namespaceInformer: NamespaceInformer;
   let server: ApiServer;
   let url: string;
   let admin: string;
@@ -83,12 +84,12 @@ describe('events API on a real control plane', function () {
     core = cp.kubeConfig.makeApiClient(CoreV1Api);
     for (const [name, labels] of NAMESPACES) await core.createNamespace({ body: { metadata: { name, labels } } });
     const namespaceOwners = new NamespaceOwners();
-    namespaceInformer = createNamespaceInformer(cp.kubeConfig);
+    namespaceInformer = await informerFor(cp.kubeConfig, MANAGED_NAMESPACES_INFORMER);
     namespaceOwners.follow(namespaceInformer);
     namespaceInformer.start();
     await namespaceInformer.waitForSync();
     store = new EventStore({ namespaceOwners });
-    informer = createEventInformer(cp.kubeConfig);
+    informer = await informerFor(cp.kubeConfig, EVENTS_INFORMER);
     store.follow(informer);
     server = createApiServer({
       store,

@@ -7,9 +7,9 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { CoreV1Api } from '@kubernetes/client-node';
-import { NamespaceOwners, createNamespaceInformer } from '../../src/events/owners.js';
+import { MANAGED_NAMESPACES_INFORMER, NamespaceOwners } from '../../src/events/owners.js';
 import type { ApiEvent } from '../../src/events/query.js';
-import { EventStore, createEventInformer } from '../../src/events/store.js';
+import { EVENTS_INFORMER, EventStore } from '../../src/events/store.js';
 import { signToken } from '../../src/http/auth.js';
 import { createApiServer, type ApiServer } from '../../src/http/server.js';
 import { HistoryArchive } from '../../src/history/archive.js';
@@ -18,6 +18,7 @@ import { createMetrics } from '../../src/metrics.js';
 import { organizationLabels, vdcLabels } from '../../src/resources/naming.js';
 import { controlPlane } from '../support/hooks.js';
 import { waitFor } from '../support/wait.js';
+import { informerFor, type EventInformer, type NamespaceInformer } from '../support/informers.js';
 
 const SECRET = 'history-integration-secret-0123456789';
 const ORG = 'hist';
@@ -36,8 +37,8 @@ describe('event archive on a real control plane', function () {
   let archive: HistoryArchive;
   let store: EventStore;
   let owners: NamespaceOwners;
-  let informer: ReturnType<typeof createEventInformer>;
-  let namespaceInformer: ReturnType<typeof createNamespaceInformer>;
+  let informer: EventInformer;
+  let namespaceInformer: NamespaceInformer;
   let server: ApiServer;
   let url: string;
   let orgAdmin: string;
@@ -68,10 +69,10 @@ describe('event archive on a real control plane', function () {
     await core.createNamespace({ body: { metadata: { name: VDC_NS, labels: vdcLabels(ORG, 'dev') } } });
     dir = mkdtempSync(join(tmpdir(), 'ovim-history-it-'));
     owners = new NamespaceOwners();
-    namespaceInformer = createNamespaceInformer(cp.kubeConfig);
+    namespaceInformer = await informerFor(cp.kubeConfig, MANAGED_NAMESPACES_INFORMER);
     owners.follow(namespaceInformer);
     store = new EventStore({ namespaceOwners: owners });
-    informer = createEventInformer(cp.kubeConfig);
+    informer = await informerFor(cp.kubeConfig, EVENTS_INFORMER);
     store.follow(informer);
     archive = await HistoryArchive.open({ engine: new SqliteEngine(join(dir, 'history.db')), owners });
     // The same informers: one watch on Events feeds both the store and the archive.

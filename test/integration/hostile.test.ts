@@ -11,10 +11,10 @@ import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { expect } from 'chai';
 import { CoreV1Api, type CoreV1Event } from '@kubernetes/client-node';
 import { DEFAULT_CONFIG, type OperatorConfig } from '../../src/config.js';
-import { NamespaceOwners, createNamespaceInformer } from '../../src/events/owners.js';
+import { MANAGED_NAMESPACES_INFORMER, NamespaceOwners } from '../../src/events/owners.js';
 import type { ApiEvent } from '../../src/events/query.js';
 import { EventRecorder } from '../../src/events/recorder.js';
-import { EventStore, createEventInformer } from '../../src/events/store.js';
+import { EVENTS_INFORMER, EventStore } from '../../src/events/store.js';
 import { signToken } from '../../src/http/auth.js';
 import { createApiServer, type ApiServer } from '../../src/http/server.js';
 import { installCrds } from '../../src/kube/crds.js';
@@ -27,6 +27,7 @@ import { controlPlane } from '../support/hooks.js';
 import { KB, fill } from '../support/hostile.js';
 import { waitFor } from '../support/wait.js';
 import type { ControlPlane } from '../support/controlplane.js';
+import { informerFor, type EventInformer, type NamespaceInformer } from '../support/informers.js';
 
 const sfx = randomBytes(2).toString('hex');
 const SECRET = 'hostile-suite-secret-0123456789abcdef';
@@ -47,8 +48,8 @@ describe('hostile input on a real control plane', function () {
   let core: CoreV1Api;
   let op: Operator | undefined;
   let store: EventStore;
-  let informer: ReturnType<typeof createEventInformer>;
-  let namespaceInformer: ReturnType<typeof createNamespaceInformer>;
+  let informer: EventInformer;
+  let namespaceInformer: NamespaceInformer;
   let apiRecorder: EventRecorder;
   let server: ApiServer;
   let url: string;
@@ -81,11 +82,11 @@ describe('hostile input on a real control plane', function () {
     await createNamespace(SECURITY_NS);
     await createNamespace(TENANT_NS);
     const owners = new NamespaceOwners();
-    namespaceInformer = createNamespaceInformer(cp.kubeConfig);
+    namespaceInformer = await informerFor(cp.kubeConfig, MANAGED_NAMESPACES_INFORMER);
     owners.follow(namespaceInformer);
     namespaceInformer.start();
     store = new EventStore({ namespaceOwners: owners, maxEvents: 2000 });
-    informer = createEventInformer(cp.kubeConfig);
+    informer = await informerFor(cp.kubeConfig, EVENTS_INFORMER);
     store.follow(informer);
     informer.start();
     apiRecorder = EventRecorder.create(cp.kubeConfig, { component: 'ovim-api' });
@@ -239,7 +240,7 @@ describe('hostile input on a real control plane', function () {
 
   it('a flood of Events in one namespace cannot push the others out of the store', async function () {
     const small = new EventStore({ maxEvents: 100 });
-    const feed = createEventInformer(cp.kubeConfig);
+    const feed = await informerFor(cp.kubeConfig, EVENTS_INFORMER);
     small.follow(feed);
     const FLOOD_NS = `flood-${sfx}`;
     await createNamespace(FLOOD_NS);

@@ -3,6 +3,7 @@
 import { expect } from 'chai';
 import { CoreV1Api, type V1ConfigMap } from '@kubernetes/client-node';
 import { ResilientInformer } from '../../src/kube/informer.js';
+import { KubeClient } from '../../src/kube/rest.js';
 import { controlPlane } from '../support/hooks.js';
 import { waitFor } from '../support/wait.js';
 import type { ControlPlane } from '../support/controlplane.js';
@@ -11,12 +12,18 @@ describe('ResilientInformer on a real kube-apiserver', function () {
   const namespace = 'informer-test';
   let cp: ControlPlane;
   let core: CoreV1Api;
+  let client: KubeClient;
   const started: ResilientInformer<V1ConfigMap>[] = [];
 
   function configMapInformer(options: { watchTimeoutSeconds?: number; backoff?: { initialMs: number; maxMs: number } } = {}) {
-    const informer = new ResilientInformer<V1ConfigMap>(cp.kubeConfig, {
-      path: `/api/v1/namespaces/${namespace}/configmaps`,
-      list: (o) => core.listNamespacedConfigMap({ namespace, limit: o.limit, _continue: o._continue }),
+    const path = `/api/v1/namespaces/${namespace}/configmaps`;
+    const informer = new ResilientInformer<V1ConfigMap>({
+      path,
+      list: async (o) => {
+        const page = await client.list<V1ConfigMap>(path, { limit: o.limit, continue: o._continue });
+        return { metadata: { resourceVersion: page.metadata?.resourceVersion, _continue: page.metadata?.continue }, items: page.items };
+      },
+      watch: (o, callbacks, signal) => client.watch<V1ConfigMap>(path, { ...o }, callbacks, signal),
       ...options,
     });
     const seen: string[] = [];
@@ -31,12 +38,14 @@ describe('ResilientInformer on a real kube-apiserver', function () {
     this.timeout(180_000);
     cp = await controlPlane();
     core = cp.kubeConfig.makeApiClient(CoreV1Api);
+    client = await KubeClient.create(cp.kubeConfig);
     await core.createNamespace({ body: { metadata: { name: namespace } } });
   });
 
   afterEach(function () {
     for (const i of started.splice(0)) i.stop();
   });
+  after(() => client?.close());
 
   it('lists, syncs, then delivers add, update and delete', async function () {
     await core.createNamespacedConfigMap({ namespace, body: { metadata: { name: 'before' }, data: { v: '0' } } });
@@ -80,5 +89,21 @@ describe('ResilientInformer on a real kube-apiserver', function () {
       timeoutMs: 30_000,
     });
     expect(informer.get('after-restart', namespace)?.data?.v).to.equal('r');
+  });
+
+  it('relists on 410 Gone when etcd was compacted past its resourceVersion while kube-apiserver was away', async function () {
+    this.timeout(120_000);
+    const { informer, seen } = configMapInformer({ backoff: { initialMs: 200, maxMs: 2_000 } });
+    informer.start();
+    await informer.waitForSync();
+    await cp.stopApiServer();
+    await waitFor('the watch to fail', async () => informer.stats.restarts >= 1, { timeoutMs: 30_000 });
+    await cp.compactEtcd();
+    await cp.startApiServer();
+    // Created before the informer can watch again: only a relist can show it.
+    await core.createNamespacedConfigMap({ namespace, body: { metadata: { name: 'after-compaction' }, data: { v: 'c' } } });
+    await waitFor('the object created after the compaction', async () => seen.includes('add after-compaction'), { timeoutMs: 30_000 });
+    expect(informer.stats.relistsOn410, 'relists on 410 Gone').to.be.at.least(1);
+    expect(seen.filter((s) => s.startsWith('add ')).length, 'adds (nothing repeated)').to.equal(new Set(seen.filter((s) => s.startsWith('add '))).size);
   });
 });

@@ -8,8 +8,8 @@ import { randomBytes } from 'node:crypto';
 import { expect } from 'chai';
 import { CoreV1Api, CustomObjectsApi, KubeConfig, PatchStrategy, RbacAuthorizationV1Api, setHeaderOptions } from '@kubernetes/client-node';
 import { DEFAULT_CONFIG } from '../../src/config.js';
-import { NamespaceOwners, createNamespaceInformer } from '../../src/events/owners.js';
-import { EventStore, createEventInformer } from '../../src/events/store.js';
+import { MANAGED_NAMESPACES_INFORMER, NamespaceOwners } from '../../src/events/owners.js';
+import { EVENTS_INFORMER, EventStore } from '../../src/events/store.js';
 import type { EventRecorder } from '../../src/events/recorder.js';
 import { installCrds } from '../../src/kube/crds.js';
 import { isNotFound } from '../../src/kube/errors.js';
@@ -20,6 +20,7 @@ import { controlPlane } from '../support/hooks.js';
 import { kubectl, kubectlOk, type KubectlResult } from '../support/kubectl.js';
 import { waitFor } from '../support/wait.js';
 import type { ControlPlane } from '../support/controlplane.js';
+import { informerFor } from '../support/informers.js';
 
 /** The ServiceAccount of config/rbac, which the policies of config/policies name. */
 const OPERATOR = 'system:serviceaccount:ovim-system:ovim-operator';
@@ -113,10 +114,10 @@ describe('operator with only its shipped permissions (ServiceAccount, ClusterRol
 
   it('can feed the event store (list, then watch Events in all namespaces) and the namespace owners', async function () {
     const owners = new NamespaceOwners();
-    const namespaces = createNamespaceInformer(operatorKc);
+    const namespaces = await informerFor(operatorKc, MANAGED_NAMESPACES_INFORMER);
     owners.follow(namespaces);
     const store = new EventStore({ namespaceOwners: owners });
-    const informer = createEventInformer(operatorKc);
+    const informer = await informerFor(operatorKc, EVENTS_INFORMER);
     store.follow(informer);
     namespaces.start();
     informer.start();

@@ -11,7 +11,7 @@ import { join } from 'node:path';
 import { CoreV1Api } from '@kubernetes/client-node';
 import { chromium, type Browser, type Page } from 'playwright-core';
 import { NamespaceOwners } from '../../src/events/owners.js';
-import { EventStore, createEventInformer, type EventObject } from '../../src/events/store.js';
+import { EVENTS_INFORMER, EventStore, type EventObject } from '../../src/events/store.js';
 import type { ResilientInformer } from '../../src/kube/informer.js';
 import { signToken } from '../../src/http/auth.js';
 import { createApiServer, type ApiServer } from '../../src/http/server.js';
@@ -20,6 +20,7 @@ import { SqliteEngine } from '../../src/history/sqlite.js';
 import { createMetrics } from '../../src/metrics.js';
 import { controlPlane } from '../support/hooks.js';
 import { waitFor } from '../support/wait.js';
+import { informerFor } from '../support/informers.js';
 
 const SECRET = 'panel-secret-0123456789abcdef0123';
 const NS_A = 'panel-a';
@@ -139,7 +140,7 @@ describe('events panel in Chromium', function () {
     dir = mkdtempSync(join(tmpdir(), 'ovim-panel-'));
     const owners = new NamespaceOwners();
     store = new EventStore({ namespaceOwners: owners });
-    informer = createEventInformer(cp.kubeConfig);
+    informer = await informerFor(cp.kubeConfig, EVENTS_INFORMER);
     store.follow(informer);
     archive = await HistoryArchive.open({ engine: new SqliteEngine(join(dir, 'history.db')), owners, flushDelayMs: 20 });
     archive.follow(informer);

@@ -6,12 +6,13 @@ import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { expect } from 'chai';
-import { NamespaceOwners, createNamespaceInformer } from '../../src/events/owners.js';
+import { MANAGED_NAMESPACES_INFORMER, NamespaceOwners } from '../../src/events/owners.js';
 import { EventRecorder } from '../../src/events/recorder.js';
 import { ClientEventApi } from '../../src/events/sink.js';
-import { createEventInformer } from '../../src/events/store.js';
+import { EVENTS_INFORMER } from '../../src/events/store.js';
 import { installCrds } from '../../src/kube/crds.js';
 import { LeaderElector } from '../../src/kube/leader.js';
+import { InformerFactory } from '../../src/kube/factory.js';
 import { KubeClient } from '../../src/kube/rest.js';
 import { createLogger } from '../../src/log.js';
 import { startRouteEngine, type RouteEngine, type RouteEngineOptions } from '../../src/routes/engine.js';
@@ -24,6 +25,7 @@ import { CertificateAuthority } from '../support/pki.js';
 import { Receiver } from '../support/receiver.js';
 import { waitFor } from '../support/wait.js';
 import type { ControlPlane } from '../support/controlplane.js';
+import { informerFor, type EventInformer } from '../support/informers.js';
 
 const sfx = randomBytes(2).toString('hex');
 const A = `ra${sfx}`;
@@ -52,7 +54,7 @@ describe('event routes', function () {
   let httpsReceiver: Receiver;
   const stops: (() => Promise<void> | void)[] = [];
   let baseOptions: RouteEngineOptions;
-  let eventsInformer: ReturnType<typeof createEventInformer>;
+  let eventsInformer: EventInformer;
 
   const nsObject = (name: string, org?: string) => ({
     apiVersion: 'v1',
@@ -106,9 +108,9 @@ describe('event routes', function () {
     await httpsReceiver.listen(0);
 
     const owners = new NamespaceOwners();
-    const nsInformer = createNamespaceInformer(cp.kubeConfig, { logger });
+    const nsInformer = await informerFor(cp.kubeConfig, MANAGED_NAMESPACES_INFORMER);
     owners.follow(nsInformer);
-    const events = createEventInformer(cp.kubeConfig, { logger });
+    const events = await informerFor(cp.kubeConfig, EVENTS_INFORMER);
     eventsInformer = events;
     nsInformer.start();
     events.start();
@@ -140,7 +142,7 @@ describe('event routes', function () {
         return [{ address: rebindAnswers.shift() ?? '127.0.0.1', family: 4 }];
       },
     };
-    engine = await startRouteEngine(cp.kubeConfig, { ...baseOptions, isLeader: () => mainLeads, now: () => fakeNow });
+    engine = await startRouteEngine(new InformerFactory(api), { ...baseOptions, isLeader: () => mainLeads, now: () => fakeNow });
   });
 
   after(async function () {
@@ -376,7 +378,7 @@ describe('event routes', function () {
     const replicas: RouteEngine[] = [];
     for (const e of electors) {
       e.run({ onStartedLeading: () => undefined, onStoppedLeading: () => undefined });
-      replicas.push(await startRouteEngine(cp.kubeConfig, { ...baseOptions, isLeader: () => e.isLeader() }));
+      replicas.push(await startRouteEngine(new InformerFactory(api), { ...baseOptions, isLeader: () => e.isLeader() }));
     }
     const [one, two] = replicas as [RouteEngine, RouteEngine];
     const [e1, e2] = electors as [LeaderElector, LeaderElector];
