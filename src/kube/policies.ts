@@ -2,25 +2,17 @@
 // (config/rbac/tenant_roles.yaml) and the ValidatingAdmissionPolicies (config/policies/*.yaml).
 // `make run` and the test harness call it with an admin's credentials; the operator's own
 // ClusterRole may write neither.
-import { readdirSync, readFileSync } from 'node:fs';
+import { readdirSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import type { KubeConfig } from '@kubernetes/client-node';
-import { parseAllDocuments } from 'yaml';
-import { applyObject, type PlainObject } from './apply.js';
-import { crdsDir } from './crds.js';
+import { applyObject } from './apply.js';
+import { crdsDir, loadManifest } from './crds.js';
 import { isNotFound } from './errors.js';
 import { KubeClient } from './rest.js';
 
 /** The folder config/ of the package (beside crds/; works from src/ and dist/). */
 export function packageConfigDir(): string {
   return join(dirname(crdsDir()), 'config');
-}
-
-/** The objects of a multi-document YAML file, skipping empty documents. */
-export function loadManifest(file: string): PlainObject[] {
-  return parseAllDocuments(readFileSync(file, 'utf8'))
-    .map((d) => d.toJS() as PlainObject | null)
-    .filter((d): d is PlainObject => d !== null && typeof d === 'object');
 }
 
 /** The manifests, in the order they are applied: the tenant roles, then every policy file. */
