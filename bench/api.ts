@@ -17,7 +17,7 @@ import { availableParallelism, loadavg } from 'node:os';
 import { setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
 import { Worker } from 'node:worker_threads';
-import type { CoreV1Event, KubeConfig } from '@kubernetes/client-node';
+import type { KubeConfig } from '@kubernetes/client-node';
 import { CoreV1Api } from '@kubernetes/client-node';
 import Fastify from 'fastify';
 import {
@@ -36,7 +36,7 @@ import {
   type Scope,
 } from '../src/events/query.js';
 import { NamespaceOwners } from '../src/events/owners.js';
-import { EventStore, compactEvent } from '../src/events/store.js';
+import { EventStore, compactEvent, type EventObject } from '../src/events/store.js';
 import { bearerToken, createVerifier, signToken } from '../src/http/auth.js';
 import { scopeForClaims } from '../src/http/scope.js';
 import { createApiServer } from '../src/http/server.js';
@@ -300,12 +300,12 @@ class RawKube {
     });
   }
 
-  async listEvents(namespace: string | undefined, fieldSelector: string[]): Promise<CoreV1Event[]> {
+  async listEvents(namespace: string | undefined, fieldSelector: string[]): Promise<EventObject[]> {
     const path = namespace ? `/api/v1/namespaces/${namespace}/events` : '/api/v1/events';
     const query = fieldSelector.length ? `?fieldSelector=${encodeURIComponent(fieldSelector.join(','))}` : '';
     const res = await this.request('GET', `${path}${query}`);
     if (res.status !== 200) throw new Error(`list ${path}: ${res.status} ${res.text.slice(0, 200)}`);
-    return (JSON.parse(res.text) as { items: CoreV1Event[] }).items;
+    return (JSON.parse(res.text) as { items: EventObject[] }).items;
   }
 
   close(): void {
@@ -320,7 +320,7 @@ async function startBaseline(kube: RawKube, namespacesOfOrg: (org: string) => st
 
   const answer = async (scope: Scope, filters: EventFilters, page: number, limit: number) => {
     const selector = filters.type ? [`type=${filters.type}`] : [];
-    let items: CoreV1Event[];
+    let items: EventObject[];
     if (filters.namespace) items = await kube.listEvents(filters.namespace, selector);
     else if (scope.kind === 'all') items = await kube.listEvents(undefined, selector);
     else {
@@ -402,7 +402,7 @@ async function main(): Promise<void> {
   // Heap per cached event: the store fed with parsed Event objects that are then dropped.
   const heap0 = settledHeap(gc);
   const store = new EventStore({ namespaceOwners: ownersOf(storeLayout) });
-  for (let i = 0; i < STORE_EVENTS; i++) store.upsert(JSON.parse(eventJson(i, storeLayout.namespaces, base)) as CoreV1Event);
+  for (let i = 0; i < STORE_EVENTS; i++) store.upsert(JSON.parse(eventJson(i, storeLayout.namespaces, base)) as EventObject);
   const heap1 = settledHeap(gc);
   const perEvent = (heap1 - heap0) / store.size;
   // For comparison: what the full objects cost (the informer's own cache holds these).

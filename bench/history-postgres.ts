@@ -9,7 +9,6 @@
 // The server: BENCH_DATABASE_URL (a database this benchmark may fill and drop tables in), else
 // OVIM_TEST_DATABASE_URL, else the tests' own server (Debian's postgresql, started here).
 import pg from 'pg';
-import type { CoreV1Event } from '@kubernetes/client-node';
 import type { NamespaceOwners } from '../src/events/owners.js';
 import type { Scope } from '../src/events/query.js';
 import { HistoryArchive } from '../src/history/archive.js';
@@ -19,13 +18,14 @@ import { ROW_COLUMNS, compiler, type HistorySelection } from '../src/history/sql
 import { fill } from '../test/support/history-fill.js';
 import { retentionUnderQueries } from './history-retention.js';
 import { TestPostgres } from '../test/support/postgres.js';
+import type { EventObject } from '../src/events/store.js';
 
 export interface PostgresBenchInput {
   rows: number;
   ingest: number;
   owners: () => NamespaceOwners;
-  events: (n: number, prefix: string) => CoreV1Event[];
-  params: (e: CoreV1Event) => (string | number | null)[];
+  events: (n: number, prefix: string) => EventObject[];
+  params: (e: EventObject) => (string | number | null)[];
   timeRuns: (run: () => Promise<unknown>, runs?: number) => Promise<{ p50: number; p99: number; loopP99: number }>;
   report: (figure: string, value: string, baseline: string, target: string) => void;
 }

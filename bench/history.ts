@@ -22,10 +22,9 @@ import { join } from 'node:path';
 import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
-import type { CoreV1Event } from '@kubernetes/client-node';
 import { NamespaceOwners } from '../src/events/owners.js';
 import type { EventFilters, Scope } from '../src/events/query.js';
-import { EventStore } from '../src/events/store.js';
+import { EventStore, type EventObject } from '../src/events/store.js';
 import { HistoryArchive } from '../src/history/archive.js';
 import { compactEvent } from '../src/events/store.js';
 import { rowOfRecord } from '../src/history/rows.js';
@@ -59,8 +58,8 @@ function owners(): NamespaceOwners {
 }
 
 /** Event objects like the fill's rows (for ingestion and the in-memory store). */
-function events(n: number, prefix: string): CoreV1Event[] {
-  const out: CoreV1Event[] = [];
+function events(n: number, prefix: string): EventObject[] {
+  const out: EventObject[] = [];
   for (let i = 0; i < n; i++) {
     const ns = FILL_NAMESPACES[i % FILL_NAMESPACES.length] as string;
     const reason = FILL_REASONS[Math.floor(i / 7) % FILL_REASONS.length] as string;
@@ -72,8 +71,8 @@ function events(n: number, prefix: string): CoreV1Event[] {
       reason,
       message: `bulk event ${i}`,
       source: { component: 'ovim-controller' },
-      firstTimestamp: last as unknown as Date,
-      lastTimestamp: last as unknown as Date,
+      firstTimestamp: last,
+      lastTimestamp: last,
       count: 1 + (i % 3),
     });
   }
@@ -245,8 +244,8 @@ async function main(): Promise<void> {
       const latencies: number[] = [];
       const probe = events(RUNS, 'visible');
       for (let i = 0; i < probe.length; i++) {
-        const e = probe[i] as CoreV1Event;
-        e.lastTimestamp = new Date(NOW + 1000 + i) as unknown as Date;
+        const e = probe[i] as EventObject;
+        e.lastTimestamp = new Date(NOW + 1000 + i).toISOString();
         const start = performance.now();
         archive.ingest(e);
         for (;;) {

@@ -11,8 +11,7 @@ import { fork, type ChildProcess } from 'node:child_process';
 import { loadavg } from 'node:os';
 import { performance } from 'node:perf_hooks';
 import { fileURLToPath } from 'node:url';
-import type { CoreV1Event } from '@kubernetes/client-node';
-import { EventStore } from '../src/events/store.js';
+import { EventStore, type EventObject } from '../src/events/store.js';
 import { signToken } from '../src/http/auth.js';
 import { createApiServer } from '../src/http/server.js';
 import { createMetrics } from '../src/metrics.js';
@@ -25,7 +24,7 @@ const SECRET = 'bench-stream-secret-0123456789abcdef';
 const now = () => performance.timeOrigin + performance.now();
 
 let seq = 0;
-function event(message: string, at = Date.now()): CoreV1Event {
+function event(message: string, at = Date.now()): EventObject {
   const n = ++seq;
   const ts = new Date(at).toISOString();
   return {
@@ -35,8 +34,8 @@ function event(message: string, at = Date.now()): CoreV1Event {
     reason: n % 10 === 0 ? 'StartupFailed' : 'VMStarted',
     message,
     source: { component: 'ovim-controller' },
-    firstTimestamp: ts as unknown as Date,
-    lastTimestamp: ts as unknown as Date,
+    firstTimestamp: ts,
+    lastTimestamp: ts,
     count: 1,
   };
 }

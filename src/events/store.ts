@@ -11,6 +11,7 @@
 import type { CoreV1Event } from '@kubernetes/client-node';
 import type { Logger } from 'winston';
 import type { InformerSpec } from '../kube/factory.js';
+import type { ObjectMeta } from '../kube/meta.js';
 import { NamespaceOwners } from './owners.js';
 import { MAX_ANNOTATION_LENGTH, truncateMessage } from './redact.js';
 import { EVENT_ANNOTATIONS } from './types.js';
@@ -37,12 +38,21 @@ export const DEFAULT_NAMESPACE_SHARE = 0.1;
 /** Timestamps further than this in the future are taken as "now" (30 s of clock skew allowed). */
 export const MAX_FUTURE_SKEW_MS = 30_000;
 
-/** An Event as the informer hands it over: typed (Date fields) from a list, raw JSON from a watch. */
-export type EventObject = CoreV1Event;
+/**
+ * An Event as the API server sends it over JSON, which is what the informers hand over (lists
+ * and watches both go through KubeClient): timestamps are RFC 3339 strings, never Dates.
+ */
+export type EventObject = Omit<CoreV1Event, 'metadata' | 'eventTime' | 'firstTimestamp' | 'lastTimestamp' | 'series'> & {
+  metadata: ObjectMeta;
+  eventTime?: string;
+  firstTimestamp?: string;
+  lastTimestamp?: string;
+  series?: { count?: number; lastObservedTime?: string };
+};
 
-function toMillis(value: unknown): number | undefined {
-  if (value === undefined || value === null || value === '') return undefined;
-  const ms = value instanceof Date ? value.getTime() : typeof value === 'number' ? value : Date.parse(String(value));
+function toMillis(value: string | null | undefined): number | undefined {
+  if (!value) return undefined;
+  const ms = Date.parse(value);
   return Number.isFinite(ms) ? ms : undefined;
 }
 

@@ -1,7 +1,6 @@
 // slimEvent keeps exactly what the store reads, so the informer cache can hold slim copies.
 import { expect } from 'chai';
-import type { CoreV1Event } from '@kubernetes/client-node';
-import { compactEvent, slimEvent } from '../../../src/events/store.js';
+import { compactEvent, slimEvent, type EventObject } from '../../../src/events/store.js';
 
 const full = {
   apiVersion: 'v1',
@@ -31,7 +30,7 @@ const full = {
   firstTimestamp: '2026-01-02T03:04:05Z',
   lastTimestamp: '2026-01-02T03:09:05Z',
   count: 7,
-} as unknown as CoreV1Event;
+} as unknown as EventObject;
 
 describe('slimEvent', () => {
   it('keeps everything compactEvent reads', () => {

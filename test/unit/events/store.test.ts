@@ -1,10 +1,10 @@
-// The EventStore: compact records from typed and raw Events, in-place updates, deletions,
+// The EventStore: compact records from Events as JSON (string timestamps), in-place updates, deletions,
 // bounded size with oldest-first eviction, and indexed queries that agree with the reference.
 import { expect } from 'chai';
-import type { CoreV1Event, V1Namespace } from '@kubernetes/client-node';
+import type { V1Namespace } from '@kubernetes/client-node';
 import { LIMITS, compareEvents, runQuery, type EventFilters, type PageRequest, type Scope } from '../../../src/events/query.js';
 import { NamespaceOwners } from '../../../src/events/owners.js';
-import { EventStore, OrderedList, compactEvent } from '../../../src/events/store.js';
+import { EventStore, OrderedList, compactEvent, type EventObject } from '../../../src/events/store.js';
 import { rawEvent } from '../http/support.js';
 import { seededRandom as random } from '../../support/random.js';
 
@@ -49,21 +49,12 @@ describe('EventStore', () => {
       });
     });
 
-    it('reads typed list objects (Date timestamps) the same way', () => {
-      const typed = rawEvent({ name: 'e', namespace: 'default', uid: 'u', last: '2025-02-02T10:00:00Z' });
-      typed.firstTimestamp = new Date('2025-02-02T09:00:00Z');
-      typed.lastTimestamp = new Date('2025-02-02T10:00:00Z');
-      const record = compactEvent(typed);
-      expect(record?.firstTimestamp).to.equal(Date.parse('2025-02-02T09:00:00Z'));
-      expect(record?.lastTimestamp).to.equal(Date.parse('2025-02-02T10:00:00Z'));
-    });
-
     it('falls back to series, eventTime and creationTimestamp like kubectl, and derives organization and vdc', () => {
-      const event: CoreV1Event = {
-        metadata: { name: 'x', namespace: 'default', uid: 'u', creationTimestamp: new Date('2025-01-01T00:00:00Z') },
+      const event: EventObject = {
+        metadata: { name: 'x', namespace: 'default', uid: 'u', creationTimestamp: '2025-01-01T00:00:00Z' },
         involvedObject: { kind: 'Organization', name: 'acme' },
-        eventTime: new Date('2025-01-01T00:00:01.500Z'),
-        series: { count: 9, lastObservedTime: new Date('2025-01-01T00:10:00Z') },
+        eventTime: '2025-01-01T00:00:01.500Z',
+        series: { count: 9, lastObservedTime: '2025-01-01T00:10:00Z' },
         reportingComponent: 'ovim-api',
         type: 'Normal',
         reason: 'OrganizationCreated',
@@ -124,10 +115,10 @@ describe('EventStore', () => {
   });
 
   it('follows an informer, including a recreated Event reported as an update by a relist', () => {
-    type Handler = (obj: CoreV1Event, old?: CoreV1Event) => void;
+    type Handler = (obj: EventObject, old?: EventObject) => void;
     const handlers: Record<string, Handler[]> = { add: [], update: [], delete: [] };
     const feed = { on: (event: 'add' | 'update' | 'delete', h: Handler) => handlers[event]?.push(h) };
-    const emit = (event: string, obj: CoreV1Event, old?: CoreV1Event) => handlers[event]?.forEach((h) => h(obj, old));
+    const emit = (event: string, obj: EventObject, old?: EventObject) => handlers[event]?.forEach((h) => h(obj, old));
     const store = new EventStore().follow(feed);
     const first = rawEvent({ name: 'e', namespace: 'ns', uid: 'OLD', at: 1 });
     emit('add', first);
@@ -337,7 +328,7 @@ describe('EventStore', () => {
         const owners = new NamespaceOwners();
         for (const [ns, choices] of ownerChoices) owners.set(ns, choices[0]);
         const store = new EventStore({ maxEvents: 400, namespaceOwners: owners });
-        const live = new Map<string, CoreV1Event>();
+        const live = new Map<string, EventObject>();
         const check = (queries: number) => {
           const records = [...store.records()];
           expect(records.length).to.equal(store.size);

@@ -162,7 +162,7 @@ for (const engineUnderTest of ENGINES) {
         reason: 'QuotaExceeded',
         message: '=HYPERLINK("http://x","click"), then "more"',
         source: { component: 'ovim-controller' },
-        lastTimestamp: iso(NOW + 1000) as unknown as Date,
+        lastTimestamp: iso(NOW + 1000),
       });
       await archive.flush();
       const csv = await srv.get('/api/v1/events/export?format=csv&namespace=org-a&reason=QuotaExceeded', admin);

@@ -3,7 +3,6 @@
 // stats against brute-force references, a refused unreadable file and a refused newer schema.
 import { expect } from 'chai';
 import { readFileSync, writeFileSync } from 'node:fs';
-import type { CoreV1Event } from '@kubernetes/client-node';
 import { NamespaceOwners } from '../../../src/events/owners.js';
 import {
   scopeMatcher,
@@ -11,7 +10,7 @@ import {
   type NamespaceOwnership,
   type Scope,
 } from '../../../src/events/query.js';
-import { EventStore, compactEvent } from '../../../src/events/store.js';
+import { EventStore, compactEvent, type EventObject } from '../../../src/events/store.js';
 import { EXACT_COUNT_LIMIT, HistoryArchive, type HistoryArchiveOptions } from '../../../src/history/archive.js';
 import type { HistoryFilters, StatsGroup } from '../../../src/history/sql.js';
 import { seededRandom } from '../../support/random.js';
@@ -33,7 +32,7 @@ async function expectRollupMatchesRows(archive: HistoryArchive): Promise<void> {
   expect(new Map(fromRollup.map((s) => [`${s.bucket}|${s.key}`, s.n])), 'rollup').to.deep.equal(want);
 }
 
-function event(uid: string, over: Partial<{ count: number; last: number; first: number; message: string; namespace: string }> = {}): CoreV1Event {
+function event(uid: string, over: Partial<{ count: number; last: number; first: number; message: string; namespace: string }> = {}): EventObject {
   const last = over.last ?? NOW;
   return {
     metadata: { name: `vdc-1.${uid}`, namespace: over.namespace ?? 'org-a', uid },
@@ -42,8 +41,8 @@ function event(uid: string, over: Partial<{ count: number; last: number; first: 
     reason: 'QuotaExceeded',
     message: over.message ?? 'quota exceeded',
     source: { component: 'ovim-controller' },
-    firstTimestamp: new Date(over.first ?? last).toISOString() as unknown as Date,
-    lastTimestamp: new Date(last).toISOString() as unknown as Date,
+    firstTimestamp: new Date(over.first ?? last).toISOString(),
+    lastTimestamp: new Date(last).toISOString(),
     count: over.count ?? 1,
   };
 }

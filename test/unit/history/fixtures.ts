@@ -1,6 +1,5 @@
 // Random archived events for the history suite: a few organizations (one name a prefix of
 // another), their namespaces, foreign namespaces, actors and owners, spread over 30 days.
-import type { CoreV1Event } from '@kubernetes/client-node';
 import { NamespaceOwners } from '../../../src/events/owners.js';
 import {
   compareEvents,
@@ -13,6 +12,7 @@ import {
 import type { HistoryArchive } from '../../../src/history/archive.js';
 import type { HistorySelection, ItemRow } from '../../../src/history/sql.js';
 import { seededRandom } from '../../support/random.js';
+import type { EventObject } from '../../../src/events/store.js';
 
 export const NOW = Date.parse('2026-03-01T00:00:00Z');
 export const DAY = 86_400_000;
@@ -42,10 +42,10 @@ const COMPONENTS = ['ovim-controller', 'ovim-api', 'kubelet'];
 const iso = (ms: number) => new Date(ms).toISOString();
 
 /** `n` random Events as a watch delivers them (timestamps as strings), all archived by default. */
-export function randomEvents(n: number, seed = 7): CoreV1Event[] {
+export function randomEvents(n: number, seed = 7): EventObject[] {
   const rnd = seededRandom(seed);
   const pick = <T>(xs: readonly T[]): T => xs[Math.floor(rnd() * xs.length)] as T;
-  const out: CoreV1Event[] = [];
+  const out: EventObject[] = [];
   for (let i = 0; i < n; i++) {
     const [reason, type, kind] = pick(REASONS);
     let namespace = pick(NAMESPACES);
@@ -67,8 +67,8 @@ export function randomEvents(n: number, seed = 7): CoreV1Event[] {
       reason,
       message: `${reason} #${i}`,
       source: { component: pick(COMPONENTS) },
-      firstTimestamp: iso(last - Math.floor(rnd() * 3600) * 1000) as unknown as Date,
-      lastTimestamp: iso(last) as unknown as Date,
+      firstTimestamp: iso(last - Math.floor(rnd() * 3600) * 1000),
+      lastTimestamp: iso(last),
       count: 1 + Math.floor(rnd() * 4),
     });
   }

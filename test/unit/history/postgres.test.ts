@@ -2,7 +2,6 @@
 // several replicas on one database, whole-partition retention, an outage of the server during
 // a burst, and a password that never reaches a log line or an error.
 import { expect } from 'chai';
-import type { CoreV1Event } from '@kubernetes/client-node';
 import { Writable } from 'node:stream';
 import winston from 'winston';
 import { HistoryArchive } from '../../../src/history/archive.js';
@@ -14,6 +13,7 @@ import { freshPostgresDatabase } from '../../support/postgres-engine.js';
 import { testPostgres } from '../../support/postgres.js';
 import { waitFor } from '../../support/wait.js';
 import { DAY, NOW, liveOwners, randomEvents } from './fixtures.js';
+import type { EventObject } from '../../../src/events/store.js';
 
 function capturingLogger(): { logger: winston.Logger; lines: string[] } {
   const lines: string[] = [];
@@ -39,7 +39,7 @@ async function partitions(archive: HistoryArchive): Promise<string[]> {
   return rows.map((r) => r.name);
 }
 
-function vmEvent(uid: string, last: number, count = 1): CoreV1Event {
+function vmEvent(uid: string, last: number, count = 1): EventObject {
   return {
     metadata: { name: `vm.${uid}`, namespace: 'vdc-a-x', uid },
     involvedObject: { kind: 'VirtualMachine', name: 'vm' },
@@ -47,8 +47,8 @@ function vmEvent(uid: string, last: number, count = 1): CoreV1Event {
     reason: 'VMStarted',
     message: `started ${uid}`,
     source: { component: 'ovim-controller' },
-    firstTimestamp: new Date(last).toISOString() as unknown as Date,
-    lastTimestamp: new Date(last).toISOString() as unknown as Date,
+    firstTimestamp: new Date(last).toISOString(),
+    lastTimestamp: new Date(last).toISOString(),
     count,
   };
 }
@@ -84,12 +84,12 @@ describe('history archive on PostgreSQL: replicas, partitions, outages', functio
       const events = randomEvents(2_000, 21);
       // Every event arrives at both replicas, with count bumps, in different orders: one sees
       // the bumps in order, the other sees a stale copy after the newest.
-      const bumped = events.map((e) => ({ ...e, count: (e.count ?? 1) + 5, lastTimestamp: new Date(Date.parse(String(e.lastTimestamp)) + 60_000).toISOString() as unknown as Date }));
+      const bumped = events.map((e) => ({ ...e, count: (e.count ?? 1) + 5, lastTimestamp: new Date(Date.parse(String(e.lastTimestamp)) + 60_000).toISOString() }));
       for (let i = 0; i < events.length; i++) {
-        one.ingest(events[i] as CoreV1Event);
-        one.ingest(bumped[i] as CoreV1Event);
-        two.ingest(bumped[events.length - 1 - i] as CoreV1Event);
-        two.ingest(events[events.length - 1 - i] as CoreV1Event);
+        one.ingest(events[i] as EventObject);
+        one.ingest(bumped[i] as EventObject);
+        two.ingest(bumped[events.length - 1 - i] as EventObject);
+        two.ingest(events[events.length - 1 - i] as EventObject);
       }
       await Promise.all([one.flush(), two.flush()]);
       const rows = await rawRows(one);
@@ -97,7 +97,7 @@ describe('history archive on PostgreSQL: replicas, partitions, outages', functio
       expect(new Set(rows.map((r) => r.uid)).size).to.equal(events.length);
       const want = new Map(bumped.map((e) => [e.metadata?.uid as string, e]));
       for (const r of rows) {
-        const e = want.get(r.uid) as CoreV1Event;
+        const e = want.get(r.uid) as EventObject;
         expect(r.count, r.uid).to.equal(e.count);
         expect(r.last_timestamp, r.uid).to.equal(Date.parse(String(e.lastTimestamp)));
       }

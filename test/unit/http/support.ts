@@ -1,8 +1,7 @@
 // Shared fixtures of the HTTP tests: Event objects as the informer delivers them, a server on
 // loopback with a known secret, and tokens.
 import { connect } from 'node:net';
-import type { CoreV1Event } from '@kubernetes/client-node';
-import { EventStore } from '../../../src/events/store.js';
+import { EventStore, type EventObject } from '../../../src/events/store.js';
 import { signToken } from '../../../src/http/auth.js';
 import type { HealthSources } from '../../../src/http/health.js';
 import { createApiServer, type ApiServer, type ApiServerOptions } from '../../../src/http/server.js';
@@ -33,7 +32,7 @@ const BASE = Date.parse('2025-01-01T00:00:00Z');
 let uidCounter = 0;
 
 /** A raw Event object (timestamps as strings), like one from a watch. */
-export function rawEvent(spec: EventSpec): CoreV1Event {
+export function rawEvent(spec: EventSpec): EventObject {
   const last = spec.last ?? new Date(BASE + (spec.at ?? 0) * 1000).toISOString().replace('.000Z', 'Z');
   return {
     apiVersion: 'v1',
@@ -56,8 +55,8 @@ export function rawEvent(spec: EventSpec): CoreV1Event {
     reason: spec.reason ?? 'Started',
     message: spec.message ?? `message of ${spec.name}`,
     source: { component: spec.component ?? 'ovim-controller' },
-    firstTimestamp: (spec.first ?? last) as unknown as Date,
-    lastTimestamp: last as unknown as Date,
+    firstTimestamp: spec.first ?? last,
+    lastTimestamp: last,
     count: spec.count ?? 1,
   };
 }

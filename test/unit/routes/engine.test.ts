@@ -46,7 +46,7 @@ interface Recorded {
 }
 
 function event(i: number, at: number, reason = 'QuotaExceeded'): EventObject {
-  const t = new Date(at);
+  const t = new Date(at).toISOString();
   return {
     metadata: { name: `e${i}`, namespace: 'org-a', uid: `uid-${i}` },
     involvedObject: { kind: 'VirtualDataCenter', name: 'dev' },
