@@ -283,8 +283,8 @@ export class ControlPlane {
   }
 
   /**
-   * Starts kube-apiserver again on the same address and waits until it is ready. A running
-   * kube-controller-manager is restarted with it: on its own it reconnects only after client-go's
+   * Starts kube-apiserver again on the same address and waits until it is ready.
+   * kube-controller-manager is (re)started with it: on its own it reconnects only after client-go's
    * backoff (15 s and more seen here), and later tests would wait on namespaces that do not
    * terminate and service accounts that do not appear.
    */
@@ -292,7 +292,10 @@ export class ControlPlane {
     if (this.apiServer.running) return this.waitForApiServer();
     this.apiServer.start();
     await this.waitForApiServer();
-    if (this.controllerManager?.running) {
+    // Also when it exited on its own: started just before kube-apiserver went away again (a
+    // test stopping it right after the previous one started it), it fails its first request
+    // and exits, and every later test would run without it.
+    if (this.controllerManager) {
       await this.controllerManager.stop();
       this.controllerManager.start();
     }
