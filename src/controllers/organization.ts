@@ -299,8 +299,9 @@ export function organizationController(setup: ControllerSetup): Controller {
     ...base,
     ...informers,
     routeSecretsSubject: setup.config.routes.serviceAccount,
-    // A confirmed event's marker goes with the count's write when one is coming anyway.
-    requeue: (key, delayMs) => (delayMs || !counts.pending(key) ? requeue(key, delayMs) : undefined),
+    // A confirmed event's marker is cleared through the same debounce: VDCs are usually created
+    // right after their organization, and the count and the marker then go in one write.
+    requeue: (key, delayMs) => (delayMs ? requeue(key, delayMs) : counts.touch(key)),
     vdcCountSettling: (key) => counts.pending(key),
   });
   const controller: Controller = newController(
