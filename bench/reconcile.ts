@@ -21,7 +21,7 @@ import { desiredLimitRange } from '../src/resources/limitrange.js';
 import { desiredOrganizationNamespace, desiredVdcNamespace } from '../src/resources/namespace.js';
 import { desiredNetworkPolicy } from '../src/resources/networkpolicy.js';
 import { desiredResourceQuota } from '../src/resources/quota.js';
-import { desiredOrganizationRoleBindings, desiredVdcRoleBindings } from '../src/resources/rbac.js';
+import { desiredOrganizationRoleBindings, desiredVdcRoleBindings, routeSecretsRoleBinding } from '../src/resources/rbac.js';
 import type { Organization, VirtualDataCenter, VdcQuota } from '../src/resources/types.js';
 
 function option(flag: string, env: string, fallback: number): number {
@@ -85,6 +85,15 @@ const names = (prefix: string) =>
     vdcs: Array.from({ length: VDCS }, (_, j) => `v${j}`),
   }));
 
+/**
+ * An organization's role bindings as the operator leaves them: its admins' and the operator's
+ * own route-secrets binding (the operator's config names its ServiceAccount by default).
+ */
+const orgRoleBindings = (org: string) => [
+  ...desiredOrganizationRoleBindings(org, [`${org}-admins`]),
+  routeSecretsRoleBinding(org, DEFAULT_CONFIG.routes.serviceAccount),
+];
+
 /** The raw baseline: the same children, created directly (namespace first, the rest in parallel). */
 async function baseline(client: KubeClient, prefix: string): Promise<{ ms: number; writes: number }> {
   const writes0 = client.writes;
@@ -103,7 +112,7 @@ async function baseline(client: KubeClient, prefix: string): Promise<{ ms: numbe
   const vdcsDone = vdcPool.run();
   await pool(names(prefix), CONCURRENCY, async ({ org, vdcs }) => {
     await applyObject(client, desiredOrganizationNamespace(org) as PlainObject);
-    await Promise.all(desiredOrganizationRoleBindings(org, [`${org}-admins`]).map((o) => applyObject(client, o as PlainObject)));
+    await Promise.all(orgRoleBindings(org).map((o) => applyObject(client, o as PlainObject)));
     for (const vdc of vdcs) vdcPool.push({ org, vdc });
   });
   vdcPool.close();
@@ -157,7 +166,7 @@ async function fullBaseline(client: KubeClient, prefix: string): Promise<{ ms: n
       spec: { displayName: org, admins: [`${org}-admins`] },
     });
     await applyObject(client, desiredOrganizationNamespace(org) as PlainObject);
-    await Promise.all(desiredOrganizationRoleBindings(org, [`${org}-admins`]).map((o) => applyObject(client, o as PlainObject)));
+    await Promise.all(orgRoleBindings(org).map((o) => applyObject(client, o as PlainObject)));
     await finish('/apis/ovim.io/v1/organizations', 'default', 'Organization', org);
     for (const vdc of vdcs) vdcPool.push({ org, vdc });
   });

@@ -2,6 +2,7 @@
 // HTTP server in server.ts does the I/O). Mutating (CREATE/UPDATE): the actor stamps come from
 // the authenticated `userInfo.username`, never from what the request says, except for trusted
 // requesters; the cleanup finalizer comes with the create. Validating (DELETE): who asked.
+import { randomInt } from 'node:crypto';
 import type { KubernetesObject } from '@kubernetes/client-node';
 import { semanticEqual } from '../kube/apply.js';
 import { ORGANIZATION_FINALIZER, VDC_FINALIZER } from '../resources/naming.js';
@@ -21,6 +22,8 @@ import {
 export interface AdmissionRequest {
   uid: string;
   kind?: { group?: string; version?: string; kind?: string };
+  /** The resource the request is about (it addresses any kind, e.g. KubeVirt's). */
+  resource?: { group?: string; version?: string; resource?: string };
   operation?: string;
   name?: string;
   namespace?: string;
@@ -36,6 +39,8 @@ export interface DecisionContext {
   /** Usernames whose stated actor is kept (`--trusted-requesters`). */
   trusted: ReadonlySet<string>;
   now: Date;
+  /** The random part of a name the webhook generates (default: like the API server's). */
+  nameSuffix?: () => string;
 }
 
 export interface JsonPatchOp {
@@ -124,6 +129,29 @@ function updateStamps(
   return out;
 }
 
+// The API server's own alphabet and lengths for generated names (no vowels, no look-alikes).
+const NAME_ALPHABET = 'bcdfghjklmnpqrstvwxz2456789';
+const NAME_SUFFIX = 5;
+const MAX_NAME_BASE = 63 - NAME_SUFFIX;
+
+export function randomNameSuffix(): string {
+  let out = '';
+  for (let i = 0; i < NAME_SUFFIX; i++) out += NAME_ALPHABET[randomInt(NAME_ALPHABET.length)];
+  return out;
+}
+
+/**
+ * The name of a CREATE with `generateName` and no name, chosen here: the API server generates
+ * names only after the mutating webhooks, and the proof must be bound to the final name, so the
+ * webhook names the object itself, as the API server would (same alphabet and lengths), and the
+ * API server keeps a name that is set. Undefined when the request names the object.
+ */
+function generatedName(obj: KubernetesObject, ctx: DecisionContext): string | undefined {
+  const base = obj.metadata?.generateName;
+  if (obj.metadata?.name || !base) return undefined;
+  return `${base.slice(0, MAX_NAME_BASE)}${(ctx.nameSuffix ?? randomNameSuffix)()}`;
+}
+
 /** The mutating webhook's answer: stamps (and the finalizer on CREATE) as a JSON patch. */
 export function mutate(req: AdmissionRequest, ctx: DecisionContext): Mutation {
   const op = req.operation;
@@ -139,8 +167,11 @@ export function mutate(req: AdmissionRequest, ctx: DecisionContext): Mutation {
     if (!req.oldObject) return { allowed: true, patch: [] };
     annotations = updateStamps(obj, req.oldObject, user, trusted, ctx.key);
   }
-  annotations[STAMPS.proof] = computeProof(ctx.key, identityOf(obj), annotations);
+  const name = op === 'CREATE' ? generatedName(obj, ctx) : undefined;
+  const identity = identityOf(obj);
+  annotations[STAMPS.proof] = computeProof(ctx.key, name ? { ...identity, name } : identity, annotations);
   const patch: JsonPatchOp[] = [{ op: 'add', path: '/metadata/annotations', value: annotations }];
+  if (name) patch.push({ op: 'add', path: '/metadata/name', value: name });
   const finalizer = op === 'CREATE' && obj.apiVersion?.startsWith('ovim.io/') ? FINALIZERS[obj.kind ?? ''] : undefined;
   const finalizers = obj.metadata?.finalizers ?? [];
   if (finalizer && !finalizers.includes(finalizer)) {

@@ -8,14 +8,16 @@ import type { KubernetesObject } from '@kubernetes/client-node';
 import type { Logger } from 'winston';
 import { objectPath } from '../kube/apply.js';
 import { apiErrorMessage } from '../kube/errors.js';
-import type { KubeClient } from '../kube/rest.js';
+import { resourcePath, type KubeClient } from '../kube/rest.js';
 import type { EventRecording } from '../events/types.js';
-import { Reasons } from '../events/catalog.js';
+import { Reasons, VM_KIND } from '../events/catalog.js';
 import { deletion, mutate, type AdmissionRequest, type DecisionContext } from './decide.js';
 import { SKEW_MS } from './stamps.js';
 
 /** Objects and their old versions fit well within this (etcd keeps objects under 1.5 MiB). */
 export const MAX_REVIEW_BYTES = 8 * 1024 * 1024;
+/** Longer than the API server's idle time for webhook connections (90 s). */
+export const IDLE_TIMEOUT_MS = 120_000;
 
 export interface AdmissionServerDeps {
   tls: { certPem: string; keyPem: string };
@@ -83,6 +85,14 @@ function describe(obj: KubernetesObject): string {
   return `${obj.kind ?? 'object'} '${name}'`;
 }
 
+/** Where the object of a request lives: from the request's resource (any kind), else its kind. */
+function pathOf(request: AdmissionRequest, obj: KubernetesObject): string {
+  const r = request.resource;
+  if (!r?.resource || !r.version || !obj.metadata?.name) return objectPath(obj);
+  const apiVersion = r.group ? `${r.group}/${r.version}` : r.version;
+  return resourcePath({ apiVersion, plural: r.resource, namespace: obj.metadata.namespace, name: obj.metadata.name });
+}
+
 export class AdmissionServer {
   readonly server: Server;
   /** DELETEs already handled: the API server validates one delete again when its update retries. */
@@ -101,6 +111,10 @@ export class AdmissionServer {
         if (!res.headersSent) send(res, status, { error: err instanceof Error ? err.message : String(err) });
       });
     });
+    // The API server keeps idle connections to webhooks for 90 s (Go's IdleConnTimeout); a server
+    // closing them sooner (Node's default is 5 s) races its next request: "broken pipe", and with
+    // failurePolicy Fail the user's write is refused. The client closes first this way.
+    this.server.keepAliveTimeout = IDLE_TIMEOUT_MS;
   }
 
   /** Serves a new certificate to new connections (rotation). */
@@ -158,12 +172,13 @@ export class AdmissionServer {
       for (const [k, until] of this.recentDeletes) if (until <= now) this.recentDeletes.delete(k);
     }
     this.recentDeletes.set(key, now + SKEW_MS);
-    this.deps.events.record(old, 'Normal', Reasons.DeletionRequested, `Deletion of ${describe(old)} requested by ${found.actor}`, {
+    // DeletionRequested is an Organization/VDC event (DESIGN.md section 4); a VM only gets the stamp.
+    if (old.kind !== VM_KIND) this.deps.events.record(old, 'Normal', Reasons.DeletionRequested, `Deletion of ${describe(old)} requested by ${found.actor}`, {
       actor: found.actor,
       actorVerified: true,
     });
     try {
-      await this.deps.client.patch(objectPath(old), { metadata: { annotations: found.annotations } }, 'merge', {
+      await this.deps.client.patch(pathOf(request, old), { metadata: { annotations: found.annotations } }, 'merge', {
         fieldManager: 'ovim-operator',
       });
     } catch (err) {

@@ -94,15 +94,17 @@ export const SKEW_MS = 30_000;
 /**
  * Who deleted the object: its deletion stamp, when the stamp belongs to this deletion (written
  * within the skew of deletionTimestamp; an older stamp is from a deletion that did not happen).
+ * An object without finalizers is removed at once and never gets a deletionTimestamp: then
+ * `goneAt`, when the watcher saw it disappear, stands in for it.
  */
-export function deleterOf(obj: AnyKubeObject): string | undefined {
+export function deleterOf(obj: AnyKubeObject, goneAt?: number): string | undefined {
   const annotations = obj.metadata?.annotations ?? {};
   const by = annotations[STAMPS.deletionRequestedBy];
   const at = Date.parse(annotations[STAMPS.deletionRequestedAt] ?? '');
   const deletion = obj.metadata?.deletionTimestamp;
-  if (!by || !deletion || Number.isNaN(at)) return undefined;
-  const when = deletion instanceof Date ? deletion.getTime() : Date.parse(String(deletion));
-  return Math.abs(when - at) <= SKEW_MS ? by : undefined;
+  if (!by || Number.isNaN(at)) return undefined;
+  const when = deletion ? (deletion instanceof Date ? deletion.getTime() : Date.parse(String(deletion))) : goneAt;
+  return when !== undefined && Math.abs(when - at) <= SKEW_MS ? by : undefined;
 }
 
 /**

@@ -39,6 +39,7 @@ import {
 } from './common.js';
 import { finalizer } from './finalizer.js';
 import { OWED_REASONS, ReportLedger, eventExists } from './reported.js';
+import { Debounce } from '../kube/debounce.js';
 import { newController, orgKeyOf, reportPersistentFailure, requeueInto, type ControllerSetup } from './setup.js';
 
 export { READY } from './common.js';
@@ -60,6 +61,8 @@ export interface OrganizationReconcilerDeps extends ReconcilerBase {
   roleBindings: Store<PlainObject>;
   /** When set, this ServiceAccount is bound to ovim:route-secrets in org-<name> (EventRoutes). */
   routeSecretsSubject?: { namespace: string; name: string };
+  /** True while VDCs of this organization are still coming or going: vdcCount waits for the burst. */
+  vdcCountSettling?: (name: string) => boolean;
 }
 
 /** The VDCs of an organization: those in org-<name> that reference it. */
@@ -138,7 +141,10 @@ export class OrganizationReconciler {
     const forced = pendingForceReconcile(current);
     const nsName = organizationNamespace(name);
     const prevReady = findCondition(current.status?.conditions, READY);
-    const vdcCount = vdcsOfOrganization(this.deps.vdcs, name).length;
+    // While a burst of VDCs is settling, the count stays as written: the reconcile at its end
+    // writes the final count once, with whatever else changed meanwhile.
+    const written = current.status?.vdcCount;
+    const vdcCount = written !== undefined && this.deps.vdcCountSettling?.(name) ? written : vdcsOfOrganization(this.deps.vdcs, name).length;
     const outcome = await step('namespace', () =>
       ensureNamespace(
         this.deps.client,
@@ -287,11 +293,16 @@ export class OrganizationReconciler {
  */
 export function organizationController(setup: ControllerSetup): Controller {
   const { informers, base } = setup;
+  const counts = new Debounce((key) => controller.enqueue(key), VDC_COUNT_DELAY_MS, VDC_COUNT_MAX_DELAY_MS);
+  const requeue = requeueInto(() => controller);
   const reconciler: OrganizationReconciler = new OrganizationReconciler({
     ...base,
     ...informers,
     routeSecretsSubject: setup.config.routes.serviceAccount,
-    requeue: requeueInto(() => controller),
+    // A confirmed event's marker is cleared through the same debounce: VDCs are usually created
+    // right after their organization, and the count and the marker then go in one write.
+    requeue: (key, delayMs) => (delayMs ? requeue(key, delayMs) : counts.touch(key)),
+    vdcCountSettling: (key) => counts.pending(key),
   });
   const controller: Controller = newController(
     setup,
@@ -302,10 +313,15 @@ export function organizationController(setup: ControllerSetup): Controller {
   );
   return controller
     .watchPrimary(informers.organizations)
-    .watch(informers.vdcs, (v, old) => (old ? undefined : v.spec?.organizationRef), { delayMs: VDC_COUNT_DELAY_MS })
+    .watch(informers.vdcs, (v, old) => {
+      if (!old && v.spec?.organizationRef) counts.touch(v.spec.organizationRef);
+      return undefined;
+    })
     .watch(informers.namespaces, orgKeyOf)
     .watch(informers.roleBindings, orgKeyOf);
 }
 
-/** VDCs created or deleted within this time update their organization's vdcCount once. */
+/** VDCs created or deleted less than this apart update their organization's vdcCount once... */
 export const VDC_COUNT_DELAY_MS = 500;
+/** ...at most this long after the first of them. */
+export const VDC_COUNT_MAX_DELAY_MS = 2_000;

@@ -6,6 +6,7 @@
 // and the first pass after a start reports what happened while the operator was down.
 import type { KubernetesObject } from '@kubernetes/client-node';
 import type { Logger } from 'winston';
+import { STAMPS, deleterOf } from '../admission/stamps.js';
 import { KIND_API_VERSIONS, VM_KIND } from '../events/catalog.js';
 import type { EventRecording } from '../events/types.js';
 import type { PlainObject } from '../kube/apply.js';
@@ -87,6 +88,8 @@ export class VmWatcher {
   private starting: Promise<void> | undefined;
   /** Events recorded, by reason (tests and the benchmark read it). */
   readonly recorded = new Map<string, number>();
+  /** Last state of remembered VMs that left with the webhook's deletion stamp: VMDeleted's actor. */
+  private readonly stampedGone = new Map<string, { vm: VirtualMachine; goneAt: number }>();
 
   constructor(private readonly options: VmWatcherOptions) {
     this.log = options.logger;
@@ -153,6 +156,10 @@ export class VmWatcher {
         transform: slimVm,
       });
       this.informer = informer;
+      informer.on('delete', (vm) => {
+        const uid = vm.metadata?.uid;
+        if (uid && vm.metadata?.annotations?.[STAMPS.deletionRequestedBy] && this.options.states.get(uid)) this.stampedGone.set(uid, { vm, goneAt: Date.now() });
+      });
       this.controller.watchPrimary(informer);
       informer.start();
       await informer.waitForSync();
@@ -246,6 +253,8 @@ export class VmWatcher {
 
   private reportDeleted(uid: string, key: string): void {
     const r = this.options.states.get(uid);
+    const gone = this.stampedGone.get(uid);
+    this.stampedGone.delete(uid);
     if (!r) {
       this.byKey.get(key)?.delete(uid);
       return;
@@ -255,7 +264,9 @@ export class VmWatcher {
       kind: VM_KIND,
       metadata: { name: r.name, namespace: r.namespace, uid: r.uid, annotations: { ...(r.actor ? { [ANNOTATIONS.requestedBy]: r.actor } : {}), ...(r.owner ? { [ANNOTATIONS.owner]: r.owner } : {}) } },
     };
-    this.options.recorder.record(object, 'Normal', 'VMDeleted', vmDeletedMessage(r), { organization: r.organization, vdc: r.vdc, actor: r.actor, owner: r.owner });
+    // The actor is the deleter (DESIGN.md section 8), never the requester; unknown without a stamp.
+    const deleter = gone && deleterOf(gone.vm, gone.goneAt);
+    this.options.recorder.record(deleter && gone ? gone.vm : object, 'Normal', 'VMDeleted', vmDeletedMessage(r), { organization: r.organization, vdc: r.vdc, actor: deleter, owner: r.owner });
     this.count('VMDeleted');
     this.options.states.delete(uid);
     this.unindex(r);

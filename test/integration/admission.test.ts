@@ -12,7 +12,9 @@ import { startAdmission, type Admission } from '../../src/admission/index.js';
 import { STAMPS } from '../../src/admission/stamps.js';
 import { createCa, issueServing, pemBlocks, servesFor } from '../../src/admission/certs.js';
 import { SharedCertificate } from '../../src/admission/secrets.js';
-import { installCrds } from '../../src/kube/crds.js';
+import { startVmWatcher, type VmWatcher } from '../../src/controllers/vm-watcher.js';
+import { VmStates } from '../../src/history/vm-states.js';
+import { installCrds, loadTestVmCrd } from '../../src/kube/crds.js';
 import { isNotFound } from '../../src/kube/errors.js';
 import { KubeClient } from '../../src/kube/rest.js';
 import { createLogger } from '../../src/log.js';
@@ -52,6 +54,13 @@ const orgYaml = (name: string, annotations: Record<string, string> = {}) =>
     spec: { displayName: `Org ${name}`, admins: [`${name}-admins`] },
   });
 
+const vmYaml = (name: string, namespace: string, annotations: Record<string, string> = {}, finalizers: string[] = []) => ({
+  apiVersion: 'kubevirt.io/v1',
+  kind: 'VirtualMachine',
+  metadata: { name, namespace, annotations, finalizers },
+  spec: { runStrategy: 'Halted', template: { spec: { domain: { devices: {} } } } },
+});
+
 const vdcYaml = (name: string, org: string) =>
   JSON.stringify({
     apiVersion: 'ovim.io/v1',
@@ -65,6 +74,9 @@ describe('admission webhook (the API server calls it)', function () {
   let cp: ControlPlane;
   let api: KubeClient;
   let op: Operator | undefined;
+  let vms: VmWatcher | undefined;
+  // What the VM watcher last reported, kept across operator restarts (the archive's role).
+  const vmStates = new VmStates(undefined);
   let admission: Admission | undefined;
   let webhook: WebhookConfig;
   const extra: Admission[] = [];
@@ -81,8 +93,11 @@ describe('admission webhook (the API server calls it)', function () {
   };
   const startOp = async () => {
     op = await startOperator(cp.kubeConfig, config, createLogger('error', true), { actorVerifier: admission?.verifier });
+    vms = await startVmWatcher(cp.kubeConfig, op, vmStates, { crdPollMs: 200 });
   };
   const stopOp = async () => {
+    await vms?.stop();
+    vms = undefined;
     await op?.stop();
     op = undefined;
   };
@@ -127,18 +142,8 @@ describe('admission webhook (the API server calls it)', function () {
       roleRef: { apiGroup: 'rbac.authorization.k8s.io', kind: 'ClusterRole', name: GROUP },
       subjects: [{ apiGroup: 'rbac.authorization.k8s.io', kind: 'Group', name: GROUP }],
     });
-    // A stand-in for KubeVirt's CRD: only its presence and the kind matter here.
-    await api.patch('/apis/apiextensions.k8s.io/v1/customresourcedefinitions/virtualmachines.kubevirt.io', {
-      apiVersion: 'apiextensions.k8s.io/v1',
-      kind: 'CustomResourceDefinition',
-      metadata: { name: 'virtualmachines.kubevirt.io' },
-      spec: {
-        group: 'kubevirt.io',
-        scope: 'Namespaced',
-        names: { plural: 'virtualmachines', singular: 'virtualmachine', kind: 'VirtualMachine', shortNames: ['vm'] },
-        versions: [{ name: 'v1', served: true, storage: true, schema: { openAPIV3Schema: { type: 'object', 'x-kubernetes-preserve-unknown-fields': true } } }],
-      },
-    }, 'apply', { fieldManager: 'admission-test', force: true });
+    // The authored KubeVirt VirtualMachine CRD (crds/test).
+    await installCrds(cp.kubeConfig, 30_000, loadTestVmCrd());
     await waitFor('the VirtualMachine CRD', async () => (await kubectl(cp.kubeconfigPath, ['get', 'virtualmachines', '-A'])).code === 0);
 
     // An Organization from before the webhook: its requester is only stated.
@@ -227,7 +232,7 @@ describe('admission webhook (the API server calls it)', function () {
       const used = await kubectl(cp.kubeconfigPath, ['get', 'resourcequota', 'vdc-quota', '-n', vdcNs, '-o', 'jsonpath={.status.used}']);
       return used.code === 0 && used.stdout.includes('count/virtualmachines.kubevirt.io');
     }, { timeoutMs: 60_000 });
-    const vm = { apiVersion: 'kubevirt.io/v1', kind: 'VirtualMachine', metadata: { name: 'vm1', namespace: vdcNs, annotations: { 'ovim.io/requested-by': 'mallory' } }, spec: {} };
+    const vm = vmYaml('vm1', vdcNs, { 'ovim.io/requested-by': 'mallory' });
     const created = JSON.parse(await as('dave', ['create', '-f', '-', '-o', 'json'], JSON.stringify(vm))) as Organization;
     expect(created.metadata.annotations?.['ovim.io/requested-by']).to.equal('dave');
     expect(created.metadata.finalizers ?? []).to.deep.equal([]);
@@ -236,6 +241,45 @@ describe('admission webhook (the API server calls it)', function () {
     expect(outside.metadata.annotations?.['ovim.io/requested-by']).to.equal('mallory');
     const vdcCreated = await event('VirtualDataCenter', 'dev', `org-${org}`, 'VDCCreated');
     expect(vdcCreated.metadata.annotations).to.include({ 'ovim.io/actor': 'alice', 'ovim.io/actor-verified': 'true' });
+  });
+
+  it('a VirtualMachine deleted in a VDC namespace: VMDeleted by the deleting user (verified), also when the operator restarts before it is gone', async function () {
+    const vdcNs = `vdc-${org}-dev`;
+    const vmEvent = (name: string, reason: string) => event('VirtualMachine', name, vdcNs, reason);
+    // vm1 (dave's) goes at once: it has no finalizer.
+    await vmEvent('vm1', 'VMCreated');
+    await as('fay', ['delete', 'virtualmachine', 'vm1', '-n', vdcNs]);
+    const deleted = await vmEvent('vm1', 'VMDeleted');
+    expect(deleted.metadata.annotations).to.include({ 'ovim.io/actor': 'fay', 'ovim.io/actor-verified': 'true' });
+    // DeletionRequested is an Organization/VDC event; a VM only carries the stamp.
+    expect(await events('VirtualMachine', 'vm1', vdcNs, 'DeletionRequested')).to.deep.equal([]);
+
+    // vm2 is held by a finalizer (as KubeVirt's controller holds VMs) while the operator restarts.
+    await as('dave', ['create', '-f', '-'], JSON.stringify(vmYaml('vm2', vdcNs, {}, ['test.ovim.io/hold'])));
+    await vmEvent('vm2', 'VMCreated');
+    await as('gus', ['delete', 'virtualmachine', 'vm2', '-n', vdcNs, '--wait=false']);
+    const path = `/apis/kubevirt.io/v1/namespaces/${vdcNs}/virtualmachines/vm2`;
+    const held = await api.get<Organization>(path);
+    expect(held.metadata.deletionTimestamp).to.be.a('string');
+    expect(held.metadata.annotations?.[STAMPS.deletionRequestedBy]).to.equal('gus');
+    await stopOp();
+    await startOp();
+    await waitFor('the VM watcher started', async () => vms?.watching === true);
+    await api.patch(path, { metadata: { finalizers: null } }, 'merge');
+    await gone(path);
+    const vm2 = await vmEvent('vm2', 'VMDeleted');
+    expect(vm2.metadata.annotations).to.include({ 'ovim.io/actor': 'gus', 'ovim.io/actor-verified': 'true' });
+  });
+
+  it('an Organization created with generateName is verified from creation (the webhook names it)', async function () {
+    const yaml = JSON.parse(orgYaml('gen')) as { metadata: Record<string, unknown> };
+    yaml.metadata = { generateName: `adm-gen-${sfx}-`, annotations: { 'ovim.io/requested-by': 'mallory' } };
+    const created = JSON.parse(await as('kim', ['create', '-f', '-', '-o', 'json'], JSON.stringify(yaml))) as Organization;
+    const name = created.metadata.name ?? '';
+    expect(name).to.match(new RegExp(`^adm-gen-${sfx}-[a-z0-9]{5}$`));
+    expect(created.metadata.annotations?.['ovim.io/requested-by']).to.equal('kim');
+    const e = await event('Organization', name, 'default', 'OrganizationCreated');
+    expect(e.metadata.annotations).to.include({ 'ovim.io/actor': 'kim', 'ovim.io/actor-verified': 'true' });
   });
 
   it('erin deletes: DeletionRequested, then DeletionBlocked and Deleted by erin, across an operator restart', async function () {

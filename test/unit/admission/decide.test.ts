@@ -28,6 +28,7 @@ function admitted(req: AdmissionRequest): Obj {
   for (const op of decision.patch as JsonPatchOp[]) {
     if (op.path === '/metadata/annotations') obj.metadata = { ...obj.metadata, annotations: op.value as Record<string, string> };
     if (op.path === '/metadata/finalizers') obj.metadata = { ...obj.metadata, finalizers: op.value as string[] };
+    if (op.path === '/metadata/name') obj.metadata = { ...obj.metadata, name: op.value as string };
   }
   return obj;
 }
@@ -46,6 +47,23 @@ describe('admission decisions', function () {
       expect(proofValid(key, created)).to.equal(true);
       expect(verifier.actorVerified(created, 'alice')).to.equal(true);
       expect(verifier.actorVerified(created, 'mallory')).to.equal(false);
+    });
+
+    it('names an object created with generateName itself, so that the proof is bound to its final name', function () {
+      const generated = (base: string): Obj => ({ apiVersion: 'ovim.io/v1', kind: 'Organization', metadata: { generateName: base }, spec: {} });
+      const created = admitted(request('CREATE', 'alice', generated('team-')));
+      expect(created.metadata?.name).to.match(/^team-[bcdfghjklmnpqrstvwxz2456789]{5}$/);
+      expect(proofValid(key, created)).to.equal(true);
+      expect(verifier.actorVerified(created, 'alice')).to.equal(true);
+      // Called again (reinvocation): the name stays, no second name.
+      const again = mutate(request('CREATE', 'alice', created), ctx);
+      expect(again.allowed && again.patch.map((p) => p.path)).to.not.include('/metadata/name');
+      // A long prefix is cut as the API server cuts it: 63 characters in all.
+      expect(admitted(request('CREATE', 'alice', generated('x'.repeat(80)))).metadata?.name).to.have.length(63);
+      // A request that names the object keeps its name.
+      const named = generated('team-');
+      named.metadata = { ...named.metadata, name: 'chosen' };
+      expect(admitted(request('CREATE', 'alice', named)).metadata?.name).to.equal('chosen');
     });
 
     it('keeps a finalizer list and adds ours once; a VDC gets the VDC finalizer; other kinds none', function () {

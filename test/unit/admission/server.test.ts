@@ -13,6 +13,7 @@ describe('admission server', function () {
   let port: number;
   let ca: string;
   const recorded: string[] = [];
+  const patched: string[] = [];
 
   before(async function () {
     const authority = await createCa(new Date(), 3_600_000);
@@ -22,7 +23,8 @@ describe('admission server', function () {
     server = new AdmissionServer({
       tls,
       context: () => ({ key: Buffer.alloc(32, 1), trusted: new Set(), now: new Date() }),
-      client: {} as KubeClient, // no DELETE in these tests: the client is never called
+      // Only patch() is called (the deleter's stamp on a DELETE): it notes where.
+      client: { patch: (path: string) => Promise.resolve(void patched.push(path)) } as unknown as KubeClient,
       events,
     });
     port = await server.listen(0, '127.0.0.1');
@@ -40,6 +42,10 @@ describe('admission server', function () {
       req.on('error', reject);
       req.end(body);
     });
+
+  it('keeps idle connections open longer than the API server does (90 s), so that it never writes into a closed one', function () {
+    expect(server.server.keepAliveTimeout).to.be.above(90_000);
+  });
 
   it('answers a CREATE with a JSON patch of the stamps and the finalizer', async function () {
     const review = {
@@ -68,6 +74,22 @@ describe('admission server', function () {
     expect(recorded).to.deep.equal([]);
   });
 
+  it("a VirtualMachine's DELETE: the deleter's stamp at the path the request names, no DeletionRequested", async function () {
+    const review = {
+      request: {
+        uid: 'v',
+        operation: 'DELETE',
+        resource: { group: 'kubevirt.io', version: 'v1', resource: 'virtualmachines' },
+        userInfo: { username: 'fay' },
+        oldObject: { apiVersion: 'kubevirt.io/v1', kind: 'VirtualMachine', metadata: { name: 'vm1', namespace: 'vdc-acme-dev', uid: 'u1' } },
+      },
+    };
+    const res = await call('POST', '/validate', JSON.stringify(review));
+    expect(res.json.response).to.deep.equal({ uid: 'v', allowed: true });
+    expect(patched).to.deep.equal(['/apis/kubevirt.io/v1/namespaces/vdc-acme-dev/virtualmachines/vm1']);
+    expect(recorded).to.deep.equal([]);
+  });
+
   it('bad input is a 4xx JSON error', async function () {
     expect((await call('POST', '/mutate', 'not json')).status).to.equal(400);
     expect((await call('POST', '/mutate', '{"request":{}}')).status).to.equal(400);
@@ -87,6 +109,7 @@ describe('webhook configurations', function () {
   it('point at the loopback URL with the caBundle, and leave out VirtualMachines without KubeVirt', function () {
     const [mutating, validating] = renderConfigurations(manifests, { url: 'https://127.0.0.1:9443' }, 'PEM', false);
     expect(mutating?.webhooks.map((w) => w.name)).to.deep.equal(['stamp.ovim.io']);
+    expect(validating?.webhooks.map((w) => w.name)).to.deep.equal(['deletion.ovim.io']);
     expect(mutating?.webhooks[0]?.clientConfig).to.deep.equal({ url: 'https://127.0.0.1:9443/mutate', caBundle: Buffer.from('PEM').toString('base64') });
     expect(validating?.webhooks[0]?.clientConfig.url).to.equal('https://127.0.0.1:9443/validate');
     expect(validating?.webhooks[0]).to.include({ failurePolicy: 'Ignore', sideEffects: 'NoneOnDryRun' });
@@ -94,8 +117,16 @@ describe('webhook configurations', function () {
   });
 
   it('point at the Service in the operator namespace, with the VirtualMachine webhook where KubeVirt is installed', function () {
-    const [mutating] = renderConfigurations(manifests, { service: { name: 'hook', namespace: 'ops' } }, 'PEM', true);
+    const [mutating, validating] = renderConfigurations(manifests, { service: { name: 'hook', namespace: 'ops' } }, 'PEM', true);
     expect(mutating?.webhooks.map((w) => w.name)).to.deep.equal(['stamp.ovim.io', 'stamp-vm.ovim.io']);
+    // A VM's deleter: DELETE in VDC namespaces, Ignore like the other deletion webhook.
+    expect(validating?.webhooks.map((w) => w.name)).to.deep.equal(['deletion.ovim.io', 'deletion-vm.ovim.io']);
+    expect(validating?.webhooks[1]).to.deep.include({
+      failurePolicy: 'Ignore',
+      sideEffects: 'NoneOnDryRun',
+      namespaceSelector: { matchExpressions: [{ key: 'ovim.io/vdc', operator: 'Exists' }] },
+      rules: [{ operations: ['DELETE'], apiGroups: ['kubevirt.io'], apiVersions: ['*'], resources: ['virtualmachines'] }],
+    });
     expect(mutating?.webhooks[1]?.clientConfig.service).to.deep.equal({ name: 'hook', namespace: 'ops', path: '/mutate', port: 443 });
     expect(mutating?.webhooks[1]?.namespaceSelector).to.deep.equal({ matchExpressions: [{ key: 'ovim.io/vdc', operator: 'Exists' }] });
   });

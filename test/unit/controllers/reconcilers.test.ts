@@ -105,15 +105,16 @@ const provisionedOrgStatus = (): Organization['status'] => ({
   ],
 });
 
-function orgReconciler(org: Organization, client: KubeClient, events: EventSink, children = true) {
+function orgReconciler(org: Organization, client: KubeClient, events: EventSink, children = true, more: { vdcs?: VirtualDataCenter[]; settling?: boolean } = {}) {
   const ns = desiredOrganizationNamespace('acme') as PlainObject;
   const rbs = desiredOrganizationRoleBindings('acme', ['admins']) as PlainObject[];
   return new OrganizationReconciler({
     client,
     events,
     now,
+    vdcCountSettling: () => more.settling === true,
     organizations: new MapStore([org]),
-    vdcs: new MapStore<VirtualDataCenter>(),
+    vdcs: new MapStore<VirtualDataCenter>(more.vdcs ?? []),
     namespaces: new MapStore<PlainObject>(children ? [ns] : []),
     roleBindings: new MapStore<PlainObject>(children ? rbs : []),
   });
@@ -142,6 +143,22 @@ describe('OrganizationReconciler', () => {
     expect(status.metadata.resourceVersion, 'the status write is guarded by the version it was decided on').to.equal('2');
     expect(status.status).to.include({ phase: 'Active', namespace: 'org-acme' });
     expect(events.recorded).to.deep.equal(['OrganizationCreated']);
+  });
+
+  it('vdcCount waits while VDCs are still coming (no write), then is written once', async () => {
+    const vdcs = ['a', 'b', 'c'].map((name): VirtualDataCenter => ({
+      apiVersion: 'ovim.io/v1',
+      kind: 'VirtualDataCenter',
+      metadata: { name, namespace: 'org-acme' },
+      spec: { organizationRef: 'acme', displayName: name, quota: { cpu: '1', memory: '1Gi', storage: '1Gi' } },
+    }));
+    const settling = fakeClient();
+    await orgReconciler(organization(provisionedOrgStatus()), settling.client, recordingSink(), true, { vdcs, settling: true }).reconcile('acme');
+    expect(settling.calls).to.deep.equal([]);
+    const settled = fakeClient();
+    await orgReconciler(organization(provisionedOrgStatus()), settled.client, recordingSink(), true, { vdcs }).reconcile('acme');
+    expect(settled.calls.map((c) => `${c.method} ${c.path}`)).to.deep.equal(['PATCH /apis/ovim.io/v1/organizations/acme/status']);
+    expect((settled.calls[0]?.body as { status: { vdcCount: number } }).status.vdcCount).to.equal(3);
   });
 
   it('a stale cache makes the status write fail (409) and records nothing', async () => {
