@@ -29,7 +29,12 @@ class RestClientObserver {
 
   configure(options: { slowThresholdMs?: number; logger?: Logger }): void {
     if (options.slowThresholdMs !== undefined) this.thresholdMs = options.slowThresholdMs;
-    if (options.logger) this.logger = options.logger;
+    if (options.logger) {
+      // A new logger starts a new log period.
+      this.logger = options.logger;
+      this.lastLogAt = -Infinity;
+      this.unlogged = 0;
+    }
   }
 
   get slowThresholdMs(): number {
