@@ -142,7 +142,7 @@ export function registerInformerMetrics(metrics: Metrics, informers: () => Infor
   };
   new Counter({
     name: 'ovim_informer_relists_total',
-    help: 'Full lists of an informer, by cause: initial (the first list and relists after a failed list or watch), expired (410 Gone), stale (no watch activity for too long)',
+    help: 'Full list attempts of an informer, by cause: initial (the first list and the lists after a failed list or watch), expired (410 Gone), stale (no watch activity for too long)',
     labelNames: ['informer', 'cause'] as const,
     registers,
     collect() {

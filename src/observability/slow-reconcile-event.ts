@@ -9,7 +9,7 @@ import { slowReconcileMessage, type SlowReconcile } from './slow-reconcile.js';
 /** The kind of each controller's primary objects (the `controllerKind` log field). */
 export const CONTROLLER_KINDS: Readonly<Record<string, string>> = {
   organization: 'Organization',
-  vdc: 'VirtualDataCenter',
+  virtualdatacenter: 'VirtualDataCenter',
   quota: 'VirtualDataCenter',
 };
 

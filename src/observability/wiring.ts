@@ -21,7 +21,7 @@ export function observeOperator(options: {
   const { config, informers, factory, metrics, logger, isLeader } = options;
   const log = logger.child({ component: 'controller' });
   followLifecycle('Organization', 'organization', informers.organizations, log, isLeader);
-  followLifecycle('VirtualDataCenter', 'vdc', informers.vdcs, log, isLeader);
+  followLifecycle('VirtualDataCenter', 'virtualdatacenter', informers.vdcs, log, isLeader);
   restClientObserver.configure({ slowThresholdMs: config.slowApiRequestThresholdMs, logger: logger.child({ component: 'kube-client' }) });
   if (!metrics) return;
   // Without leader election the one replica is always the leader: "no leader" alerts hold both ways.
