@@ -15,11 +15,12 @@ import { parse as parseYaml } from 'yaml';
 import { DEFAULT_CONFIG, type OperatorConfig } from '../../src/config.js';
 import { installCrds } from '../../src/kube/crds.js';
 import { ResilientInformer } from '../../src/kube/informer.js';
+import { LeaderElector } from '../../src/kube/leader.js';
 import { restClientObserver, SLOW_API_REQUEST_MS } from '../../src/kube/rest-observer.js';
 import { KubeClient } from '../../src/kube/rest.js';
 import { startOvim, type Ovim } from '../../src/main.js';
 import { createMetrics, type Metrics } from '../../src/metrics.js';
-import { registerInformerMetrics } from '../../src/observability/runtime-metrics.js';
+import { registerInformerMetrics, registerLeaderMetric } from '../../src/observability/runtime-metrics.js';
 import { startOperator, type Operator } from '../../src/operator.js';
 import type { Organization } from '../../src/resources/types.js';
 import { capturedLogger, type Line } from '../unit/observability/capture.js';
@@ -149,6 +150,24 @@ describe('observability', function () {
         expect(valueIn(text, 'ovim_informer_relists_total', { informer, cause: 'stale' }), informer).to.equal(0);
         expect(valueIn(text, 'ovim_informer_restarts_total', { informer }), informer).to.be.a('number');
         expect(valueIn(text, 'ovim_informer_watch_staleness_seconds', { informer }), informer).to.be.lessThan(DEFAULT_CONFIG.watchTimeoutSeconds * 2);
+      }
+    });
+
+    it('leader_election_master_status is 0 on a replica that campaigns for the held lease', async () => {
+      const follower = await KubeClient.create(cp.kubeConfig);
+      const elector = new LeaderElector({ client: follower, namespace: 'default', name: lease, identity: `follower-${sfx}`, leaseDurationMs: 4_000, renewDeadlineMs: 3_000, retryPeriodMs: 500 });
+      const metrics = createMetrics();
+      registerLeaderMetric(metrics, lease, () => elector.isLeader());
+      let attempts = 0;
+      elector.run({ onStartedLeading: () => undefined, onStoppedLeading: () => undefined });
+      try {
+        // It tries (and fails: the program holds the lease) a few times.
+        await waitFor('campaign attempts', async () => (await elector.tryAcquireOrRenew()) === false && ++attempts >= 2);
+        expect(valueIn(await metrics.registry.metrics(), 'leader_election_master_status', { name: lease })).to.equal(0);
+        expect(valueIn(await metricsText(), 'leader_election_master_status', { name: lease })).to.equal(1);
+      } finally {
+        await elector.stop();
+        follower.close();
       }
     });
 
