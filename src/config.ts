@@ -23,6 +23,10 @@
 //   OVIM_SERVICE_ACCOUNT=NS/NAME  the operator's ServiceAccount, bound to ovim:route-secrets in each
 //                            organization namespace (default ovim-system/ovim-operator)
 //   --log-level L            error|warn|info|debug (LOG_LEVEL, default info)
+//   --slow-reconcile-threshold D     a reconcile slower than D records SlowReconcile (500ms, 10s,
+//                            2m; 0 = off; OVIM_SLOW_RECONCILE_THRESHOLD, default 10s)
+//   --slow-api-request-threshold D   Kubernetes API requests slower than D are counted and logged
+//                            (OVIM_SLOW_API_REQUEST_THRESHOLD, default 1s)
 //   --kubeconfig PATH        (KUBECONFIG; else ~/.kube/config or in-cluster)
 //   --jwt-max-age D          refuse API tokens issued longer ago than D (3600, 90m, 24h; OVIM_JWT_MAX_AGE, default 24h)
 //   --jwt-audience A         API tokens must carry audience A (OVIM_JWT_AUDIENCE)
@@ -42,6 +46,7 @@ import { readFileSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { parseDurationSeconds, parseMaxConnections, parseTrustedProxies, type ApiFlags } from './http/config.js';
 import { validateCidr } from './routes/ssrf.js';
+import { parseDurationMs } from './observability/slow-reconcile.js';
 
 export interface LeaderElectionConfig {
   enabled: boolean;
@@ -75,6 +80,10 @@ export interface OperatorConfig {
   resyncPeriodMs: number;
   /** How long a reconcile must keep failing before ReconcileFailed is recorded (not a flag; tests shorten it). */
   reconcileFailedAfterMs?: number;
+  /** A reconcile slower than this records SlowReconcile (--slow-reconcile-threshold, default 10 s; 0 = off). */
+  slowReconcileThresholdMs?: number;
+  /** Kubernetes API requests slower than this are counted and logged (--slow-api-request-threshold, default 1 s). */
+  slowApiRequestThresholdMs?: number;
   watchTimeoutSeconds: number;
   installCrds: boolean;
   installRoles: boolean;
@@ -135,6 +144,14 @@ function integer(what: string, text: string, min: number, max: number): number {
   const n = Number.parseInt(text, 10);
   if (n < min || n > max) throw new ConfigError(`${what} must be between ${min} and ${max}, got ${n}`);
   return n;
+}
+
+function duration(what: string, text: string): number {
+  try {
+    return parseDurationMs(what, text);
+  } catch (err) {
+    throw new ConfigError((err as Error).message);
+  }
 }
 
 function bool(text: string | undefined): boolean | undefined {
@@ -206,6 +223,8 @@ export function loadConfig(argv: readonly string[] = process.argv.slice(2), env:
   if (bool(env.OVIM_HISTORY) === false) cfg.history.path = null;
   cfg.history.archiveAllEvents = bool(env.OVIM_ARCHIVE_ALL_EVENTS) ?? cfg.history.archiveAllEvents;
   if (env.OVIM_DATABASE_URL) cfg.history.databaseUrl = env.OVIM_DATABASE_URL;
+  if (env.OVIM_SLOW_RECONCILE_THRESHOLD) cfg.slowReconcileThresholdMs = duration('OVIM_SLOW_RECONCILE_THRESHOLD', env.OVIM_SLOW_RECONCILE_THRESHOLD);
+  if (env.OVIM_SLOW_API_REQUEST_THRESHOLD) cfg.slowApiRequestThresholdMs = duration('OVIM_SLOW_API_REQUEST_THRESHOLD', env.OVIM_SLOW_API_REQUEST_THRESHOLD);
 
   const args = [...argv];
   while (args.length) {
@@ -258,6 +277,12 @@ export function loadConfig(argv: readonly string[] = process.argv.slice(2), env:
         break;
       case '--routes-allow-http':
         cfg.routes.allowHttp = true;
+        break;
+      case '--slow-reconcile-threshold':
+        cfg.slowReconcileThresholdMs = duration('--slow-reconcile-threshold', value());
+        break;
+      case '--slow-api-request-threshold':
+        cfg.slowApiRequestThresholdMs = duration('--slow-api-request-threshold', value());
         break;
       case '--log-level':
         cfg.logLevel = value();

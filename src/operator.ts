@@ -30,6 +30,7 @@ import { vdcController } from './controllers/vdc.js';
 import { MANAGED_BY_SELECTOR } from './resources/naming.js';
 import { ORGANIZATION_PLURAL, OVIM_API_VERSION, VDC_PLURAL, type Organization, type VirtualDataCenter } from './resources/types.js';
 import type { KubeObject } from './kube/meta.js';
+import { observeOperator } from './observability/wiring.js';
 
 export type { OperatorInformers } from './controllers/setup.js';
 
@@ -230,6 +231,7 @@ export async function startOperator(
       .catch((err: unknown) => log.error(`stop after the lost lease failed: ${errorMessage(err)}`))
       .finally(() => deps.onLostLeadership?.());
   election = config.leaderElection.enabled ? await electLeader(kc, config, logger, startControllers, lost) : undefined;
+  observeOperator({ config, informers, factory, metrics: deps.metrics, logger, isLeader: () => election?.elector.isLeader() ?? true });
   if (!election) startControllers();
   return {
     client,

@@ -12,6 +12,7 @@ import { LABELS, type Organization, type VirtualDataCenter } from '../resources/
 import type { ResilientInformer } from '../kube/informer.js';
 import { errorMessage, type EventSink, type ReconcilerBase } from './common.js';
 import type { KubeObject } from '../kube/meta.js';
+import { CONTROLLER_KINDS, primaryOf, reportSlowReconcile } from '../observability/slow-reconcile-event.js';
 
 export interface OperatorInformers {
   organizations: ResilientInformer<Organization>;
@@ -49,6 +50,9 @@ export function newController(
     logger: setup.logger.child({ component: 'controller' }),
     resyncPeriodMs: setup.config.resyncPeriodMs,
     persistentAfterMs: setup.config.reconcileFailedAfterMs,
+    kind: CONTROLLER_KINDS[name],
+    slowReconcileThresholdMs: setup.config.slowReconcileThresholdMs,
+    onSlowReconcile: (key, slow) => reportSlowReconcile(setup.base.events, name, primaryOf(setup.informers, key), slow),
   });
 }
 

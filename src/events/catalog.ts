@@ -39,6 +39,8 @@ export const EVENT_CATALOG = {
   DeletionBlocked: { type: 'Warning', kinds: [ORGANIZATION_KIND], when: 'deletion requested while VDCs exist' },
   // The contract's table lists ReconcileFailed for Organizations; VDC reconciles fail the same way.
   ReconcileFailed: { type: 'Warning', kinds: [ORGANIZATION_KIND, VDC_KIND], when: 'a reconcile error persisted past retries' },
+  // DESIGN.md section 4's performance event (src/observability/slow-reconcile.ts).
+  SlowReconcile: { type: 'Warning', kinds: [ORGANIZATION_KIND, VDC_KIND], when: 'one reconcile took longer than the threshold (default 10 s); names the slowest step' },
   VDCCreated: { type: 'Normal', kinds: [VDC_KIND], when: 'first successful provisioning' },
   VDCUpdated: { type: 'Normal', kinds: [VDC_KIND], when: 'a spec change was applied' },
   VDCDeleted: { type: 'Normal', kinds: [VDC_KIND], when: 'cleanup finished' },

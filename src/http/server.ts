@@ -1,7 +1,7 @@
 // The embedded HTTP server (DESIGN.md section 5): the events API, health, metrics, the OpenAPI
 // document and the events panel. It reads the EventStore only — never the API server per
 // request. Errors are {"error": "..."}; bad input is a 400, never a 500.
-import Fastify, { type FastifyError, type FastifyInstance, type FastifyReply } from 'fastify';
+import Fastify, { type FastifyError, type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
 import type { AddressInfo } from 'node:net';
 import type { Logger } from 'winston';
 import type { RecorderStats } from '../events/types.js';
@@ -19,6 +19,7 @@ import { registerRouteApi } from '../routes/api.js';
 import type { EventRoute } from '../routes/types.js';
 import type { StreamHub, StreamHubOptions } from './stream-hub.js';
 import { registerStreamMetrics } from './stream-metrics.js';
+import { wasHijacked } from './hijacked.js';
 import { errorSchema, healthResponseSchema, statusResponseSchema } from './schemas.js';
 
 export interface ApiServerOptions {
@@ -135,15 +136,24 @@ export function createApiServer(options: ApiServerOptions): ApiServer {
     if (route.method === 'GET' || (Array.isArray(route.method) && route.method.includes('GET'))) routes.push(route.url);
   });
 
-  app.addHook('onRequest', async (_request, reply) => {
+  const count = (request: FastifyRequest, code: number, ms: number) => {
+    const route = request.routeOptions.url ?? 'unmatched';
+    metrics.httpRequests.inc({ route, method: request.method, code: String(code) });
+    metrics.httpDuration.observe({ route, method: request.method }, ms / 1000);
+  };
+
+  app.addHook('onRequest', async (request, reply) => {
     reply.header('x-content-type-options', 'nosniff');
+    // A hijacked response (the live stream) is counted when it closes: onResponse skips it.
+    reply.raw.once('close', () => {
+      if (wasHijacked(request.raw)) count(request, reply.raw.statusCode, reply.elapsedTime);
+    });
   });
 
   app.addHook('onResponse', async (request, reply) => {
     const route = request.routeOptions.url ?? 'unmatched';
     const method = request.method;
-    metrics.httpRequests.inc({ route, method, code: String(reply.statusCode) });
-    metrics.httpDuration.observe({ route, method }, reply.elapsedTime / 1000);
+    count(request, reply.statusCode, reply.elapsedTime);
     // Never the headers (the token) nor the query string.
     logger?.debug('http request', { method, route, status: reply.statusCode, ms: Math.round(reply.elapsedTime * 10) / 10 });
   });

@@ -3,6 +3,7 @@
 // events first on connect, `Last-Event-ID` resumes from the hub's journal, a heartbeat comment
 // every 15 s. The token travels in the Authorization header only: one in the URL is refused.
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import { hijackCounted } from './hijacked.js';
 import {
   LIMITS,
   clampLimit,
@@ -118,7 +119,7 @@ export function registerStreamRoute(
       const admission = hub.admit(tokenKey(token));
       if (!admission.ok) return sendError(reply.header('retry-after', '5'), 429, admission.reason);
 
-      reply.hijack();
+      hijackCounted(reply);
       const res = reply.raw;
       const socket = request.raw.socket;
       // A stream is quiet between heartbeats: exempt it from the server's idle socket timeout.

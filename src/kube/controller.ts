@@ -10,6 +10,9 @@ import { ReconcileStepError } from './errors.js';
 import { requestScope } from './rest.js';
 import { WorkQueue, type RateLimiter } from './workqueue.js';
 import type { AnyKubeObject } from './meta.js';
+import { reconcileFields, runInReconcile, type ReconcileContext } from '../observability/reconcile-context.js';
+import { controllerSeries, isPanic, type ControllerSeries } from '../observability/runtime-metrics.js';
+import { SLOW_RECONCILE_THRESHOLD_MS, SlowReconcileEpisodes, type SlowReconcile } from '../observability/slow-reconcile.js';
 
 export interface ReconcileResult {
   /** Reconcile again after this many ms (the key is forgotten by the rate limiter first). */
@@ -53,6 +56,12 @@ export interface ControllerOptions {
   now?: () => number;
   /** Period of the full resync (re-enqueues every primary key); 0 disables it. */
   resyncPeriodMs?: number;
+  /** The kind of the primary objects (the `controllerKind` log field). */
+  kind?: string;
+  /** A reconcile slower than this is slow (default 10 s; 0 turns it off). */
+  slowReconcileThresholdMs?: number;
+  /** Called once per slow episode of a key (see src/observability/slow-reconcile.ts). */
+  onSlowReconcile?: (key: string, slow: SlowReconcile) => void;
 }
 
 /** A key's failures in a row: since when, how many. */
@@ -86,6 +95,8 @@ export class Controller {
   private readonly lifetime = new AbortController();
   /** Keys failing now: when their streak began, how often, whether it was reported. */
   private readonly failing = new Map<string, { sinceMs: number; failures: number; reported: boolean }>();
+  private readonly series: ControllerSeries | undefined;
+  private readonly slow: SlowReconcileEpisodes;
 
   constructor(private readonly options: ControllerOptions) {
     // Every request of every running reconcile listens to this one signal: expected, not a leak.
@@ -93,6 +104,8 @@ export class Controller {
     this.name = options.name;
     this.workers = Math.max(1, options.workers ?? 1);
     this.queue = new WorkQueue({ name: options.name, rateLimiter: options.rateLimiter, metrics: options.metrics });
+    this.series = options.metrics && controllerSeries(options.metrics, this.name, this.workers, this.queue);
+    this.slow = new SlowReconcileEpisodes(options.slowReconcileThresholdMs ?? SLOW_RECONCILE_THRESHOLD_MS);
   }
 
   /** The primary kind: every add/update/delete enqueues the object's own key; resyncs list it. */
@@ -178,6 +191,18 @@ export class Controller {
     return drained;
   }
 
+  private reportSlow(key: string, elapsedMs: number, context: ReconcileContext, logger: Logger | undefined): void {
+    if (elapsedMs >= this.slow.thresholdMs && this.slow.thresholdMs > 0) this.series?.slowReconciles.inc({ controller: this.name });
+    const slow = this.slow.finished(key, elapsedMs, context.steps);
+    if (!slow) return;
+    logger?.warn(`slow reconcile: ${Math.round(elapsedMs)} ms`, { ms: Math.round(elapsedMs), slowestStep: slow.slowest?.step });
+    try {
+      this.options.onSlowReconcile?.(key, slow);
+    } catch {
+      // Reporting must never break the loop.
+    }
+  }
+
   private async worker(): Promise<void> {
     for (;;) {
       const key = await this.queue.get();
@@ -187,15 +212,19 @@ export class Controller {
   }
 
   private async process(key: string): Promise<void> {
-    const { metrics, logger } = this.options;
+    const { metrics } = this.options;
     const labels = { controller: this.name };
+    // controller-runtime's fields on every line of this reconcile (src/log.ts adds them to the
+    // reconciler's own lines too).
+    const context: ReconcileContext = { fields: reconcileFields(this.name, this.options.kind, key), steps: new Map() };
+    const logger = this.options.logger?.child({ ...context.fields });
     this.active++;
     metrics?.activeWorkers.set(labels, this.active);
     const started = performance.now();
     let result: 'success' | 'error' | 'requeue' | 'requeue_after' = 'success';
     try {
       const signal = this.lifetime.signal;
-      const outcome = await requestScope.run(signal, () => this.options.reconcile(key, signal));
+      const outcome = await runInReconcile(context, () => requestScope.run(signal, () => this.options.reconcile(key, signal)));
       this.failing.delete(key);
       if (outcome?.requeueAfter && outcome.requeueAfter > 0) {
         result = 'requeue_after';
@@ -212,6 +241,7 @@ export class Controller {
       result = 'error';
       this.stats.errors++;
       metrics?.reconcileErrors.inc(labels);
+      if (isPanic(err)) this.series?.panics.inc(labels);
       this.queue.addRateLimited(key);
       const now = this.options.now?.() ?? Date.now();
       let streak = this.failing.get(key);
@@ -220,8 +250,8 @@ export class Controller {
       const failingForMs = now - streak.sinceMs;
       const persistent = failingForMs >= (this.options.persistentAfterMs ?? PERSISTENT_FAILURE_MS);
       logger?.log(persistent ? 'warn' : 'debug', `reconcile of ${key} failed (attempt ${streak.failures}, failing for ${Math.round(failingForMs / 1000)} s): ${(err as Error)?.message ?? String(err)}`, {
-        controller: this.name,
         step: err instanceof ReconcileStepError ? err.step : undefined,
+        error: (err as Error)?.message ?? String(err),
       });
       if (persistent && !streak.reported) {
         streak.reported = true;
@@ -232,9 +262,12 @@ export class Controller {
         }
       }
     } finally {
+      const elapsedMs = performance.now() - started;
       this.stats.reconciles++;
       metrics?.reconcileTotal.inc({ controller: this.name, result });
-      metrics?.reconcileTime.observe(labels, (performance.now() - started) / 1000);
+      metrics?.reconcileTime.observe(labels, elapsedMs / 1000);
+      logger?.debug('reconcile finished', { result, ms: Math.round(elapsedMs) });
+      this.reportSlow(key, elapsedMs, context, logger);
       this.active--;
       metrics?.activeWorkers.set(labels, this.active);
       this.queue.done(key);

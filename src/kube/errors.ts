@@ -1,5 +1,6 @@
 // Reading HTTP status codes out of @kubernetes/client-node 1.x errors.
 import { ApiException } from '@kubernetes/client-node';
+import { noteStep } from '../observability/reconcile-context.js';
 
 /** The HTTP status of a failed API call, or undefined for network-level failures. */
 export function apiStatusCode(err: unknown): number | undefined {
@@ -52,9 +53,13 @@ export class ReconcileStepError extends Error {
 
 /** Runs one step of a reconcile; a failure comes out as a ReconcileStepError naming it. */
 export async function step<T>(name: string, work: () => Promise<T>): Promise<T> {
+  const started = performance.now();
   try {
     return await work();
   } catch (err) {
     throw err instanceof ReconcileStepError ? err : new ReconcileStepError(name, err);
+  } finally {
+    // Step times name the slowest step of a SlowReconcile.
+    noteStep(name, performance.now() - started);
   }
 }

@@ -86,6 +86,11 @@ export class ResilientInformer<T extends AnyKubeObject> {
     return this;
   }
 
+  /** When the list or watch last delivered anything (ms since the epoch): watch staleness. */
+  get lastActivityAt(): number {
+    return this.lastActivity;
+  }
+
   hasSynced(): boolean {
     return this.synced;
   }

@@ -17,6 +17,7 @@ import { Agent as HttpsAgent, request as httpsRequest, type RequestOptions } fro
 export const requestScope = new AsyncLocalStorage<AbortSignal>();
 import type { KubeConfig } from '@kubernetes/client-node';
 import type { KubeObject } from './meta.js';
+import { restClientObserver } from './rest-observer.js';
 
 export type PatchType = 'merge' | 'json' | 'strategic' | 'apply';
 
@@ -211,6 +212,7 @@ export class KubeClient {
     }
 
     const send = this.isHttps ? httpsRequest : httpRequest;
+    const started = performance.now();
     const { status, text } = await new Promise<{ status: number; text: string }>((resolve, reject) => {
       const req = send(url, { method, headers, agent: this.agent, timeout: this.timeoutMs }, (res: IncomingMessage) => {
         const chunks: Buffer[] = [];
@@ -230,7 +232,11 @@ export class KubeClient {
         }
       }
       req.end(payload);
+    }).catch((err: unknown) => {
+      restClientObserver.observe(method, url.host, path, undefined, performance.now() - started);
+      throw err;
     });
+    restClientObserver.observe(method, url.host, path, status, performance.now() - started);
 
     if (status < 200 || status >= 300) throw statusError(method, url, status, text);
     if (!text) return undefined as T;

@@ -246,6 +246,18 @@ export class WorkQueue {
     return this.processing.size;
   }
 
+  /** Seconds of work in progress: summed over the keys being processed, and the longest. */
+  unfinishedWork(now = performance.now()): { total: number; longest: number } {
+    let total = 0;
+    let longest = 0;
+    for (const started of this.startedAt.values()) {
+      const s = (now - started) / 1000;
+      total += s;
+      if (s > longest) longest = s;
+    }
+    return { total, longest };
+  }
+
   /** Delayed adds (addAfter, addRateLimited) that fire within `horizonMs` from now. */
   delayedWithin(horizonMs: number): number {
     const limit = Date.now() + horizonMs;

@@ -44,6 +44,7 @@ const warningReasons: ReasonsOfType<'Warning'>[] = [
   'AuthenticationFailed',
   'AccessDenied',
   'DeliveryFailed',
+  'SlowReconcile',
 ];
 // @ts-expect-error VMStarted is not a Warning
 export const notAWarning: ReasonsOfType<'Warning'> = 'VMStarted';
@@ -75,6 +76,7 @@ describe('event catalog', function () {
     ['AccessDenied', 'Warning', ['Organization']],
     ['RouteTriggered', 'Normal', ['EventRoute']],
     ['DeliveryFailed', 'Warning', ['EventRoute']],
+    ['SlowReconcile', 'Warning', ['Organization', 'VirtualDataCenter']],
   ];
 
   it('holds exactly the reasons of DESIGN.md section 4 with their type and kinds', function () {
