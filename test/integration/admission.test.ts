@@ -12,7 +12,7 @@ import { startAdmission, type Admission } from '../../src/admission/index.js';
 import { STAMPS } from '../../src/admission/stamps.js';
 import { createCa, issueServing, pemBlocks, servesFor } from '../../src/admission/certs.js';
 import { SharedCertificate } from '../../src/admission/secrets.js';
-import { installCrds } from '../../src/kube/crds.js';
+import { installCrds, loadTestVmCrd } from '../../src/kube/crds.js';
 import { isNotFound } from '../../src/kube/errors.js';
 import { KubeClient } from '../../src/kube/rest.js';
 import { createLogger } from '../../src/log.js';
@@ -126,18 +126,8 @@ describe('admission webhook (the API server calls it)', function () {
       roleRef: { apiGroup: 'rbac.authorization.k8s.io', kind: 'ClusterRole', name: GROUP },
       subjects: [{ apiGroup: 'rbac.authorization.k8s.io', kind: 'Group', name: GROUP }],
     });
-    // A stand-in for KubeVirt's CRD: only its presence and the kind matter here.
-    await api.patch('/apis/apiextensions.k8s.io/v1/customresourcedefinitions/virtualmachines.kubevirt.io', {
-      apiVersion: 'apiextensions.k8s.io/v1',
-      kind: 'CustomResourceDefinition',
-      metadata: { name: 'virtualmachines.kubevirt.io' },
-      spec: {
-        group: 'kubevirt.io',
-        scope: 'Namespaced',
-        names: { plural: 'virtualmachines', singular: 'virtualmachine', kind: 'VirtualMachine', shortNames: ['vm'] },
-        versions: [{ name: 'v1', served: true, storage: true, schema: { openAPIV3Schema: { type: 'object', 'x-kubernetes-preserve-unknown-fields': true } } }],
-      },
-    }, 'apply', { fieldManager: 'admission-test', force: true });
+    // The repo's authored KubeVirt VirtualMachine CRD (the one the VM tests and the sandbox use).
+    await installCrds(cp.kubeConfig, 30_000, loadTestVmCrd());
     await waitFor('the VirtualMachine CRD', async () => (await kubectl(cp.kubeconfigPath, ['get', 'virtualmachines', '-A'])).code === 0);
 
     // An Organization from before the webhook: its requester is only stated.
@@ -226,7 +216,7 @@ describe('admission webhook (the API server calls it)', function () {
       const used = await kubectl(cp.kubeconfigPath, ['get', 'resourcequota', 'vdc-quota', '-n', vdcNs, '-o', 'jsonpath={.status.used}']);
       return used.code === 0 && used.stdout.includes('count/virtualmachines.kubevirt.io');
     }, { timeoutMs: 60_000 });
-    const vm = { apiVersion: 'kubevirt.io/v1', kind: 'VirtualMachine', metadata: { name: 'vm1', namespace: vdcNs, annotations: { 'ovim.io/requested-by': 'mallory' } }, spec: {} };
+    const vm = { apiVersion: 'kubevirt.io/v1', kind: 'VirtualMachine', metadata: { name: 'vm1', namespace: vdcNs, annotations: { 'ovim.io/requested-by': 'mallory' } }, spec: { template: {} } };
     const created = JSON.parse(await as('dave', ['create', '-f', '-', '-o', 'json'], JSON.stringify(vm))) as Organization;
     expect(created.metadata.annotations?.['ovim.io/requested-by']).to.equal('dave');
     expect(created.metadata.finalizers ?? []).to.deep.equal([]);
