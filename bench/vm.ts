@@ -10,6 +10,7 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { writeHeapSnapshot } from 'node:v8';
 import { DEFAULT_CONFIG, type OperatorConfig } from '../src/config.js';
 import { slimEvent, type EventObject } from '../src/events/store.js';
 import { signToken } from '../src/http/auth.js';
@@ -47,8 +48,11 @@ async function pool<T>(items: T[], work: (item: T) => Promise<void>): Promise<vo
 }
 
 const pct = (sorted: number[], p: number) => (sorted.length ? (sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))] ?? NaN) : NaN);
-const heapMb = () => {
+const heapMb = (snapshot?: string) => {
   (globalThis as { gc?: () => void }).gc?.();
+  // BENCH_HEAP_SNAPSHOTS=dir: also a heap snapshot at each point (to see what dominates).
+  const dir = process.env.BENCH_HEAP_SNAPSHOTS;
+  if (dir && snapshot) writeHeapSnapshot(join(dir, `vm-${snapshot}.heapsnapshot`));
   return process.memoryUsage().heapUsed / 1024 / 1024;
 };
 
@@ -106,7 +110,7 @@ async function main(): Promise<void> {
     const config: OperatorConfig = { ...DEFAULT_CONFIG, resyncPeriodMs: 0, installRoles: true, history: { path: HISTORY ? join(dir, 'history.db') : null, archiveAllEvents: false } };
     const ovim = await startOvim(cp.kubeConfig, config, { address: '127.0.0.1:0', auth: { secret: new TextEncoder().encode(SECRET) }, maxEvents: 100_000 }, createLogger('error', false));
     const token = await signToken({ userId: 'b', username: 'bench', role: 'system_admin' }, SECRET);
-    const heapBefore = heapMb();
+    const heapBefore = heapMb('before');
     // Where the delay goes: write → the watcher's record() → the Event in the operator's
     // informer (the archive ingests it there) → first seen through the API.
     const WHAT: Record<string, string> = { VMCreated: 'create', VMStarted: 'Running', VMStopped: 'Stopped', VMDeleted: 'delete' };
@@ -166,7 +170,7 @@ async function main(): Promise<void> {
     const start = performance.now();
     await pool(vms, (vm) => up(vm)());
     await ovim.vms.waitIdle(120_000);
-    const heapTracked = heapMb();
+    const heapTracked = heapMb('tracked');
     const tracked = ovim.vms.informer?.list().length ?? 0;
     const eventsWhenTracked = [...ovim.vms.recorded.values()].reduce((a, b) => a + b, 0);
     await pool(vms, (vm) => down(vm)());
@@ -180,7 +184,7 @@ async function main(): Promise<void> {
     await poller;
     // Every VM gone (no state kept), every Event stored: the heap an Event costs the process.
     await ovim.vms.waitIdle(120_000);
-    const heapAfter = heapMb();
+    const heapAfter = heapMb('deleted');
     const res = await fetch(`${ovim.apiUrl}/api/v1/events?kind=VirtualMachine&limit=1`, { headers: { authorization: `Bearer ${token}` } });
     const apiTotal = ((await res.json()) as { total_count: number }).total_count;
     await ovim.stop();

@@ -16,7 +16,7 @@ import type { KubeClient } from '../kube/rest.js';
 import type { Metrics } from '../metrics.js';
 import { ANNOTATIONS, LABELS } from '../resources/types.js';
 import type { VmRecord, VmStates } from '../history/vm-states.js';
-import { onLeadershipGained } from './leadership.js';
+import { onLeadershipChange } from './leadership.js';
 import { COUNTED, NamespaceCounts, RUNNING, type Counts } from './namespace-counts.js';
 import { NOTHING_REPORTED, decideVm, sameReported, vmDeletedMessage, vmMessage, type VmStatusView } from './vm.js';
 
@@ -50,7 +50,7 @@ export interface VmWatcherOptions {
 const MAX_ANNOTATION = 253;
 const cut = (v: string | undefined) => (v ? v.slice(0, MAX_ANNOTATION) : undefined);
 
-/** Strings many cached VMs share (namespaces, statuses, condition types): one copy each. */
+/** Strings many cached VMs share (namespaces, statuses, failure reasons): one copy each. */
 class Interned {
   private readonly pool = new Map<string, string>();
   constructor(private readonly max: number) {}
@@ -108,6 +108,9 @@ export class VmWatcher {
   private readonly log: Logger | undefined;
   private pollTimer: NodeJS.Timeout | undefined;
   private stopFollowing: (() => void) | undefined;
+  /** Leading with the rows caught up (false until a new leader's takeover finished). */
+  private leading = false;
+  private takingOver: Promise<void> | undefined;
   private stopped = false;
   private starting: Promise<void> | undefined;
   /** Events recorded, by reason (tests and the benchmark read it). */
@@ -196,8 +199,8 @@ export class VmWatcher {
       this.log?.info(`watching KubeVirt VirtualMachines in VDC namespaces (${informer.list().length} VMs, ${this.options.states.size} known)`);
       // Catch-up: VMs remembered from before the start that are gone now get their VMDeleted.
       for (const key of this.byKey.keys()) this.controller.enqueue(key);
-      this.controller.start();
       this.followLeadership();
+      this.controller.start();
     })();
     return this.starting;
   }
@@ -208,8 +211,14 @@ export class VmWatcher {
    */
   private followLeadership(): void {
     const isLeader = this.options.isLeader;
+    this.leading = isLeader?.() ?? true;
     if (!isLeader) return;
-    this.stopFollowing = onLeadershipGained(isLeader, () => void this.takeOver());
+    this.stopFollowing = onLeadershipChange(isLeader, { gained: () => this.gainLeadership(), lost: () => (this.leading = false) });
+  }
+
+  /** Once per gain: reconciles wait for it (they return; the takeover enqueues every key). */
+  private gainLeadership(): void {
+    this.takingOver ??= this.takeOver().finally(() => (this.takingOver = undefined));
   }
 
   private async takeOver(): Promise<void> {
@@ -221,6 +230,8 @@ export class VmWatcher {
     }
     this.byKey.clear();
     for (const r of this.options.states.all()) this.index(r);
+    // Before the keys go in: a worker may take one at once.
+    this.leading = true;
     this.controller.resyncAll();
     for (const key of this.byKey.keys()) this.controller.enqueue(key);
   }
@@ -254,7 +265,17 @@ export class VmWatcher {
   }
 
   private reconcile(key: string): void {
-    if (this.options.isLeader && !this.options.isLeader()) return;
+    if (this.options.isLeader) {
+      if (!this.options.isLeader()) {
+        this.leading = false;
+        return;
+      }
+      // Just became the leader: decide nothing against rows the previous leader may have changed.
+      if (!this.leading) {
+        this.gainLeadership();
+        return;
+      }
+    }
     const slash = key.indexOf('/');
     const namespace = key.slice(0, slash);
     const name = key.slice(slash + 1);

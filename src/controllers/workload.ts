@@ -7,7 +7,7 @@ import type { Logger } from 'winston';
 import { patchStatus, type PlainObject } from '../kube/apply.js';
 import { Controller } from '../kube/controller.js';
 import { ResilientInformer, type ListOptions } from '../kube/informer.js';
-import { onLeadershipGained } from './leadership.js';
+import { onLeadershipChange } from './leadership.js';
 import { COUNTED, NOT_COUNTED, NamespaceCounts, RUNNING, type Counts, type Standing } from './namespace-counts.js';
 import type { KubeClient } from '../kube/rest.js';
 import type { Metrics } from '../metrics.js';
@@ -87,7 +87,7 @@ export class WorkloadCounter {
     this.controller.start();
     // A new leader writes the counts at once (as a follower it wrote nothing).
     const isLeader = this.options.isLeader;
-    if (isLeader) this.stopFollowing = onLeadershipGained(isLeader, () => this.enqueueAll());
+    if (isLeader) this.stopFollowing = onLeadershipChange(isLeader, { gained: () => this.enqueueAll() });
   }
 
   /** Every provisioned VDC's namespace. */

@@ -45,7 +45,7 @@ describe('VM watcher and workload counts under leader election (shared PostgreSQ
       // Long enough that a loaded machine does not make a renewing leader miss its deadline.
       leaderElection: { enabled: true, namespace: 'default', name: LEASE, identity, leaseDurationMs: 10_000, renewDeadlineMs: 8_000, retryPeriodMs: 1_000 },
     };
-    const ovim = await startOvim(cp.kubeConfig, config, { address: '127.0.0.1:0', auth: { secret: new TextEncoder().encode(SECRET) }, maxEvents: 10_000 }, createLogger(process.env.VMLE_LOG ?? 'error', true), {
+    const ovim = await startOvim(cp.kubeConfig, config, { address: '127.0.0.1:0', auth: { secret: new TextEncoder().encode(SECRET) }, maxEvents: 10_000 }, createLogger('error', true), {
       vmCrdPollMs: 200,
       // A lost lease stops the operator; the test stops the rest itself.
       onLostLeadership: () => undefined,
