@@ -108,6 +108,8 @@ export class VmWatcher {
   private readonly log: Logger | undefined;
   private pollTimer: NodeJS.Timeout | undefined;
   private stopFollowing: (() => void) | undefined;
+  /** The last state of deleted VMs whose deletion is not reported yet (by uid). */
+  private readonly lastSeen = new Map<string, VirtualMachine>();
   /** Leading with the rows caught up (false until a new leader's takeover finished). */
   private leading = false;
   private takingOver: Promise<void> | undefined;
@@ -192,6 +194,11 @@ export class VmWatcher {
       });
       this.informer = informer;
       this.perNamespace.follow(informer);
+      informer.on('delete', (vm) => {
+        const uid = vm.metadata?.uid;
+        // Only remembered VMs (bounded by the rows); dropped once VMDeleted is recorded.
+        if (uid && this.options.states.get(uid)) this.lastSeen.set(uid, vm);
+      });
       this.controller.watchPrimary(informer);
       informer.start();
       await informer.waitForSync();
@@ -281,9 +288,17 @@ export class VmWatcher {
     const name = key.slice(slash + 1);
     const vm = this.informer?.get(name, namespace);
     const uid = vm?.metadata?.uid;
-    // Every remembered VM of this name that is not the one there now is gone.
-    for (const gone of this.uidsOf(key).filter((u) => u !== uid)) this.reportDeleted(gone, key);
-    if (!vm || !uid) return;
+    // Every remembered VM of this name that is not the one there now is gone: first what its
+    // last state said (a Stopped followed at once by the delete), then VMDeleted.
+    for (const gone of this.uidsOf(key).filter((u) => u !== uid)) {
+      const last = this.lastSeen.get(gone);
+      if (last) this.decide(last, gone, namespace, name);
+      this.reportDeleted(gone, key);
+    }
+    if (vm && uid) this.decide(vm, uid, namespace, name);
+  }
+
+  private decide(vm: VirtualMachine, uid: string, namespace: string, name: string): void {
     const ns = this.options.namespaces.get(namespace);
     const vdc = ns?.metadata.labels?.[LABELS.vdc];
     if (!vdc) return; // Not a VDC namespace: not ours to report.
@@ -315,6 +330,7 @@ export class VmWatcher {
   }
 
   private reportDeleted(uid: string, key: string): void {
+    this.lastSeen.delete(uid);
     const r = this.options.states.get(uid);
     if (!r) {
       const slash = key.indexOf('/');
