@@ -150,10 +150,16 @@ async function main(): Promise<void> {
         // A wide window: under load an Event may become visible long after its timestamp.
         const since = new Date(Date.now() - 60_000).toISOString();
         const asked = performance.now();
-        const res = await fetch(`${ovim.apiUrl}/api/v1/events?kind=VirtualMachine&since=${encodeURIComponent(since)}&limit=1000`, { headers: { authorization: `Bearer ${token}` } });
+        let body: { events?: { namespace: string; involved_object_name: string; reason: string }[] };
+        try {
+          const res = await fetch(`${ovim.apiUrl}/api/v1/events?kind=VirtualMachine&since=${encodeURIComponent(since)}&limit=1000`, { headers: { authorization: `Bearer ${token}` } });
+          body = (await res.json()) as typeof body;
+        } catch {
+          // A reset connection (e.g. the process paused for a heap snapshot): poll again.
+          continue;
+        }
         const now = performance.now();
         polls.push(now - asked);
-        const body = (await res.json()) as { events?: { namespace: string; involved_object_name: string; reason: string }[] };
         for (const e of body.events ?? []) {
           const key = `${e.namespace}/${e.involved_object_name}/${WHAT[e.reason] ?? e.reason}`;
           if (seen.has(key)) continue;
