@@ -155,7 +155,8 @@ async function main(): Promise<void> {
           const res = await fetch(`${ovim.apiUrl}/api/v1/events?kind=VirtualMachine&since=${encodeURIComponent(since)}&limit=1000`, { headers: { authorization: `Bearer ${token}` } });
           body = (await res.json()) as typeof body;
         } catch {
-          // A reset connection (e.g. the process paused for a heap snapshot): poll again.
+          // A reset connection (e.g. the process paused for a heap snapshot): poll again shortly.
+          await new Promise((r) => setTimeout(r, 50));
           continue;
         }
         const now = performance.now();
