@@ -6,18 +6,20 @@
 // and the first pass after a start reports what happened while the operator was down.
 import type { KubernetesObject } from '@kubernetes/client-node';
 import type { Logger } from 'winston';
-import { STAMPS, deleterOf } from '../admission/stamps.js';
+import { deleterOf } from '../admission/stamps.js';
 import { KIND_API_VERSIONS, VM_KIND } from '../events/catalog.js';
 import type { EventRecording } from '../events/types.js';
 import type { PlainObject } from '../kube/apply.js';
 import { Controller } from '../kube/controller.js';
 import { apiErrorMessage, isNotFound } from '../kube/errors.js';
 import type { InformerFactory } from '../kube/factory.js';
-import { objectKey, type ResilientInformer } from '../kube/informer.js';
+import type { ResilientInformer } from '../kube/informer.js';
 import type { KubeClient } from '../kube/rest.js';
 import type { Metrics } from '../metrics.js';
 import { ANNOTATIONS, LABELS } from '../resources/types.js';
 import type { VmRecord, VmStates } from '../history/vm-states.js';
+import { onLeadershipChange } from './leadership.js';
+import { COUNTED, NamespaceCounts, RUNNING, type Counts } from './namespace-counts.js';
 import { NOTHING_REPORTED, decideVm, sameReported, vmDeletedMessage, vmMessage, type VmStatusView } from './vm.js';
 
 export const VM_CRD = 'virtualmachines.kubevirt.io';
@@ -25,7 +27,7 @@ export const VM_PATH = '/apis/kubevirt.io/v1/virtualmachines';
 
 /** The parts of a VM the watcher keeps (the informer's transform drops the rest). */
 export interface VirtualMachine extends KubernetesObject {
-  status?: VmStatusView & { ready?: boolean };
+  status?: VmStatusView;
 }
 
 export interface VmWatcherOptions {
@@ -50,46 +52,73 @@ export interface VmWatcherOptions {
 const MAX_ANNOTATION = 253;
 const cut = (v: string | undefined) => (v ? v.slice(0, MAX_ANNOTATION) : undefined);
 
-/** Keeps what the decisions, the events and the actor's proof need; drops spec and the rest. */
+/** Strings many cached VMs share (namespaces, statuses, failure reasons): one copy each. */
+class Interned {
+  private readonly pool = new Map<string, string>();
+  constructor(private readonly max: number) {}
+  of(value: string | undefined): string | undefined {
+    if (value === undefined) return undefined;
+    const known = this.pool.get(value);
+    if (known !== undefined) return known;
+    // Bounded: past `max` distinct values, strings are kept as they came (no growth).
+    if (this.pool.size < this.max) this.pool.set(value, value);
+    return value;
+  }
+}
+const interned = new Interned(10_000);
+
+/**
+ * Keeps only what the decisions, the events and the actor's proof read (client-go's
+ * SetTransform): name, namespace, uid, resourceVersion, generation, deletionTimestamp, the
+ * `ovim.io/*` annotations, printableStatus, a True Failure condition and startFailure's count.
+ * apiVersion and kind are the constants (the list and watch only return VMs).
+ */
 export function slimVm(vm: VirtualMachine): VirtualMachine {
-  const annotations: Record<string, string> = {};
-  for (const [k, v] of Object.entries(vm.metadata?.annotations ?? {})) if (k.startsWith('ovim.io/')) annotations[k] = v;
+  let annotations: Record<string, string> | undefined;
+  for (const [k, v] of Object.entries(vm.metadata?.annotations ?? {})) {
+    if (k.startsWith('ovim.io/')) (annotations ??= {})[k] = v;
+  }
   const s = vm.status;
-  return {
-    apiVersion: vm.apiVersion,
-    kind: vm.kind,
-    metadata: {
-      name: vm.metadata?.name,
-      namespace: vm.metadata?.namespace,
-      uid: vm.metadata?.uid,
-      resourceVersion: vm.metadata?.resourceVersion,
-      generation: vm.metadata?.generation,
-      deletionTimestamp: vm.metadata?.deletionTimestamp,
-      annotations,
-    },
-    status: s && {
-      printableStatus: s.printableStatus,
-      ready: s.ready,
-      conditions: s.conditions?.map((c) => ({ type: c.type, status: c.status, reason: c.reason, message: c.message })),
-      startFailure: s.startFailure ? { consecutiveFailCount: s.startFailure.consecutiveFailCount } : undefined,
-    },
+  const failure = s?.conditions?.find((c) => c?.type === 'Failure' && c.status === 'True');
+  const fails = s?.startFailure?.consecutiveFailCount;
+  const meta = vm.metadata;
+  const slim: VirtualMachine = {
+    apiVersion: KIND_API_VERSIONS.VirtualMachine,
+    kind: VM_KIND,
+    metadata: { name: meta?.name, namespace: interned.of(meta?.namespace), uid: meta?.uid, resourceVersion: meta?.resourceVersion },
   };
+  const m = slim.metadata as NonNullable<VirtualMachine['metadata']>;
+  if (meta?.generation !== undefined) m.generation = meta.generation;
+  if (meta?.deletionTimestamp !== undefined) m.deletionTimestamp = meta.deletionTimestamp;
+  if (annotations) m.annotations = annotations;
+  if (s) {
+    const status: VmStatusView = { printableStatus: interned.of(s.printableStatus) };
+    if (failure) status.conditions = [{ type: 'Failure', status: 'True', reason: interned.of(failure.reason), message: failure.message }];
+    if (fails !== undefined) status.startFailure = { consecutiveFailCount: fails };
+    slim.status = status;
+  }
+  return slim;
 }
 
 export class VmWatcher {
   readonly controller: Controller;
   informer: ResilientInformer<VirtualMachine> | undefined;
-  private readonly byKey = new Map<string, Set<string>>();
+  /** Remembered VM uids by namespace/name (one uid, or several when a name was reused). */
+  private readonly byKey = new Map<string, string | string[]>();
+  /** The cached VMs per namespace: the VDC counts and a namespace's VMs without a scan. */
+  private readonly perNamespace = new NamespaceCounts<VirtualMachine>((vm) => (vm.status?.printableStatus === 'Running' ? RUNNING : COUNTED));
   private readonly log: Logger | undefined;
   private pollTimer: NodeJS.Timeout | undefined;
-  private leaderTimer: NodeJS.Timeout | undefined;
-  private wasLeader = true;
+  private stopFollowing: (() => void) | undefined;
+  /** The last state of deleted VMs whose deletion is not reported yet, and when it went (by uid). */
+  private readonly lastSeen = new Map<string, { vm: VirtualMachine; goneAt: number }>();
+  /** Leading with the rows caught up (false until a new leader's takeover finished). */
+  private leading = false;
+  private takingOver: Promise<void> | undefined;
   private stopped = false;
   private starting: Promise<void> | undefined;
   /** Events recorded, by reason (tests and the benchmark read it). */
   readonly recorded = new Map<string, number>();
-  /** Last state of remembered VMs that left with the webhook's deletion stamp: VMDeleted's actor. */
-  private readonly stampedGone = new Map<string, { vm: VirtualMachine; goneAt: number }>();
 
   constructor(private readonly options: VmWatcherOptions) {
     this.log = options.logger;
@@ -156,9 +185,12 @@ export class VmWatcher {
         transform: slimVm,
       });
       this.informer = informer;
+      this.perNamespace.follow(informer);
       informer.on('delete', (vm) => {
         const uid = vm.metadata?.uid;
-        if (uid && vm.metadata?.annotations?.[STAMPS.deletionRequestedBy] && this.options.states.get(uid)) this.stampedGone.set(uid, { vm, goneAt: Date.now() });
+        // Only remembered VMs (bounded by the rows); dropped once VMDeleted is recorded. The last
+        // state decides a Stop followed at once by the delete; its deletion stamp names the deleter.
+        if (uid && this.options.states.get(uid)) this.lastSeen.set(uid, { vm, goneAt: Date.now() });
       });
       this.controller.watchPrimary(informer);
       informer.start();
@@ -167,44 +199,65 @@ export class VmWatcher {
       this.log?.info(`watching KubeVirt VirtualMachines in VDC namespaces (${informer.list().length} VMs, ${this.options.states.size} known)`);
       // Catch-up: VMs remembered from before the start that are gone now get their VMDeleted.
       for (const key of this.byKey.keys()) this.controller.enqueue(key);
-      this.controller.start();
       this.followLeadership();
+      this.controller.start();
     })();
     return this.starting;
   }
 
-  /** A replica that becomes the leader catches up at once (a follower's reconciles did nothing). */
+  /**
+   * A replica that becomes the leader catches up at once: it reloads what the previous leader
+   * reported (the archive is shared between replicas on PostgreSQL) and re-decides every VM.
+   */
   private followLeadership(): void {
     const isLeader = this.options.isLeader;
+    this.leading = isLeader?.() ?? true;
     if (!isLeader) return;
-    this.wasLeader = isLeader();
-    this.leaderTimer = setInterval(() => {
-      const leading = isLeader();
-      if (leading && !this.wasLeader) {
-        this.controller.resyncAll();
-        for (const key of this.byKey.keys()) this.controller.enqueue(key);
-      }
-      this.wasLeader = leading;
-    }, 1_000);
-    this.leaderTimer.unref();
+    this.stopFollowing = onLeadershipChange(isLeader, { gained: () => this.gainLeadership(), lost: () => (this.leading = false) });
+  }
+
+  /** Once per gain: reconciles wait for it (they return; the takeover enqueues every key). */
+  private gainLeadership(): void {
+    this.takingOver ??= this.takeOver().finally(() => (this.takingOver = undefined));
+  }
+
+  private async takeOver(): Promise<void> {
+    try {
+      await this.options.states.reload();
+    } catch (err) {
+      // The rows in memory are then what this replica last knew: re-decide against them.
+      this.log?.warn(`VM states: could not reload them on gaining the leadership: ${(err as Error).message}`);
+    }
+    this.byKey.clear();
+    for (const r of this.options.states.all()) this.index(r);
+    // Before the keys go in: a worker may take one at once.
+    this.leading = true;
+    this.controller.resyncAll();
+    for (const key of this.byKey.keys()) this.controller.enqueue(key);
   }
 
   private enqueueNamespace(namespace: string): void {
-    for (const vm of this.informer?.list() ?? []) if (vm.metadata?.namespace === namespace) this.controller.enqueue(objectKey(vm));
+    for (const name of this.perNamespace.names(namespace)) this.controller.enqueue(`${namespace}/${name}`);
   }
 
   private index(r: VmRecord): void {
     const key = `${r.namespace}/${r.name}`;
-    let uids = this.byKey.get(key);
-    if (!uids) this.byKey.set(key, (uids = new Set()));
-    uids.add(r.uid);
+    const uids = this.byKey.get(key);
+    if (uids === undefined) this.byKey.set(key, r.uid);
+    else if (typeof uids === 'string') this.byKey.set(key, uids === r.uid ? uids : [uids, r.uid]);
+    else if (!uids.includes(r.uid)) uids.push(r.uid);
   }
 
-  private unindex(r: VmRecord): void {
+  private unindex(r: Pick<VmRecord, 'uid' | 'namespace' | 'name'>): void {
     const key = `${r.namespace}/${r.name}`;
+    const rest = this.uidsOf(key).filter((u) => u !== r.uid);
+    if (rest.length === 0) this.byKey.delete(key);
+    else this.byKey.set(key, rest.length === 1 ? (rest[0] as string) : rest);
+  }
+
+  private uidsOf(key: string): string[] {
     const uids = this.byKey.get(key);
-    uids?.delete(r.uid);
-    if (uids?.size === 0) this.byKey.delete(key);
+    return uids === undefined ? [] : typeof uids === 'string' ? [uids] : uids;
   }
 
   private count(reason: string): void {
@@ -212,15 +265,33 @@ export class VmWatcher {
   }
 
   private reconcile(key: string): void {
-    if (this.options.isLeader && !this.options.isLeader()) return;
+    if (this.options.isLeader) {
+      if (!this.options.isLeader()) {
+        this.leading = false;
+        return;
+      }
+      // Just became the leader: decide nothing against rows the previous leader may have changed.
+      if (!this.leading) {
+        this.gainLeadership();
+        return;
+      }
+    }
     const slash = key.indexOf('/');
     const namespace = key.slice(0, slash);
     const name = key.slice(slash + 1);
     const vm = this.informer?.get(name, namespace);
     const uid = vm?.metadata?.uid;
-    // Every remembered VM of this name that is not the one there now is gone.
-    for (const gone of [...(this.byKey.get(key) ?? [])].filter((u) => u !== uid)) this.reportDeleted(gone, key);
-    if (!vm || !uid) return;
+    // Every remembered VM of this name that is not the one there now is gone: first what its
+    // last state said (a Stopped followed at once by the delete), then VMDeleted.
+    for (const gone of this.uidsOf(key).filter((u) => u !== uid)) {
+      const last = this.lastSeen.get(gone);
+      if (last) this.decide(last.vm, gone, namespace, name);
+      this.reportDeleted(gone, key);
+    }
+    if (vm && uid) this.decide(vm, uid, namespace, name);
+  }
+
+  private decide(vm: VirtualMachine, uid: string, namespace: string, name: string): void {
     const ns = this.options.namespaces.get(namespace);
     const vdc = ns?.metadata.labels?.[LABELS.vdc];
     if (!vdc) return; // Not a VDC namespace: not ours to report.
@@ -252,11 +323,12 @@ export class VmWatcher {
   }
 
   private reportDeleted(uid: string, key: string): void {
+    const gone = this.lastSeen.get(uid);
+    this.lastSeen.delete(uid);
     const r = this.options.states.get(uid);
-    const gone = this.stampedGone.get(uid);
-    this.stampedGone.delete(uid);
     if (!r) {
-      this.byKey.get(key)?.delete(uid);
+      const slash = key.indexOf('/');
+      this.unindex({ uid, namespace: key.slice(0, slash), name: key.slice(slash + 1) });
       return;
     }
     const object: VirtualMachine = {
@@ -274,15 +346,8 @@ export class VmWatcher {
   }
 
   /** VMs of a namespace as last seen: total and Running (for the VDC's workload counts). */
-  countsOf(namespace: string): { total: number; running: number } {
-    let total = 0;
-    let running = 0;
-    for (const vm of this.informer?.list() ?? []) {
-      if (vm.metadata?.namespace !== namespace) continue;
-      total++;
-      if (vm.status?.printableStatus === 'Running') running++;
-    }
-    return { total, running };
+  countsOf(namespace: string): Counts {
+    return this.perNamespace.counts(namespace);
   }
 
   waitIdle(timeoutMs = 30_000): Promise<boolean> {
@@ -293,7 +358,7 @@ export class VmWatcher {
   async stop(): Promise<void> {
     this.stopped = true;
     clearTimeout(this.pollTimer);
-    clearInterval(this.leaderTimer);
+    this.stopFollowing?.();
     await this.controller.stop(10_000);
     this.informer?.stop();
     if (!(await this.options.states.flush(5_000))) this.log?.warn('VM states: not everything was written before the timeout');

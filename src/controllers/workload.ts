@@ -8,6 +8,8 @@ import { patchStatus, type PlainObject } from '../kube/apply.js';
 import { Controller } from '../kube/controller.js';
 import type { InformerFactory, InformerSpec } from '../kube/factory.js';
 import type { ResilientInformer } from '../kube/informer.js';
+import { onLeadershipChange } from './leadership.js';
+import { COUNTED, NOT_COUNTED, NamespaceCounts, RUNNING, type Counts, type Standing } from './namespace-counts.js';
 import type { KubeClient } from '../kube/rest.js';
 import type { Metrics } from '../metrics.js';
 import { organizationNamespace } from '../resources/naming.js';
@@ -17,22 +19,13 @@ export interface SlimPod extends KubernetesObject {
   status?: { phase?: string };
 }
 
-export interface Counts {
-  total: number;
-  running: number;
-}
+export type { Counts };
 
-/** Non-terminal pods (the quota's `pods` counts the same) and the Running ones. */
-export function countPods(pods: Iterable<SlimPod>): Counts {
-  let total = 0;
-  let running = 0;
-  for (const p of pods) {
-    const phase = p.status?.phase;
-    if (phase === 'Succeeded' || phase === 'Failed') continue;
-    total++;
-    if (phase === 'Running') running++;
-  }
-  return { total, running };
+/** Non-terminal pods count (the quota's `pods` counts the same); Running ones also as running. */
+export function podStanding(p: SlimPod): Standing {
+  const phase = p.status?.phase;
+  if (phase === 'Succeeded' || phase === 'Failed') return NOT_COUNTED;
+  return phase === 'Running' ? RUNNING : COUNTED;
 }
 
 export function slimPod(p: SlimPod): SlimPod {
@@ -64,6 +57,9 @@ export class WorkloadCounter {
   readonly controller: Controller;
   /** Status writes made (the "written only when changed" check reads it). */
   writes = 0;
+  /** Pods per namespace, kept from the pod informer's events (a count is O(1)). */
+  private readonly pods: NamespaceCounts<SlimPod>;
+  private stopFollowing: (() => void) | undefined;
 
   constructor(private readonly options: WorkloadCounterOptions) {
     this.controller = new Controller({
@@ -72,6 +68,8 @@ export class WorkloadCounter {
       logger: options.logger,
       reconcile: async (ns) => this.reconcile(ns),
     });
+    // Before the controller's own handlers: a reconcile queued by a pod event sees that pod.
+    this.pods = new NamespaceCounts(podStanding).follow(options.pods);
     const nsOf = (o: KubernetesObject) => o.metadata?.namespace;
     this.controller.watch(options.pods, (p, old) => (!old || p.status?.phase !== (old as SlimPod).status?.phase ? nsOf(p) : undefined));
     this.controller.watch(options.vdcs, (v) => v.status?.namespace);
@@ -83,9 +81,18 @@ export class WorkloadCounter {
 
   start(): void {
     this.controller.start();
+    // A new leader writes the counts at once (as a follower it wrote nothing).
+    const isLeader = this.options.isLeader;
+    if (isLeader) this.stopFollowing = onLeadershipChange(isLeader, { gained: () => this.enqueueAll() });
+  }
+
+  /** Every provisioned VDC's namespace. */
+  enqueueAll(): void {
+    for (const v of this.options.vdcs.list()) if (v.status?.namespace) this.enqueue(v.status.namespace);
   }
 
   stop(): Promise<boolean> {
+    this.stopFollowing?.();
     return this.controller.stop(10_000);
   }
 
@@ -95,8 +102,7 @@ export class WorkloadCounter {
 
   /** The counts of a VDC namespace now. */
   counts(namespace: string): { virtualMachines: Counts; pods: Counts } {
-    const pods = this.options.pods.list().filter((p) => p.metadata?.namespace === namespace);
-    return { virtualMachines: this.options.vmCounts(namespace), pods: countPods(pods) };
+    return { virtualMachines: this.options.vmCounts(namespace), pods: this.pods.counts(namespace) };
   }
 
   private async reconcile(namespace: string): Promise<void> {
@@ -135,7 +141,7 @@ export async function startWorkloadCounter(
   });
   pods.start();
   await pods.waitForSync();
-  for (const v of operator.informers.vdcs.list()) if (v.status?.namespace) counter.enqueue(v.status.namespace);
+  counter.enqueueAll();
   counter.start();
   return {
     counter,

@@ -6,6 +6,7 @@
 import type { Logger } from 'winston';
 import type { VmReported } from '../controllers/vm.js';
 import type { HistoryEngine } from './engine.js';
+import { sql } from 'kysely';
 import { compiler } from './sql.js';
 
 /** One VM's row: who it is (for VMDeleted after it is gone) and its decision state. */
@@ -27,13 +28,25 @@ export interface VmStateBackend {
   write(save: readonly VmRecord[], remove: readonly string[]): Promise<void>;
 }
 
+const COLUMNS = ['uid', 'namespace', 'name', 'organization', 'vdc', 'actor', 'owner', 'state', 'updated_at'] as const;
+
 export class ArchiveVmStateBackend implements VmStateBackend {
   private readonly db;
+  /** The upsert, compiled once and run per row (the archive's own rows are written the same way). */
+  private readonly upsert: string;
   constructor(
     private readonly engine: HistoryEngine,
     private readonly now: () => number = Date.now,
   ) {
     this.db = compiler(engine.dialect);
+    const placeholder = Object.fromEntries(COLUMNS.map((c) => [c, c === 'updated_at' ? 0 : ''])) as Record<(typeof COLUMNS)[number], string | number>;
+    const { uid: _uid, ...rest } = placeholder;
+    const set = Object.fromEntries(Object.keys(rest).map((c) => [c, sql.ref(`excluded.${c}`)]));
+    this.upsert = this.db
+      .insertInto('vm_reported')
+      .values(placeholder as never)
+      .onConflict((oc) => oc.column('uid').doUpdateSet(set as never))
+      .compile().sql;
   }
 
   async load(): Promise<VmRecord[]> {
@@ -54,27 +67,13 @@ export class ArchiveVmStateBackend implements VmStateBackend {
 
   async write(save: readonly VmRecord[], remove: readonly string[]): Promise<void> {
     const now = this.now();
-    const queries = save.map((r) => {
-      const values = {
-        uid: r.uid,
-        namespace: r.namespace,
-        name: r.name,
-        organization: r.organization ?? null,
-        vdc: r.vdc ?? null,
-        actor: r.actor ?? null,
-        owner: r.owner ?? null,
-        state: JSON.stringify(r.state),
-        updated_at: now,
-      };
-      const { uid: _uid, ...rest } = values;
-      return this.db
-        .insertInto('vm_reported')
-        .values(values)
-        .onConflict((oc) => oc.column('uid').doUpdateSet(rest))
-        .compile();
-    });
-    if (remove.length) queries.push(this.db.deleteFrom('vm_reported').where('uid', 'in', [...remove]).compile());
-    if (queries.length) await this.engine.write(queries);
+    if (save.length) {
+      await this.engine.writeMany(
+        this.upsert,
+        save.map((r) => [r.uid, r.namespace, r.name, r.organization ?? null, r.vdc ?? null, r.actor ?? null, r.owner ?? null, JSON.stringify(r.state), now]),
+      );
+    }
+    if (remove.length) await this.engine.write([this.db.deleteFrom('vm_reported').where('uid', 'in', [...remove]).compile()]);
   }
 }
 
@@ -89,14 +88,35 @@ export class VmStates {
   private timer: NodeJS.Timeout | undefined;
   private failures = 0;
 
+  /**
+   * Changes wait up to `writeDelayMs` (default 100 ms) so that a burst goes in one transaction:
+   * the writes share the archive's writer with the Events, and one transaction per VM
+   * transition kept it busy. The events are recorded before and never wait for this write.
+   */
   constructor(
     private readonly backend: VmStateBackend | undefined,
     private readonly logger?: Logger,
+    private readonly writeDelayMs = 100,
   ) {}
 
   async load(): Promise<void> {
     if (!this.backend) return;
     for (const r of await this.backend.load()) this.rows.set(r.uid, r);
+  }
+
+  /**
+   * Replaces the rows in memory by the backend's (a replica gaining the leadership takes what
+   * the previous leader wrote); changes of its own not yet written stay on top.
+   */
+  async reload(): Promise<void> {
+    if (!this.backend) return;
+    const fresh = await this.backend.load();
+    this.rows.clear();
+    for (const r of fresh) this.rows.set(r.uid, r);
+    for (const [uid, r] of this.dirty) {
+      if (r) this.rows.set(uid, r);
+      else this.rows.delete(uid);
+    }
   }
 
   get(uid: string): VmRecord | undefined {
@@ -124,7 +144,7 @@ export class VmStates {
   private mark(uid: string, row: VmRecord | null): void {
     if (!this.backend) return;
     this.dirty.set(uid, row);
-    this.schedule(0);
+    this.schedule(this.writeDelayMs);
   }
 
   private schedule(delayMs: number): void {
@@ -133,7 +153,7 @@ export class VmStates {
       this.timer = undefined;
       this.writing = this.writeOnce().finally(() => {
         this.writing = undefined;
-        if (this.dirty.size) this.schedule(this.failures ? Math.min(30_000, 100 * 2 ** this.failures) : 0);
+        if (this.dirty.size) this.schedule(this.failures ? Math.min(30_000, 100 * 2 ** this.failures) : this.writeDelayMs);
       });
     }, delayMs);
   }

@@ -15,6 +15,7 @@ import { SharedCertificate } from '../../src/admission/secrets.js';
 import { startVmWatcher, type VmWatcher } from '../../src/controllers/vm-watcher.js';
 import { VmStates } from '../../src/history/vm-states.js';
 import { installCrds, loadTestVmCrd } from '../../src/kube/crds.js';
+import { InformerFactory } from '../../src/kube/factory.js';
 import { isNotFound } from '../../src/kube/errors.js';
 import { KubeClient } from '../../src/kube/rest.js';
 import { createLogger } from '../../src/log.js';
@@ -93,7 +94,7 @@ describe('admission webhook (the API server calls it)', function () {
   };
   const startOp = async () => {
     op = await startOperator(cp.kubeConfig, config, createLogger('error', true), { actorVerifier: admission?.verifier });
-    vms = await startVmWatcher(cp.kubeConfig, op, vmStates, { crdPollMs: 200 });
+    vms = await startVmWatcher(new InformerFactory(op.client), op, vmStates, { crdPollMs: 200 });
   };
   const stopOp = async () => {
     await vms?.stop();

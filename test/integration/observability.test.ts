@@ -14,7 +14,7 @@ import { expect } from 'chai';
 import { parse as parseYaml } from 'yaml';
 import { DEFAULT_CONFIG, type OperatorConfig } from '../../src/config.js';
 import { installCrds } from '../../src/kube/crds.js';
-import { ResilientInformer } from '../../src/kube/informer.js';
+import { InformerFactory } from '../../src/kube/factory.js';
 import { LeaderElector } from '../../src/kube/leader.js';
 import { restClientObserver, SLOW_API_REQUEST_MS } from '../../src/kube/rest-observer.js';
 import { KubeClient } from '../../src/kube/rest.js';
@@ -202,18 +202,10 @@ describe('observability', function () {
 
   it('informer restarts count the failures of a resource the server does not serve; a followed watch lists once and is fresh', async () => {
     const metrics: Metrics = createMetrics();
-    const missing = new ResilientInformer(cp.kubeConfig, {
-      path: `/apis/missing-${sfx}.ovim.io/v1/things`,
-      list: (o) => api.list(`/apis/missing-${sfx}.ovim.io/v1/things`, { limit: o.limit, continue: o._continue }),
-      backoff: { initialMs: 50, maxMs: 200 },
-    });
-    const quietPath = '/api/v1/namespaces/default/configmaps';
-    const quiet = new ResilientInformer(cp.kubeConfig, {
-      path: quietPath,
-      labelSelector: `quiet-${sfx}=yes`,
-      list: (o) => api.list(quietPath, { limit: o.limit, continue: o._continue, labelSelector: `quiet-${sfx}=yes` }),
-      watchTimeoutSeconds: 120,
-    });
+    // The program's informers come from the factory (lists and watches on the keep-alive client).
+    const factory = new InformerFactory(api, { watchTimeoutSeconds: 120 });
+    const missing = factory.informer({ apiVersion: `missing-${sfx}.ovim.io/v1`, kind: 'Thing', plural: 'things' });
+    const quiet = factory.informer({ apiVersion: 'v1', kind: 'ConfigMap', plural: 'configmaps', labelSelector: `quiet-${sfx}=yes` });
     registerInformerMetrics(metrics, () => [
       { name: 'missing', informer: missing },
       { name: 'quiet', informer: quiet },

@@ -65,6 +65,19 @@ describe('VM states: write-behind', () => {
     expect(written.flat().map((r) => r.state.status)).to.include('Starting');
   });
 
+  it('reload() takes the backend rows (another leader wrote them) and keeps unwritten changes of its own on top', async () => {
+    let stored: VmRecord[] = [row('1', 'Starting'), row('2', 'Running')];
+    const backend: VmStateBackend = { load: async () => stored.map((r) => ({ ...r })), write: () => new Promise(() => undefined) };
+    const states = new VmStates(backend);
+    await states.load();
+    expect(states.get('1')?.state.status).to.equal('Starting');
+    stored = [row('1', 'Stopped'), row('3', 'Running')];
+    states.set(row('4', 'Running')); // its write never finishes: still in flight or waiting
+    await states.reload();
+    expect(states.all().map((r) => `${r.uid}:${r.state.status}`).sort()).to.deep.equal(['1:Stopped', '3:Running', '4:Running']);
+    states.stop();
+  });
+
   it('without a backend it keeps the rows in memory only', async () => {
     const states = new VmStates(undefined);
     states.set(row('1', 'Running'));
