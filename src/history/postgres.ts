@@ -73,6 +73,8 @@ export class PostgresEngine implements HistoryEngine {
   private readonly months = new Set<string>();
   private schemaLock: pg.PoolClient | undefined;
   private lastPoolError = 0;
+  /** The pools' connection settings, for the health probe's own connection. */
+  private readonly clientConfig: pg.ClientConfig;
 
   constructor(connectionString: string, options: PostgresEngineOptions = {}) {
     this.url = parseDatabaseUrl(connectionString);
@@ -91,6 +93,7 @@ export class PostgresEngine implements HistoryEngine {
       application_name: 'ovim-operator',
       allowExitOnIdle: true,
     };
+    this.clientConfig = common;
     this.writePool = new pg.Pool({ ...common, max: writers });
     this.readPool = new pg.Pool({ ...common, max: max - writers, statement_timeout: options.readTimeoutMs ?? 30_000 });
     // An idle connection that breaks (server restarted) must not crash the process.
@@ -124,6 +127,24 @@ export class PostgresEngine implements HistoryEngine {
       await this.ensurePartitions(monthsAhead(Date.now(), this.monthsAheadCount));
     } finally {
       await this.unlockSchema();
+    }
+  }
+
+  /**
+   * Health: one round trip on a connection of its own (busy pools do not make it fail), within
+   * `timeoutMs` for the query and the pool's connect timeout for the connection.
+   */
+  async probe(timeoutMs: number): Promise<void> {
+    const client = new pg.Client({ ...this.clientConfig, query_timeout: timeoutMs });
+    // A connection broken later (server gone) must not crash the process.
+    client.on('error', () => undefined);
+    try {
+      await client.connect();
+      await client.query('select 1');
+    } catch (err) {
+      throw new HistoryUnavailableError(this.wrap(err, 'reach the server').message);
+    } finally {
+      await client.end().catch(() => undefined);
     }
   }
 
