@@ -29,6 +29,10 @@ import { compiler } from './sql.js';
 const LOCK_SPACE = 0x0717;
 const SCHEMA_LOCK = 1;
 const WRITE_LOCK = 2;
+/** A partition drop's wait for the table lock, per attempt; attempts; the pause between them. */
+const DROP_LOCK_WAIT_MS = 50;
+const DROP_ATTEMPTS = 40;
+const DROP_RETRY_PAUSE_MS = 250;
 
 export interface PostgresEngineOptions {
   /** Connections at most, reads and writes together (default 10; at least 2). */
@@ -209,7 +213,7 @@ export class PostgresEngine implements HistoryEngine {
         const counts = partitionCountsQuery(this.db, p);
         const rows = (await c.query<{ category: string; type: string; n: number }>(counts.sql, counts.parameters as SqlParam[])).rows;
         await c.query(rollupSubtractQuery(this.db, p).sql);
-        await c.query(`drop table ${p.name}`);
+        await this.dropWithShortWaits(c, p.name);
         return rows;
       }, 'drop an expired partition').catch((err: Error) => {
         this.logger?.warn(`history retention: partition ${p.name} kept for now: ${err.message}`);
@@ -220,6 +224,27 @@ export class PostgresEngine implements HistoryEngine {
       drops.push({ partition: p.name, rows: dropped.map((r) => ({ category: r.category, type: r.type, count: Number(r.n) })) });
     }
     return drops;
+  }
+
+  /**
+   * Dropping a partition needs the parent table to itself; while the drop waits for that lock,
+   * every query on the archive queues behind it. So it waits at most DROP_LOCK_WAIT_MS at a
+   * time (the queries behind it wait no longer), and tries again after a pause, up to
+   * DROP_ATTEMPTS times, keeping the rest of the transaction's work (a savepoint).
+   */
+  private async dropWithShortWaits(c: pg.PoolClient, partition: string): Promise<void> {
+    for (let attempt = 1; ; attempt++) {
+      await c.query('savepoint drop_partition');
+      await c.query(`set local lock_timeout = '${DROP_LOCK_WAIT_MS}ms'`);
+      try {
+        await c.query(`drop table ${partition}`);
+        return;
+      } catch (err) {
+        if ((err as { code?: string }).code !== '55P03' || attempt >= DROP_ATTEMPTS) throw err;
+        await c.query('rollback to savepoint drop_partition');
+        await new Promise((r) => setTimeout(r, DROP_RETRY_PAUSE_MS));
+      }
+    }
   }
 
   /** Makes the partitions of every month from `from` to `to` (ms): before a bulk load. */
