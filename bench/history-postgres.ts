@@ -133,7 +133,7 @@ export async function benchPostgres(input: PostgresBenchInput): Promise<void> {
       const result = await retentionUnderQueries(archive, days, () => archive.list({ filters: {}, scope: orgA }, { limit: 50, offset: 0 }));
       report(
         `PostgreSQL: retention pass deleting ${result.deleted.toLocaleString()} rows (a month's partition dropped)`,
-        `${(result.tookMs / 1000).toFixed(2)} s; worst query meanwhile ${ms(result.worstMs)}`,
+        `${(result.tookMs / 1000).toFixed(2)} s; ${result.queries} queries meanwhile: p99 ${ms(result.p99Ms)}, worst ${ms(result.worstMs)}`,
         'the embedded batch delete above',
         'worst query <= 100 ms',
       );

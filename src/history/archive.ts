@@ -12,6 +12,7 @@ import { HistoryUnavailableError, type HistoryEngine } from './engine.js';
 import { RetentionEnforcer, type RetentionReport } from './enforce.js';
 import { defaultPolicies, validatePolicy, type RetentionPolicy } from './retention.js';
 import { archivedByDefault, mergeRows, rowOfRecord, tenantOf } from './rows.js';
+import { rollupTotalQuery } from './totals.js';
 import {
   MIGRATIONS,
   SCHEMA_VERSION,
@@ -65,6 +66,11 @@ export interface HistoryArchiveOptions {
    * selection counts once. Benchmarks turn it off to measure the count itself.
    */
   countCache?: boolean;
+  /**
+   * How often a database server is probed (engines with `probe`, i.e. PostgreSQL; default
+   * 15 s, 0 turns it off): an idle replica whose database is down reports degraded too.
+   */
+  probeIntervalMs?: number;
 }
 
 export interface HistoryHealth {
@@ -144,6 +150,10 @@ export class HistoryArchive {
   private generation = 0;
   private readonly totals = new Map<string, { generation: number; total: number; exact: boolean }>();
   private readonly countCache: boolean;
+  private readonly probeIntervalMs: number;
+  private probeTimer: NodeJS.Timeout | undefined;
+  /** Why the last probe failed (cleared by a probe or a write that succeeds). */
+  private probeFailure: string | undefined;
 
   private constructor(options: HistoryArchiveOptions) {
     this.engine = options.engine;
@@ -159,6 +169,7 @@ export class HistoryArchive {
     this.logger = options.logger;
     this.now = options.now ?? Date.now;
     this.countCache = options.countCache ?? true;
+    this.probeIntervalMs = options.probeIntervalMs ?? 15_000;
     this.retention = new RetentionEnforcer(this.engine, this.db, {
       logger: this.logger,
       now: this.now,
@@ -211,6 +222,7 @@ export class HistoryArchive {
       await engine.close();
       throw err;
     }
+    archive.startProbing();
     return archive;
   }
 
@@ -297,6 +309,7 @@ export class HistoryArchive {
         buffered,
       };
     }
+    if (this.probeFailure !== undefined) return { status: 'degraded', reason: `history database unreachable: ${this.probeFailure}`, buffered };
     return { status: 'ok', buffered };
   }
 
@@ -318,15 +331,19 @@ export class HistoryArchive {
     return result;
   }
 
-  /** The number of matches: exact up to EXACT_COUNT_LIMIT, else an estimate. */
+  /** The number of matches: exact up to EXACT_COUNT_LIMIT (at any size from the rollup), else an estimate. */
   private async total(selection: HistorySelection): Promise<{ total: number; exact: boolean }> {
     const key = this.countCache ? JSON.stringify([selection.scope, selection.filters, selection.includeDeleted ?? false]) : '';
     const cached = this.countCache ? this.totals.get(key) : undefined;
     if (cached && cached.generation === this.generation) return cached;
     const generation = this.generation;
-    const [count] = await this.read<{ n: number }>(cappedCountQuery(this.db, selection, EXACT_COUNT_LIMIT));
+    // The rollup's sum where it holds the selection (exact at any size, see totals.ts), else the
+    // rows counted up to the limit and an estimate above it.
+    const fromRollup = rollupTotalQuery(this.db, selection);
+    const [count] = await this.read<{ n: number }>(fromRollup ?? cappedCountQuery(this.db, selection, EXACT_COUNT_LIMIT));
     const n = Number(count?.n ?? 0);
-    const answer = n > EXACT_COUNT_LIMIT ? { total: await this.estimate(selection, n), exact: false } : { total: n, exact: true };
+    const answer =
+      n > EXACT_COUNT_LIMIT && !fromRollup ? { total: await this.estimate(selection, n), exact: false } : { total: n, exact: true };
     if (this.countCache) {
       if (this.totals.size >= 256) this.totals.clear();
       this.totals.set(key, { ...answer, generation });
@@ -379,6 +396,7 @@ export class HistoryArchive {
   async close(): Promise<void> {
     if (this.closed) return;
     this.retention.stop();
+    clearTimeout(this.probeTimer);
     try {
       if (this.failures === 0) await this.flush();
     } catch (err) {
@@ -413,6 +431,32 @@ export class HistoryArchive {
     const covered = newest - oldestCounted;
     if (covered <= 0) return counted;
     return Math.max(counted, Math.round((counted * (newest - oldest)) / covered));
+  }
+
+  /** Probes the database every `probeIntervalMs` (one probe at a time), for health(). */
+  private startProbing(): void {
+    const probe = this.engine.probe?.bind(this.engine);
+    if (!probe || this.probeIntervalMs <= 0) return;
+    const tick = () => {
+      this.probeTimer = setTimeout(() => {
+        probe(Math.max(1_000, Math.min(5_000, this.probeIntervalMs)))
+          .then(
+            () => {
+              if (this.probeFailure !== undefined) this.logger?.info('history: database reachable again');
+              this.probeFailure = undefined;
+            },
+            (err: unknown) => {
+              if (this.probeFailure === undefined) this.logger?.warn(`history: database probe failed: ${(err as Error).message}`);
+              this.probeFailure = (err as Error).message;
+            },
+          )
+          .finally(() => {
+            if (!this.closed) tick();
+          });
+      }, this.probeIntervalMs);
+      this.probeTimer.unref();
+    };
+    tick();
   }
 
   private schedule(): void {
@@ -462,6 +506,7 @@ export class HistoryArchive {
       if (this.failures > 0) this.logger?.info(`history: writes recovered after ${this.failures} failed attempts`);
       this.failures = 0;
       this.lastError = undefined;
+      this.probeFailure = undefined;
     } catch (err) {
       error = err as Error;
       this.failures++;

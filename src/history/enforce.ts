@@ -15,9 +15,12 @@ export interface RetentionReport {
 }
 
 export interface RetentionOptions {
-  /** Rows per delete transaction (default 500). */
+  /** Rows per delete transaction (default 250). */
   batchSize?: number;
-  /** Pause between two delete transactions (default 5 ms): readers and ingestion get their turn. */
+  /**
+   * Pause between two delete transactions (default 5 ms), and at least as long as the last one
+   * took: retention uses at most half of the writer's time, readers and ingestion get the rest.
+   */
   pauseMs?: number;
   logger?: Logger;
   now?: () => number;
@@ -41,7 +44,7 @@ export class RetentionEnforcer {
     private readonly db: Kysely<ArchiveDatabase>,
     options: RetentionOptions = {},
   ) {
-    this.batchSize = Math.max(1, options.batchSize ?? 500);
+    this.batchSize = Math.max(1, options.batchSize ?? 250);
     this.pauseMs = options.pauseMs ?? 5;
     this.logger = options.logger;
     this.now = options.now ?? Date.now;
@@ -100,8 +103,16 @@ export class RetentionEnforcer {
     return this.running;
   }
 
-  private pause(): Promise<void> {
-    return new Promise((resolve) => setTimeout(resolve, this.pauseMs));
+  /** Waits after a batch that took `tookMs`: the configured pause, or as long as the batch. */
+  private pause(tookMs: number): Promise<void> {
+    return new Promise((resolve) => setTimeout(resolve, Math.max(this.pauseMs, tookMs)));
+  }
+
+  /** One delete transaction, and how long it took. */
+  private async deleteBatch(query: Parameters<HistoryEngine['write']>[0][number]): Promise<{ n: number; tookMs: number }> {
+    const started = performance.now();
+    const [n = 0] = await this.engine.write([query]);
+    return { n, tookMs: performance.now() - started };
   }
 
   private count(category: string, type: string, cause: 'age' | 'count', n: number): void {
@@ -149,11 +160,11 @@ export class RetentionEnforcer {
         .where('type', '=', policy.type)
         .where('last_timestamp', '<', cutoff)
         .limit(this.batchSize);
-      const [n = 0] = await this.engine.write([db.deleteFrom('events').where('id', 'in', victims).compile()]);
+      const { n, tookMs } = await this.deleteBatch(db.deleteFrom('events').where('id', 'in', victims).compile());
       total += n;
       this.count(policy.category, policy.type, 'age', n);
       if (n < this.batchSize || this.stopped) return total;
-      await this.pause();
+      await this.pause(tookMs);
     }
   }
 
@@ -184,12 +195,12 @@ export class RetentionEnforcer {
           .orderBy('last_timestamp', 'asc')
           .orderBy('id', 'asc')
           .limit(Math.min(this.batchSize, excess));
-        const [n = 0] = await this.engine.write([db.deleteFrom('events').where('id', 'in', victims).compile()]);
+        const { n, tookMs } = await this.deleteBatch(db.deleteFrom('events').where('id', 'in', victims).compile());
         if (n === 0) break;
         excess -= n;
         total += n;
         this.count(policy.category, policy.type, 'count', n);
-        await this.pause();
+        await this.pause(tookMs);
       }
     }
     return total;

@@ -29,6 +29,8 @@ export interface HistoryEngine {
   lockSchema?(): Promise<void>;
   /** …and released once the schema is current. */
   ready?(): Promise<void>;
+  /** A cheap round trip to a database server (health of an idle replica); rejects when it fails. */
+  probe?(timeoutMs: number): Promise<void>;
   /** Retention's first step: whole time partitions whose every row has expired, dropped. */
   dropExpiredPartitions?(policies: readonly RetentionPolicy[], now: number): Promise<PartitionDrop[]>;
 }

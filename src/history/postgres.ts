@@ -29,6 +29,10 @@ import { compiler } from './sql.js';
 const LOCK_SPACE = 0x0717;
 const SCHEMA_LOCK = 1;
 const WRITE_LOCK = 2;
+/** A partition drop's wait for the table lock, per attempt; attempts; the pause between them. */
+const DROP_LOCK_WAIT_MS = 50;
+const DROP_ATTEMPTS = 40;
+const DROP_RETRY_PAUSE_MS = 250;
 
 export interface PostgresEngineOptions {
   /** Connections at most, reads and writes together (default 10; at least 2). */
@@ -73,6 +77,8 @@ export class PostgresEngine implements HistoryEngine {
   private readonly months = new Set<string>();
   private schemaLock: pg.PoolClient | undefined;
   private lastPoolError = 0;
+  /** The pools' connection settings, for the health probe's own connection. */
+  private readonly clientConfig: pg.ClientConfig;
 
   constructor(connectionString: string, options: PostgresEngineOptions = {}) {
     this.url = parseDatabaseUrl(connectionString);
@@ -91,6 +97,7 @@ export class PostgresEngine implements HistoryEngine {
       application_name: 'ovim-operator',
       allowExitOnIdle: true,
     };
+    this.clientConfig = common;
     this.writePool = new pg.Pool({ ...common, max: writers });
     this.readPool = new pg.Pool({ ...common, max: max - writers, statement_timeout: options.readTimeoutMs ?? 30_000 });
     // An idle connection that breaks (server restarted) must not crash the process.
@@ -124,6 +131,24 @@ export class PostgresEngine implements HistoryEngine {
       await this.ensurePartitions(monthsAhead(Date.now(), this.monthsAheadCount));
     } finally {
       await this.unlockSchema();
+    }
+  }
+
+  /**
+   * Health: one round trip on a connection of its own (busy pools do not make it fail), within
+   * `timeoutMs` for the query and the pool's connect timeout for the connection.
+   */
+  async probe(timeoutMs: number): Promise<void> {
+    const client = new pg.Client({ ...this.clientConfig, query_timeout: timeoutMs });
+    // A connection broken later (server gone) must not crash the process.
+    client.on('error', () => undefined);
+    try {
+      await client.connect();
+      await client.query('select 1');
+    } catch (err) {
+      throw new HistoryUnavailableError(this.wrap(err, 'reach the server').message);
+    } finally {
+      await client.end().catch(() => undefined);
     }
   }
 
@@ -188,7 +213,7 @@ export class PostgresEngine implements HistoryEngine {
         const counts = partitionCountsQuery(this.db, p);
         const rows = (await c.query<{ category: string; type: string; n: number }>(counts.sql, counts.parameters as SqlParam[])).rows;
         await c.query(rollupSubtractQuery(this.db, p).sql);
-        await c.query(`drop table ${p.name}`);
+        await this.dropWithShortWaits(c, p.name);
         return rows;
       }, 'drop an expired partition').catch((err: Error) => {
         this.logger?.warn(`history retention: partition ${p.name} kept for now: ${err.message}`);
@@ -199,6 +224,27 @@ export class PostgresEngine implements HistoryEngine {
       drops.push({ partition: p.name, rows: dropped.map((r) => ({ category: r.category, type: r.type, count: Number(r.n) })) });
     }
     return drops;
+  }
+
+  /**
+   * Dropping a partition needs the parent table to itself; while the drop waits for that lock,
+   * every query on the archive queues behind it. So it waits at most DROP_LOCK_WAIT_MS at a
+   * time (the queries behind it wait no longer), and tries again after a pause, up to
+   * DROP_ATTEMPTS times, keeping the rest of the transaction's work (a savepoint).
+   */
+  private async dropWithShortWaits(c: pg.PoolClient, partition: string): Promise<void> {
+    for (let attempt = 1; ; attempt++) {
+      await c.query('savepoint drop_partition');
+      await c.query(`set local lock_timeout = '${DROP_LOCK_WAIT_MS}ms'`);
+      try {
+        await c.query(`drop table ${partition}`);
+        return;
+      } catch (err) {
+        if ((err as { code?: string }).code !== '55P03' || attempt >= DROP_ATTEMPTS) throw err;
+        await c.query('rollback to savepoint drop_partition');
+        await new Promise((r) => setTimeout(r, DROP_RETRY_PAUSE_MS));
+      }
+    }
   }
 
   /** Makes the partitions of every month from `from` to `to` (ms): before a bulk load. */

@@ -265,6 +265,24 @@ export const MIGRATIONS: readonly Migration[] = [
       ];
     },
   },
+  {
+    version: 5,
+    description: "indexes for an org user's own events (verified actor or owner)",
+    up(kdb) {
+      const db = kdb as SchemaDb;
+      // Each branch of the org-user scope (sql.ts scopePredicate) is then one index range, in
+      // time order: its list, count and stats read that user's rows, not the organization's.
+      // deleted_at is a column (not a partial index's condition) so either branch of the OR can
+      // use it on every engine.
+      return (['actor', 'owner'] as const).map((who) =>
+        db.schema
+          .createIndex(`events_${who}_own`)
+          .on('events')
+          .columns([who, `${who}_verified`, 'org_id', 'deleted_at', 'last_timestamp'])
+          .compile(),
+      );
+    },
+  },
 ];
 
 export const HOUR_MS = 3_600_000;

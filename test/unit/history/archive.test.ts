@@ -12,7 +12,8 @@ import {
 } from '../../../src/events/query.js';
 import { EventStore, compactEvent, type EventObject } from '../../../src/events/store.js';
 import { EXACT_COUNT_LIMIT, HistoryArchive, type HistoryArchiveOptions } from '../../../src/history/archive.js';
-import type { HistoryFilters, StatsGroup } from '../../../src/history/sql.js';
+import { compiler, type HistoryFilters, type StatsGroup } from '../../../src/history/sql.js';
+import { rollupTotalQuery } from '../../../src/history/totals.js';
 import { seededRandom } from '../../support/random.js';
 import { ENGINES } from './engines.js';
 import { DAY, NOW, OWNERS, SCOPES, allByCursor, ids, liveOwners, randomEvents, reference } from './fixtures.js';
@@ -247,6 +248,36 @@ for (const engineUnderTest of ENGINES) {
         }
       });
 
+      it('counts totals from the hourly rollup exactly like a brute-force count, partial hours included', async () => {
+        const rnd = seededRandom(17);
+        const hour = 3_600_000;
+        const reasons = [...new Set(records.map((r) => r.reason))];
+        const instant = () => {
+          const t = NOW - Math.floor(rnd() * 31 * DAY);
+          // Whole hours, an hour's last millisecond, and anywhere inside an hour.
+          const k = rnd();
+          return k < 0.2 ? Math.floor(t / hour) * hour : k < 0.4 ? Math.floor(t / hour) * hour - 1 : t;
+        };
+        let fromRollup = 0;
+        for (let i = 0; i < 60; i++) {
+          const scope = SCOPES[Math.floor(rnd() * SCOPES.length)] as Scope;
+          const filters: HistoryFilters = {};
+          if (rnd() < 0.7) filters.since = instant();
+          if (rnd() < 0.7) filters.until = rnd() < 0.2 && filters.since !== undefined ? filters.since + Math.floor(rnd() * hour) : instant();
+          if (rnd() < 0.3) filters.type = rnd() < 0.5 ? 'Normal' : 'Warning';
+          if (rnd() < 0.3) filters.namespace = ['org-a', 'vdc-a-x', 'vdc-a-gone', 'apps'][Math.floor(rnd() * 4)];
+          if (rnd() < 0.3) filters.reason = reasons[Math.floor(rnd() * reasons.length)];
+          const selection = { filters, scope };
+          if (rollupTotalQuery(compiler(archive.engine.dialect), selection)) fromRollup++;
+          const page = await archive.list(selection, { limit: 5, offset: 0 });
+          const what = JSON.stringify(selection);
+          expect(page.total, what).to.equal(reference(records, selection, owners).length);
+          expect(page.totalExact, what).to.equal(true);
+        }
+        // Per-user scopes are counted from the rows; the others from the rollup.
+        expect(fromRollup).to.be.above(30);
+      });
+
       it('counts stats per bucket and group exactly like a brute-force count', async () => {
         const bucket = 6 * 3_600_000;
         for (const scope of SCOPES) {
@@ -387,7 +418,7 @@ for (const engineUnderTest of ENGINES) {
       });
     });
 
-    it('flags total_count as an estimate above the exact limit', async () => {
+    it('flags total_count as an estimate above the exact limit where rows are counted, exact from the rollup', async () => {
       const { archive, done } = await fresh({ batchSize: 5_000, bufferSize: 200_000 });
       try {
         const n = EXACT_COUNT_LIMIT + 5_000;
@@ -395,13 +426,21 @@ for (const engineUnderTest of ENGINES) {
           archive.ingestRow({ ...rowTemplate, uid: `bulk-${i}`, name: `e.${i}`, last_timestamp: NOW - i * 1000, first_timestamp: NOW - i * 1000 });
         }
         await archive.flush();
-        const page = await archive.list({ filters: {}, scope: { kind: 'all' } }, { limit: 10, offset: 0 });
+        // A filter the hourly rollup does not hold (the object's kind): the rows are counted.
+        const byKind: HistoryFilters = { kind: 'VirtualDataCenter' };
+        const page = await archive.list({ filters: byKind, scope: { kind: 'all' } }, { limit: 10, offset: 0 });
         expect(page.totalExact).to.equal(false);
         // Evenly spread rows: the time-based estimate lands close to the truth.
         expect(page.total).to.be.within(n * 0.95, n * 1.05);
-        const few = await archive.list({ filters: { until: NOW - 10_000_000 } as HistoryFilters, scope: { kind: 'all' } }, { limit: 10, offset: 0 });
+        const few = await archive.list({ filters: { ...byKind, until: NOW - 10_000_000 }, scope: { kind: 'all' } }, { limit: 10, offset: 0 });
         expect(few.totalExact).to.equal(true);
         expect(few.total).to.equal(n - 10_000);
+        // On the rollup's dimensions the total is exact at any size.
+        for (const filters of [{}, { type: 'Normal', since: NOW - 50_000_000 + 1 }] as HistoryFilters[]) {
+          const exact = await archive.list({ filters, scope: { kind: 'organization', organization: 'a' } }, { limit: 10, offset: 0 });
+          expect(exact.totalExact, JSON.stringify(filters)).to.equal(true);
+          expect(exact.total, JSON.stringify(filters)).to.equal(filters.since === undefined ? n : 50_000);
+        }
       } finally {
         await done();
       }

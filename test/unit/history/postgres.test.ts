@@ -12,6 +12,7 @@ import { freePort } from '../../support/controlplane.js';
 import { freshPostgresDatabase } from '../../support/postgres-engine.js';
 import { testPostgres } from '../../support/postgres.js';
 import { waitFor } from '../../support/wait.js';
+import { startServer } from '../http/support.js';
 import { DAY, NOW, liveOwners, randomEvents } from './fixtures.js';
 import type { EventObject } from '../../../src/events/store.js';
 
@@ -209,6 +210,39 @@ describe('history archive on PostgreSQL: replicas, partitions, outages', functio
       expect(page.total).to.equal(events.length);
       expect(lines.join('\n')).to.match(/writes recovered/);
     } finally {
+      await archive.close();
+      await db.drop();
+    }
+  });
+
+  it('reports degraded on an idle replica whose server is down (probe), and ok again once it is back', async function () {
+    this.timeout(180_000);
+    const server = await testPostgres();
+    expect(server.managed, 'a server the test may stop (not OVIM_TEST_DATABASE_URL)').to.equal(true);
+    const db = freshPostgresDatabase();
+    const { logger, lines } = capturingLogger();
+    const archive = await HistoryArchive.open({ engine: db.engine(), owners: liveOwners(), logger, probeIntervalMs: 100 });
+    const api = await startServer({ history: archive });
+    let down = false;
+    try {
+      expect(archive.health().status).to.equal('ok');
+      down = true;
+      await server.stopServer();
+      // Nothing is ingested: only the probe can notice.
+      await waitFor('the idle archive to report degraded', async () => archive.health().status === 'degraded', { timeoutMs: 60_000 });
+      expect(archive.health().reason).to.match(/history database unreachable/);
+      expect(archive.stats().writeFailures).to.equal(0);
+      const health = await api.get('/health');
+      expect(health.status).to.equal(503);
+      expect((health.body as { checks: { history: { status: string } } }).checks.history.status).to.equal('degraded');
+      await server.startServer();
+      down = false;
+      await waitFor('the archive to report ok again', async () => archive.health().status === 'ok', { timeoutMs: 60_000 });
+      expect((await api.get('/health')).status).to.equal(200);
+      expect(lines.join('\n')).to.match(/database probe failed/).and.match(/reachable again/);
+    } finally {
+      if (down) await server.startServer();
+      await api.close();
       await archive.close();
       await db.drop();
     }
