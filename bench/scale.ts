@@ -213,6 +213,8 @@ async function main(): Promise<void> {
   for (const size of SIZES) {
     const f = await runSize(size, gc);
     results.push(f);
+    // Each size as it ends, so that a run stopped during a later size still reports this one.
+    console.log(`  ${size} VDCs: all Active ${fmt(f.activeMs / 1000, 1)} s (${f.writes} writes), heap/VDC ${fmt(f.heapPerVdc / 1024, 1)} KB, resync ${fmt(f.resyncMs / 1000, 1)} s / ${f.resyncWrites + f.resyncEvents} writes, restart ${fmt(f.restartMs / 1000, 1)} s / ${f.restartWrites} writes; ${loadLine()}`);
     console.log(`  ${size} VDCs: caches ${f.caches}`);
   }
   const s = (ms: number) => fmt(ms / 1000, 1);
