@@ -101,6 +101,10 @@ export class AdmissionServer {
         if (!res.headersSent) send(res, status, { error: err instanceof Error ? err.message : String(err) });
       });
     });
+    // The API server keeps idle webhook connections 90 s; closing them sooner (Node's default is
+    // 5 s) races its next request on the same connection: "connection reset by peer", a failed
+    // create. Idle connections are left for the API server to close.
+    this.server.keepAliveTimeout = 120_000;
   }
 
   /** Serves a new certificate to new connections (rotation). */

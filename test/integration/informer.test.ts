@@ -2,7 +2,9 @@
 // going away, and keeps watching across server-side watch timeouts without relisting.
 import { expect } from 'chai';
 import { CoreV1Api, type V1ConfigMap } from '@kubernetes/client-node';
+import { InformerFactory } from '../../src/kube/factory.js';
 import { ResilientInformer } from '../../src/kube/informer.js';
+import { KubeClient } from '../../src/kube/rest.js';
 import { controlPlane } from '../support/hooks.js';
 import { waitFor } from '../support/wait.js';
 import type { ControlPlane } from '../support/controlplane.js';
@@ -80,5 +82,28 @@ describe('ResilientInformer on a real kube-apiserver', function () {
       timeoutMs: 30_000,
     });
     expect(informer.get('after-restart', namespace)?.data?.v).to.equal('r');
+  });
+
+  it('caches objects from the factory without managedFields, listed or watched', async function () {
+    await core.createNamespacedConfigMap({ namespace, body: { metadata: { name: 'mf-listed' }, data: { v: 'l' } } });
+    const raw = await core.readNamespacedConfigMap({ namespace, name: 'mf-listed' });
+    expect(raw.metadata?.managedFields, 'the server sends them').to.have.length.above(0);
+    const client = await KubeClient.create(cp.kubeConfig);
+    const factory = new InformerFactory(cp.kubeConfig, client);
+    try {
+      const informer = factory.informer<V1ConfigMap & { metadata: { name: string } }>({ apiVersion: 'v1', kind: 'ConfigMap', plural: 'configmaps' });
+      factory.start();
+      await informer.waitForSync();
+      await core.createNamespacedConfigMap({ namespace, body: { metadata: { name: 'mf-watched' }, data: { v: 'w' } } });
+      await waitFor('the watched ConfigMap', async () => informer.get('mf-watched', namespace) !== undefined);
+      for (const name of ['mf-listed', 'mf-watched']) {
+        const cached = informer.get(name, namespace);
+        expect(cached?.data?.v, name).to.equal(name === 'mf-listed' ? 'l' : 'w');
+        expect(cached?.metadata, name).to.not.have.property('managedFields');
+      }
+    } finally {
+      factory.stop();
+      client.close();
+    }
   });
 });
