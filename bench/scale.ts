@@ -46,6 +46,8 @@ interface Figures {
   resyncMs: number;
   resyncWrites: number;
   resyncEvents: number;
+  resyncRequests: number;
+  restartRequests: number;
   restartMs: number;
   restartSyncedMs: number;
   restartWrites: number;
@@ -53,6 +55,8 @@ interface Figures {
   caches: string;
 }
 
+/** Every request a client issued, reads included (a resync that writes nothing may still read). */
+const requests = (client: KubeClient) => Object.values(client.stats.byVerb).reduce((n, v) => n + v, 0);
 const log = (text: string) => process.stderr.write(`${new Date().toISOString().slice(11, 19)} ${text}\n`);
 const mib = (bytes: number) => bytes / 2 ** 20;
 
@@ -157,6 +161,7 @@ async function runSize(vdcs: number, gc: () => void): Promise<Figures> {
 
     log('full resync');
     const resyncWrites0 = op.client.writes;
+    const resyncRequests0 = requests(op.client);
     const resyncEvents0 = recorder.stats().written + recorder.stats().patched;
     const resyncStarted = performance.now();
     op.resync();
@@ -164,6 +169,7 @@ async function runSize(vdcs: number, gc: () => void): Promise<Figures> {
     const resyncMs = performance.now() - resyncStarted;
     await recorder.flush(60_000);
     const resyncWrites = op.client.writes - resyncWrites0;
+    const resyncRequests = requests(op.client) - resyncRequests0;
     const resyncEvents = recorder.stats().written + recorder.stats().patched - resyncEvents0;
 
     log('restart');
@@ -177,6 +183,7 @@ async function runSize(vdcs: number, gc: () => void): Promise<Figures> {
     await op2.waitIdle(600_000);
     const restartMs = performance.now() - restartStarted;
     await (op2.recorder as EventRecorder).flush(60_000);
+    const restartRequests = requests(op2.client);
     const restartWrites = op2.client.writes + (op2.recorder as EventRecorder).stats().written + (op2.recorder as EventRecorder).stats().patched;
     driver.close();
     return {
@@ -193,6 +200,8 @@ async function runSize(vdcs: number, gc: () => void): Promise<Figures> {
       resyncMs,
       resyncWrites,
       resyncEvents,
+      resyncRequests,
+      restartRequests,
       restartMs,
       restartSyncedMs,
       restartWrites,
@@ -232,9 +241,11 @@ async function main(): Promise<void> {
     ['RSS per VDC (KB)', ...results.flatMap((f) => [fmt(f.rssPerVdc / 1024, 1), '']), growth((f) => f.rssPerVdc * f.vdcs)],
     ['full resync (s)', ...results.flatMap((f) => [s(f.resyncMs), '']), growth((f) => f.resyncMs)],
     ['full resync writes + events (target 0)', ...results.flatMap((f) => [f.resyncWrites + f.resyncEvents, '0']), '-'],
+    ['  API requests of the resync (reads included)', ...results.flatMap((f) => [f.resyncRequests, '']), growth((f) => f.resyncRequests)],
     ['restart to caches synced (s)', ...results.flatMap((f) => [s(f.restartSyncedMs), s(f.listFloorMs)]), growth((f) => f.restartSyncedMs)],
     ['restart to synced and first pass done (s; goal <= 30 at 10k)', ...results.flatMap((f) => [s(f.restartMs), s(f.listFloorMs)]), growth((f) => f.restartMs)],
     ['restart writes + events (target 0)', ...results.flatMap((f) => [f.restartWrites, '0']), '-'],
+    ['  API requests of the restart (lists, watches, reads)', ...results.flatMap((f) => [f.restartRequests, '']), growth((f) => f.restartRequests)],
   ];
   console.log(table(`operator cost by size (growth: last size / first; the objects grew ${fmt(last.vdcs / first.vdcs, 1)}x)`, ['figure', ...columns, 'growth'], rows));
   console.log(
