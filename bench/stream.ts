@@ -9,7 +9,7 @@
 // per phase), BENCH_STORE_EVENTS (20,000 events in the store before the run).
 import { fork, type ChildProcess } from 'node:child_process';
 import { loadavg } from 'node:os';
-import { performance } from 'node:perf_hooks';
+import { monitorEventLoopDelay, performance } from 'node:perf_hooks';
 import { fileURLToPath } from 'node:url';
 import { EventStore, type EventObject } from '../src/events/store.js';
 import { signToken } from '../src/http/auth.js';
@@ -70,6 +70,7 @@ async function record(store: EventStore, seconds: number): Promise<number> {
 }
 
 async function main(): Promise<void> {
+  const startLoad = loadavg().map((l) => l.toFixed(1)).join(' ');
   const store = new EventStore({ maxEvents: STORE_EVENTS + RATE * SECONDS * 3 });
   for (let i = 0; i < STORE_EVENTS; i++) store.upsert(event(`filler ${i}`, Date.now() - 86_400_000 + i));
   const server = createApiServer({
@@ -78,6 +79,14 @@ async function main(): Promise<void> {
     auth: { secret: new TextEncoder().encode(SECRET) },
     health: { kubernetesReachable: () => true, informersSynced: () => true, leadership: () => 'disabled' },
   });
+  // The server's own share of a list answer: fastify's time from the request to the response (no
+  // client, no connection queueing), and how long the server's event loop was held up.
+  let serverListMs: number[] = [];
+  server.app.addHook('onResponse', async (req, reply) => {
+    if (req.url.startsWith('/api/v1/events?') || req.url === '/api/v1/events') serverListMs.push(reply.elapsedTime);
+  });
+  const loopDelay = monitorEventLoopDelay({ resolution: 1 });
+  loopDelay.enable();
   const url = await server.listen('127.0.0.1:0');
   const tokens: string[] = [];
   for (let i = 0; i < CLIENTS; i++) tokens.push(await signToken({ userId: `b${i}`, username: `bench${i}`, role: 'system_admin' }, SECRET));
@@ -94,6 +103,9 @@ async function main(): Promise<void> {
   const baseSeconds = (now() - t0) / 1000;
   lister.proc.send({ type: 'stop' });
   const base = (await lister.next('result')) as { latencies: number[] };
+  const baseServerList = serverListMs;
+  serverListMs = [];
+  const baseLoop = { p99: loopDelay.percentile(99) / 1e6, max: loopDelay.max / 1e6 };
 
   // Phase 2: CLIENTS streams.
   const streams = await child();
@@ -106,6 +118,8 @@ async function main(): Promise<void> {
   const lister2 = await child();
   lister2.proc.send({ type: 'start', role: 'list', url, tokens: [tokens[0]] });
   streams.proc.send({ type: 'reset' });
+  serverListMs = [];
+  loopDelay.reset();
   let heapMax = 0;
   const heapTimer = setInterval(() => (heapMax = Math.max(heapMax, process.memoryUsage().heapUsed)), 100);
   cpu = process.cpuUsage();
@@ -122,10 +136,12 @@ async function main(): Promise<void> {
   const load = (await lister2.next('result')) as { latencies: number[] };
   const got = (await streams.next('result')) as { delays: number[]; errors: number; open: number };
   const stats = server.stream.stats();
+  const loadLoop = { p99: loopDelay.percentile(99) / 1e6, max: loopDelay.max / 1e6 };
+  loopDelay.disable();
 
   const ms = (v: number) => `${v.toFixed(2)} ms`;
   const cpuPct = (u: NodeJS.CpuUsage, s: number) => `${(((u.user + u.system) / 1e6 / s) * 100).toFixed(0)}% of one core`;
-  console.log(`bench:stream — ${CLIENTS} SSE clients, ${RATE} events/s for ${SECONDS} s, ${STORE_EVENTS} events in the store; load average ${loadavg().map((l) => l.toFixed(1)).join(' ')}`);
+  console.log(`bench:stream — ${CLIENTS} SSE clients, ${RATE} events/s for ${SECONDS} s, ${STORE_EVENTS} events in the store; load average ${startLoad} at the start`);
   console.log('');
   console.log('                          baseline (no streams)     with streams        target');
   console.log(`events recorded           ${String(Math.round((RATE * baseSeconds))).padEnd(26)}${String(recorded).padEnd(20)}`);
@@ -137,9 +153,13 @@ async function main(): Promise<void> {
   console.log(`server heap (max)         ${`${(heap0 / 2 ** 20).toFixed(0)} MiB`.padEnd(26)}${`${(heapMax / 2 ** 20).toFixed(0)} MiB`.padEnd(20)}`);
   console.log(`list p50                  ${ms(percentile(base.latencies, 50)).padEnd(26)}${ms(percentile(load.latencies, 50)).padEnd(20)}`);
   console.log(`list p99                  ${ms(percentile(base.latencies, 99)).padEnd(26)}${ms(percentile(load.latencies, 99)).padEnd(20)}<= 2 ms`);
+  console.log(`list, server side p50     ${ms(percentile(baseServerList, 50)).padEnd(26)}${ms(percentile(serverListMs, 50)).padEnd(20)}(fastify request -> response)`);
+  console.log(`list, server side p99     ${ms(percentile(baseServerList, 99)).padEnd(26)}${ms(percentile(serverListMs, 99)).padEnd(20)}`);
+  console.log(`server event-loop delay   ${`p99 ${ms(baseLoop.p99)}, max ${ms(baseLoop.max)}`.padEnd(26)}${`p99 ${ms(loadLoop.p99)}, max ${ms(loadLoop.max)}`.padEnd(20)}`);
   console.log(`list requests             ${String(base.latencies.length).padEnd(26)}${String(load.latencies.length).padEnd(20)}`);
   console.log(`streams dropped           ${'-'.padEnd(26)}${String(stats.dropped).padEnd(20)}0; peak bytes queued per stream ${stats.peakBufferedBytes}`);
   console.log(`client errors             ${'-'.padEnd(26)}${String(got.errors).padEnd(20)}; hub deliveries counted ${deliveredBefore}`);
+  console.log(`load average at the end ${loadavg().map((l) => l.toFixed(1)).join(' ')}`);
   for (const c of [lister, lister2, streams]) c.proc.kill();
   await server.close();
 }

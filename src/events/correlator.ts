@@ -12,6 +12,7 @@
 // server has, what is still to be written, the Event's final name, and the spam filter (a token
 // bucket per object+type charged per API write, not per record: records that arrive while a
 // write of the same Event is pending fold into that write).
+import type { SeriesState } from './sink.js';
 import type { EventType } from './types.js';
 import { MAX_MESSAGE_LENGTH, truncateMessage } from './redact.js';
 
@@ -78,6 +79,8 @@ export class EventSeries {
   count = 1;
   lastTimestamp: number;
   annotations: Readonly<Record<string, string>>;
+  /** What the API server holds of this Event: the sink's, only the sink reads or writes it. */
+  delivery: SeriesState | undefined = undefined;
 
   constructor(
     readonly key: string,
@@ -336,13 +339,14 @@ export class EventCorrelator {
   correlate(input: EventInput, queue: { full: boolean; isPending: (series: EventSeries) => boolean }): Correlation {
     const now = this.clock();
     const objKey = objectKey(input);
+    const aggKey = objKey + SEP + input.type + SEP + input.reason;
     const window = this.options.dedupWindowMs;
     if (queue.full) {
-      const target = this.series.peek(this.seriesKey(objKey, input, this.aggregate(objKey, input, now, false)));
+      const target = this.series.peek(this.seriesKey(aggKey, input, this.aggregate(aggKey, input, now, false)));
       if (decide(target && { lastTimestamp: target.lastTimestamp, pending: queue.isPending(target) }, now, window, true) === 'skip') return { action: 'skip' };
     }
-    const aggregated = this.aggregate(objKey, input, now, true);
-    const key = this.seriesKey(objKey, input, aggregated);
+    const aggregated = this.aggregate(aggKey, input, now, true);
+    const key = this.seriesKey(aggKey, input, aggregated);
     const message = aggregated ? truncateMessage(AGGREGATE_PREFIX + input.message, MAX_MESSAGE_LENGTH) : input.message;
 
     const existing = this.series.get(key);
@@ -368,8 +372,8 @@ export class EventCorrelator {
 
   /** The key of the Event a record would go to, changing nothing. */
   peekKey(input: EventInput): string {
-    const objKey = objectKey(input);
-    return this.seriesKey(objKey, input, this.aggregate(objKey, input, this.clock(), false));
+    const aggKey = objectKey(input) + SEP + input.type + SEP + input.reason;
+    return this.seriesKey(aggKey, input, this.aggregate(aggKey, input, this.clock(), false));
   }
 
   /** Forgets a series (its Event was rejected): the next identical record starts a new one. */
@@ -377,15 +381,15 @@ export class EventCorrelator {
     if (this.series.peek(series.key) === series) this.series.delete(series.key);
   }
 
-  private seriesKey(objKey: string, input: EventInput, aggregated: boolean): string {
-    const base = objKey + SEP + input.type + SEP + input.reason;
+  /** `aggKey`: object, type and reason (the aggregation's key, built once per record). */
+  private seriesKey(aggKey: string, input: EventInput, aggregated: boolean): string {
+    const base = aggKey;
     // The combined Event is one per object+type+reason; others are one per message and context.
     return aggregated ? base + SEP + '(aggregate)' : base + SEP + input.message + SEP + annotationsKey(input.annotations);
   }
 
-  private aggregate(objKey: string, input: EventInput, now: number, mutate: boolean): boolean {
+  private aggregate(aggKey: string, input: EventInput, now: number, mutate: boolean): boolean {
     const max = this.options.aggregateMaxEvents;
-    const aggKey = objKey + SEP + input.type + SEP + input.reason;
     let record = mutate ? this.aggregates.get(aggKey) : this.aggregates.peek(aggKey);
     if (record && now - record.lastTimestamp > this.options.aggregateWindowMs) record = undefined;
     const seen = record !== undefined && (record.first === input.message || record.others?.has(input.message) === true);

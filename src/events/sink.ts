@@ -212,7 +212,7 @@ export class RequestDeadlines {
 const DEFAULT_BACKOFF: BackoffOptions = { initialMs: 200, maxMs: 15_000, factor: 2, jitter: 0.2 };
 
 /** What the sink knows of one Event on the API server (the correlator's series says what it should say). */
-interface SeriesState {
+export interface SeriesState {
   /** The count the API server has; 0 while the Event was never created. */
   deliveredCount: number;
   /** Records submitted since the last successful write. */
@@ -225,7 +225,6 @@ interface SeriesState {
 export class EventSink {
   readonly counters: DeliveryCounters;
   /** Delivery state per series; goes with the series when the correlator's cache evicts it. */
-  private readonly states = new WeakMap<EventSeries, SeriesState>();
   /** The token bucket per object and type that every API write must pass. */
   readonly spam: SpamFilter;
   private readonly pending = new Map<EventSeries, Delivery>();
@@ -254,14 +253,13 @@ export class EventSink {
   }
 
   private state(series: EventSeries): SeriesState {
-    let state = this.states.get(series);
-    if (!state) this.states.set(series, (state = { deliveredCount: 0, unsentRecords: 0, name: series.name }));
-    return state;
+    // Kept on the series (not in a WeakMap): a lookup per record, and no ephemeron for the GC.
+    return (series.delivery ??= { deliveredCount: 0, unsentRecords: 0, name: series.name });
   }
 
   /** The count the API server holds for the series (0: never created). */
   deliveredCount(series: EventSeries): number {
-    return this.states.get(series)?.deliveredCount ?? 0;
+    return series.delivery?.deliveredCount ?? 0;
   }
 
   /** Distinct Events waiting to be written (queued, in flight or waiting for a retry). */

@@ -95,7 +95,11 @@ export class InformerFactory {
       watch: (opts, callbacks, signal) =>
         this.client.watch<T>(path, { ...opts, labelSelector: spec.labelSelector, fieldSelector: spec.fieldSelector }, callbacks, signal),
       watchTimeoutSeconds: this.options.watchTimeoutSeconds,
-      transform: spec.transform,
+      transform: (obj: T) => {
+        // Nothing here reads managedFields; kept, they were the largest part of a cached object.
+        if (obj.metadata?.managedFields) delete obj.metadata.managedFields;
+        return spec.transform ? spec.transform(obj) : obj;
+      },
       logger: this.options.logger?.child({ component: `informer:${spec.plural}` }),
     });
   }

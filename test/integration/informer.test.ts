@@ -2,6 +2,7 @@
 // going away, and keeps watching across server-side watch timeouts without relisting.
 import { expect } from 'chai';
 import { CoreV1Api, type V1ConfigMap } from '@kubernetes/client-node';
+import { InformerFactory } from '../../src/kube/factory.js';
 import { ResilientInformer } from '../../src/kube/informer.js';
 import { KubeClient } from '../../src/kube/rest.js';
 import { controlPlane } from '../support/hooks.js';
@@ -105,5 +106,28 @@ describe('ResilientInformer on a real kube-apiserver', function () {
     await waitFor('the object created after the compaction', async () => seen.includes('add after-compaction'), { timeoutMs: 30_000 });
     expect(informer.stats.relistsOn410, 'relists on 410 Gone').to.be.at.least(1);
     expect(seen.filter((s) => s.startsWith('add ')).length, 'adds (nothing repeated)').to.equal(new Set(seen.filter((s) => s.startsWith('add '))).size);
+  });
+
+  it('caches objects from the factory without managedFields, listed or watched', async function () {
+    await core.createNamespacedConfigMap({ namespace, body: { metadata: { name: 'mf-listed' }, data: { v: 'l' } } });
+    const raw = await core.readNamespacedConfigMap({ namespace, name: 'mf-listed' });
+    expect(raw.metadata?.managedFields, 'the server sends them').to.have.length.above(0);
+    const client = await KubeClient.create(cp.kubeConfig);
+    const factory = new InformerFactory(client);
+    try {
+      const informer = factory.informer<V1ConfigMap & { metadata: { name: string } }>({ apiVersion: 'v1', kind: 'ConfigMap', plural: 'configmaps' });
+      factory.start();
+      await informer.waitForSync();
+      await core.createNamespacedConfigMap({ namespace, body: { metadata: { name: 'mf-watched' }, data: { v: 'w' } } });
+      await waitFor('the watched ConfigMap', async () => informer.get('mf-watched', namespace) !== undefined);
+      for (const name of ['mf-listed', 'mf-watched']) {
+        const cached = informer.get(name, namespace);
+        expect(cached?.data?.v, name).to.equal(name === 'mf-listed' ? 'l' : 'w');
+        expect(cached?.metadata, name).to.not.have.property('managedFields');
+      }
+    } finally {
+      factory.stop();
+      client.close();
+    }
   });
 });

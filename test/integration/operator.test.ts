@@ -308,6 +308,7 @@ describe('operator', function () {
     it('pods until the quota is full: QuotaThresholdReached at 90%, QuotaExceeded at 100%, usage in the status', async function () {
       this.timeout(180_000);
       await createOrg(org);
+      await orgPhase(org, 'Active'); // its namespace exists: the VDC lives there
       // 1 core: the limit range's default request is 100m, so 9 pods are 90% and 10 are 100%.
       await createVdc('pool', org, { cpu: '1', memory: '8Gi', storage: '10Gi', pods: 50 });
       await vdcPhase(ns, 'pool', 'Active');
@@ -464,6 +465,7 @@ describe('operator', function () {
 
     it('makes it Disabled and its VDCs Suspended, deleting nothing; enabling restores Active', async () => {
       await createOrg(org);
+      await orgPhase(org, 'Active'); // its namespace exists: the VDC lives there
       await createVdc('web', org);
       await vdcPhase(ns, 'web', 'Active');
       await api.patch(orgPath(org), { spec: { isEnabled: false } }, 'merge');
@@ -514,6 +516,7 @@ describe('operator', function () {
     it('Organization deletion is blocked while a VDC exists (one DeletionBlocked), VDC deletion removes its namespace then VDCDeleted, then the Organization goes', async function () {
       this.timeout(180_000);
       await createOrg(org);
+      await orgPhase(org, 'Active'); // its namespace exists: the VDC lives there
       await createVdc('tmp', org);
       await vdcPhase(ns, 'tmp', 'Active');
       await api.delete(orgPath(org));
