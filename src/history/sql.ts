@@ -19,6 +19,7 @@ import {
 } from 'kysely';
 import type { EventFilters, Scope } from '../events/query.js';
 import { HOUR_MS, type ArchiveDatabase, type ArchiveRow, type EngineDialect } from './schema.js';
+import { vocabularyPredicates, type SortSpec, type Vocabulary } from './vocabulary.js';
 
 /** A Kysely instance that only compiles (no connection): the engine runs what it builds. */
 export function compiler(dialect: EngineDialect): Kysely<ArchiveDatabase> {
@@ -52,6 +53,10 @@ export interface HistorySelection {
   filters: HistoryFilters;
   scope: Scope;
   includeDeleted?: boolean;
+  /** The backend's query vocabulary (vocabulary.ts). */
+  vocabulary?: Vocabulary;
+  /** Another order than the API's (no cursor then). */
+  sort?: SortSpec;
 }
 
 type Eb = ExpressionBuilder<ArchiveDatabase, 'events'>;
@@ -101,6 +106,7 @@ export function selectionPredicate(eb: Eb, selection: HistorySelection): Express
     const pattern = `%${likeEscape(f.component.toLowerCase())}%`;
     parts.push(sql<SqlBool>`lower(${eb.ref('component')}) like ${pattern} escape '\\'`);
   }
+  if (selection.vocabulary) parts.push(...vocabularyPredicates(eb, selection.vocabulary));
   return eb.and(parts);
 }
 
@@ -163,7 +169,8 @@ export function listQuery(
     .selectFrom('events')
     .select([...ITEM_COLUMNS])
     .where((eb) => (page.after ? eb.and([selectionPredicate(eb, selection), afterKey(eb, page.after)]) : selectionPredicate(eb, selection)));
-  q = ordered(q).limit(page.limit);
+  const sort = selection.sort;
+  q = (sort ? q.orderBy(sort.by, sort.order).orderBy('uid', 'asc') : ordered(q)).limit(page.limit);
   if (page.offset > 0) q = q.offset(page.offset);
   return q.compile();
 }
@@ -244,7 +251,7 @@ export function rollupStatsQuery(
 ): CompiledQuery<{ bucket: number; key: string | null; n: number }> | undefined {
   const { filters: f, scope } = selection;
   const others = Object.keys(f).filter((k) => !['type', 'namespace', 'reason', 'since', 'until'].includes(k) && f[k as keyof HistoryFilters] !== undefined);
-  if (others.length > 0 || scope.kind === 'own' || selection.includeDeleted) return undefined;
+  if (others.length > 0 || scope.kind === 'own' || selection.includeDeleted || selection.vocabulary) return undefined;
   if (bucketMs % HOUR_MS !== 0 || f.since === undefined || f.until === undefined) return undefined;
   if (f.since % HOUR_MS !== 0 || (f.until + 1) % HOUR_MS !== 0) return undefined;
   const bucket = sql<number>`(hour * ${sql.lit(HOUR_MS)} / ${sql.lit(bucketMs)}) * ${sql.lit(bucketMs)}`;
