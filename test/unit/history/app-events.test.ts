@@ -3,45 +3,30 @@
 // delete recorded as a security event, retention policies within floors and cleanup, hostile
 // bodies, and the mirrored Kubernetes Event keeping one archive row.
 import { expect } from 'chai';
-import { HistoryArchive } from '../../../src/history/archive.js';
+import type { HistoryArchive } from '../../../src/history/archive.js';
 import type { FullRow } from '../../../src/history/app-store.js';
-import { EventStore } from '../../../src/events/store.js';
-import { rawEvent, startServer, token, type TestServer } from '../http/support.js';
-import { appEvent, iso, send } from './app-support.js';
+import { rawEvent, token, type TestServer } from '../http/support.js';
+import { appEvent, archiveServer, iso, send } from './app-support.js';
 import { ENGINES } from './engines.js';
-import { OWNERS, liveOwners } from './fixtures.js';
 
 for (const engineUnderTest of ENGINES) {
   describe(`application-level events on the ${engineUnderTest.name} archive`, function () {
     this.timeout(120_000);
-    let db: ReturnType<typeof engineUnderTest.database>;
     let archive: HistoryArchive;
     let srv: TestServer;
+    let close: () => Promise<void>;
     let admin: string;
     let orgAdminA: string;
     let orgAdminB: string;
     const mirrored: FullRow[] = [];
 
     before(async () => {
-      db = engineUnderTest.database();
-      const owners = liveOwners();
-      archive = await HistoryArchive.open({ engine: db.engine(), owners });
-      for (const [ns, org] of OWNERS) archive.rememberOwner(ns, org);
-      await archive.flush();
-      srv = await startServer({
-        store: new EventStore({ namespaceOwners: owners }),
-        history: archive,
-        appEvents: { mirror: { mirror: (row) => mirrored.push(row) }, securityNamespace: 'ovim-system' },
-      });
+      ({ archive, srv, close } = await archiveServer(engineUnderTest, { mirror: { mirror: (row) => mirrored.push(row) }, securityNamespace: 'ovim-system' }));
       admin = await token('system_admin', '', 'backend');
       orgAdminA = await token('org_admin', 'a');
       orgAdminB = await token('org_admin', 'b');
     });
-    after(async () => {
-      await srv?.close();
-      await archive?.close();
-      await db?.drop();
-    });
+    after(async () => close?.());
 
     const list = async (query: string, bearer = admin) => {
       const res = await send(srv, 'GET', `/api/v1/events?limit=200&${query}`, bearer);
@@ -235,6 +220,19 @@ for (const engineUnderTest of ENGINES) {
       expect((await list(`user_id=${tag}`)).events.map((e) => e.name).sort()).to.deep.equal([`${tag}-new-normal`, `${tag}-old-audit`, `${tag}-old-warning`].sort());
       const changed = (await list('reason=PolicyChanged')).events;
       expect(changed.some((e) => String(e.message).includes('backup/Normal: retention_days 90 -> 2') && e.actor === 'backend')).to.equal(true);
+    });
+
+    it('documents every application-event route in the OpenAPI document', async () => {
+      const doc = (await send(srv, 'GET', '/api/v1/openapi.json', admin)).body as { paths: Record<string, Record<string, unknown>> };
+      expect(doc.paths['/api/v1/events']).to.have.keys('get', 'post');
+      expect(doc.paths['/api/v1/events/bulk']).to.have.keys('post');
+      expect(doc.paths['/api/v1/events/{id}']).to.have.keys('get', 'delete');
+      expect(doc.paths['/api/v1/events/retention-policies']).to.have.keys('get', 'put');
+      expect(doc.paths['/api/v1/events/cleanup']).to.have.keys('post');
+      expect(doc.paths['/api/v1/events/categories']).to.have.keys('get');
+      for (const path of srv.server.routes.filter((p) => !p.startsWith('/panel/') && p !== '/')) {
+        expect(doc.paths, path).to.have.property(path.replace(/:([a-z]+)/g, '{$1}'));
+      }
     });
 
     it('lists the categories with colours and icons', async () => {

@@ -1,6 +1,30 @@
 // Helpers of the application-level events suites: requests with any method and body, and a
 // valid posted event to vary.
-import type { TestServer } from '../http/support.js';
+import { EventStore } from '../../../src/events/store.js';
+import { HistoryArchive } from '../../../src/history/archive.js';
+import type { ApiServerOptions } from '../../../src/http/server.js';
+import { startServer, type TestServer } from '../http/support.js';
+import type { EngineUnderTest } from './engines.js';
+import { OWNERS, liveOwners } from './fixtures.js';
+
+/** A fresh archive on the engine (the fixtures' namespace owners known) and an API server on it. */
+export async function archiveServer(engine: EngineUnderTest, appEvents?: ApiServerOptions['appEvents']) {
+  const db = engine.database();
+  const owners = liveOwners();
+  const archive = await HistoryArchive.open({ engine: db.engine(), owners });
+  for (const [ns, org] of OWNERS) archive.rememberOwner(ns, org);
+  await archive.flush();
+  const srv = await startServer({ store: new EventStore({ namespaceOwners: owners }), history: archive, appEvents });
+  return {
+    archive,
+    srv,
+    async close() {
+      await srv.close();
+      await archive.close();
+      await db.drop();
+    },
+  };
+}
 
 interface Answer {
   status: number;

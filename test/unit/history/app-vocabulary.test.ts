@@ -3,13 +3,10 @@
 // search, sort_by/sort_order, page_size, total_pages) for a system admin and an org admin,
 // every page compared with a brute-force reference; bad parameters are 400s.
 import { expect } from 'chai';
-import { EventStore } from '../../../src/events/store.js';
-import { HistoryArchive } from '../../../src/history/archive.js';
 import { seededRandom } from '../../support/random.js';
 import { startServer, token, type TestServer } from '../http/support.js';
-import { send } from './app-support.js';
+import { archiveServer, send } from './app-support.js';
 import { ENGINES } from './engines.js';
-import { OWNERS, liveOwners } from './fixtures.js';
 
 interface Posted {
   id: string;
@@ -51,19 +48,13 @@ const words = (text: string): string[] => text.toLowerCase().match(/[\p{L}\p{N}]
 for (const engineUnderTest of ENGINES) {
   describe(`the backend's query vocabulary on the ${engineUnderTest.name} archive`, function () {
     this.timeout(180_000);
-    let db: ReturnType<typeof engineUnderTest.database>;
-    let archive: HistoryArchive;
     let srv: TestServer;
+    let close: () => Promise<void>;
     let admin: string;
     const posted: Posted[] = [];
 
     before(async () => {
-      db = engineUnderTest.database();
-      const owners = liveOwners();
-      archive = await HistoryArchive.open({ engine: db.engine(), owners });
-      for (const [ns, org] of OWNERS) archive.rememberOwner(ns, org);
-      await archive.flush();
-      srv = await startServer({ store: new EventStore({ namespaceOwners: owners }), history: archive });
+      ({ srv, close } = await archiveServer(engineUnderTest));
       admin = await token('system_admin', '', 'backend');
       const random = seededRandom(15);
       const pick = <T>(list: readonly T[]): T => list[Math.floor(random() * list.length)] as T;
@@ -86,11 +77,7 @@ for (const engineUnderTest of ENGINES) {
         });
       }
     });
-    after(async () => {
-      await srv?.close();
-      await archive?.close();
-      await db?.drop();
-    });
+    after(async () => close?.());
 
     it('answers 60 random queries of every parameter exactly like a brute-force reference, page by page, for two scopes', async () => {
       const random = seededRandom(99);
