@@ -40,15 +40,34 @@ export class Forbidden extends Error {
 
 const FULL_COLUMNS = [...ROW_COLUMNS, 'requested_via', 'object_namespace', 'object_uid'] as const;
 
+/** Rows of one uid folded (a bulk may repeat an occurrence): counts add up. Pure. */
+export function foldRows(rows: readonly ArchiveRow[]): ArchiveRow[] {
+  const byUid = new Map<string, ArchiveRow>();
+  for (const row of rows) {
+    const seen = byUid.get(row.uid);
+    if (!seen) {
+      byUid.set(row.uid, { ...row });
+      continue;
+    }
+    seen.count += row.count;
+    if (row.last_timestamp >= seen.last_timestamp) {
+      seen.last_timestamp = row.last_timestamp;
+      seen.message = row.message;
+    }
+  }
+  return [...byUid.values()];
+}
+
 /**
- * A posted row's upsert: the first occurrence inserts, a repeat of the same (name, event_time)
- * adds its count; a deletion is never cleared (deleted_at is not in the update).
+ * Posted rows' upsert, one statement for all of them (distinct uids: see foldRows): a first
+ * occurrence inserts, a repeat of the same (name, event_time) adds its count; a deletion is never
+ * cleared (deleted_at is not in the update).
  */
-export function appUpsert(db: Kysely<ArchiveDatabase>, dialect: EngineDialect, row: ArchiveRow): CompiledQuery {
+export function appUpsert(db: Kysely<ArchiveDatabase>, dialect: EngineDialect, rows: readonly ArchiveRow[]): CompiledQuery {
   const newer = sql`excluded.last_timestamp >= events.last_timestamp`;
   return db
     .insertInto('events')
-    .values(row)
+    .values([...rows])
     .onConflict((oc) =>
       // PostgreSQL partitions by first_timestamp: its unique key includes it (the event time here).
       oc.columns(dialect === 'postgres' ? ['uid', 'first_timestamp'] : ['uid']).doUpdateSet({
@@ -98,7 +117,7 @@ export class AppEventStore {
           .compile(),
       );
     }
-    for (const row of rows) queries.push(appUpsert(this.db, this.dialect, row));
+    queries.push(appUpsert(this.db, this.dialect, foldRows(rows)));
     await this.write(queries);
   }
 
@@ -141,7 +160,7 @@ export class AppEventStore {
     );
     const [changed] = await this.write([
       this.db.updateTable('events').set({ deleted_at: now }).where('uid', '=', uid).where('deleted_at', 'is', null).compile(),
-      appUpsert(this.db, this.dialect, record),
+      appUpsert(this.db, this.dialect, [record]),
     ]);
     return changed === 0 ? { alreadyDeleted: true } : { alreadyDeleted: false, securityEventId: record.uid };
   }
@@ -167,7 +186,7 @@ export class AppEventStore {
         .compile(),
     );
     const record = securityRow('PolicyChanged', `Retention policies changed by ${actor}: ${described.join('; ')}`, actor, securityNamespace, now);
-    queries.push(appUpsert(this.db, this.dialect, record));
+    queries.push(appUpsert(this.db, this.dialect, [record]));
     await this.write(queries);
     return this.archive.policies();
   }

@@ -5,7 +5,7 @@ import { createHash } from 'node:crypto';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { formatTimestamp, toApiEvent } from '../events/query.js';
 import { appEventRow, categoryList, checkAppEvent, type AppEventInput } from '../history/app-events.js';
-import { AppEventStore, type FullRow } from '../history/app-store.js';
+import { AppEventStore, foldRows, type FullRow } from '../history/app-store.js';
 import type { HistoryArchive } from '../history/archive.js';
 import { HistoryUnavailableError } from '../history/engine.js';
 import { ARCHIVE_TYPES, type ArchiveType, type RetentionPolicy } from '../history/retention.js';
@@ -137,7 +137,14 @@ export function registerAppEventRoutes(app: FastifyInstance, archive: HistoryArc
     createHash('sha256').update(`${request.method} ${request.routeOptions.url ?? ''}\n${JSON.stringify(request.body)}`).digest('hex');
 
   /** Stores posted events (one transaction) and answers; a remembered key replays the first answer. */
-  const ingest = async (request: FastifyRequest, reply: FastifyReply, inputs: AppEventInput[], answer: (rows: FullRow[]) => unknown) => {
+  const ingest = async (
+    request: FastifyRequest,
+    reply: FastifyReply,
+    inputs: AppEventInput[],
+    answer: (rows: readonly { uid: string }[]) => unknown,
+    /** The answer shows the stored rows (their count after folding), not only their ids. */
+    readBack: boolean,
+  ) => {
     const key = keyOf(request);
     const print = key ? fingerprint(request) : '';
     const replay = async (): Promise<FastifyReply | undefined> => {
@@ -147,7 +154,7 @@ export function registerAppEventRoutes(app: FastifyInstance, archive: HistoryArc
       if (first.fingerprint !== print) {
         return reply.code(422).send({ error: 'this Idempotency-Key was used for a different request' });
       }
-      const rows = await store.get(first.uids, { kind: 'all' }, true);
+      const rows = readBack ? await store.get(first.uids, { kind: 'all' }, true) : first.uids.map((uid) => ({ uid }));
       return reply.code(first.status).header('idempotent-replayed', 'true').send(answer(rows));
     };
     const replayed = await replay();
@@ -167,8 +174,13 @@ export function registerAppEventRoutes(app: FastifyInstance, archive: HistoryArc
       }
       throw err;
     }
+    const mirror = options.mirror;
+    if (!readBack) {
+      if (mirror) for (const row of foldRows(rows)) mirror.mirror(row);
+      return reply.code(201).send(answer(rows));
+    }
     const stored = await store.get([...new Set(rows.map((r) => r.uid))], { kind: 'all' }, true);
-    for (const row of stored) if (row.deleted_at === null) options.mirror?.mirror(row);
+    for (const row of stored) if (row.deleted_at === null) mirror?.mirror(row);
     return reply.code(201).send(answer(stored));
   };
 
@@ -185,7 +197,7 @@ export function registerAppEventRoutes(app: FastifyInstance, archive: HistoryArc
     async (request, reply) => {
       if (!validated(request, reply)) return reply;
       try {
-        return await ingest(request, reply, [request.body], (rows) => (rows[0] ? detailItem(rows[0]) : {}));
+        return await ingest(request, reply, [request.body], (rows) => (rows[0] ? detailItem(rows[0] as FullRow) : {}), true);
       } catch (err) {
         return fail(reply, err);
       }
@@ -203,7 +215,7 @@ export function registerAppEventRoutes(app: FastifyInstance, archive: HistoryArc
           message: 'Events created successfully',
           count,
           ids: rows.map((r) => r.uid),
-        }));
+        }), false);
       } catch (err) {
         return fail(reply, err);
       }
