@@ -9,6 +9,7 @@ import { InformerFactory } from './kube/factory.js';
 import { KubeClient } from './kube/rest.js';
 import { MANAGED_NAMESPACES_INFORMER, NamespaceOwners } from './events/owners.js';
 import { DROP_CAUSES, EventRecorder } from './events/recorder.js';
+import { AppEventMirror, kubeObjectLookup, type ApplicationRecording } from './http/app-event-mirror.js';
 import { EVENTS_INFORMER, EventStore } from './events/store.js';
 import { applyApiFlags, loadApiConfig, type ApiConfig } from './http/config.js';
 import { createReachabilityProbe } from './http/health.js';
@@ -90,6 +91,12 @@ export async function startOvim(
     metrics,
     logger: logger.child({ component: 'api' }),
     eventRoutes: () => routes?.routes() ?? [],
+    // Application-level events on existing OVIM objects are recorded on them too.
+    appEvents: {
+      // The recorder takes the backend's reasons at run time (outside the operator's catalog).
+      mirror: new AppEventMirror(kubeObjectLookup(client), apiRecorder as unknown as ApplicationRecording, logger.child({ component: 'api' })),
+      securityNamespace: process.env.POD_NAMESPACE || 'default',
+    },
     recorderStats: () => (operator?.recorder instanceof EventRecorder ? operator.recorder.stats() : emptyStats),
     health: {
       kubernetesReachable: probe.reachable,

@@ -2,6 +2,7 @@
 // API's filters, the order of results, paging, tenant scopes and the JSON item shape
 // (DESIGN.md section 5). The store (store.ts) answers the same questions with indexes;
 // `runQuery` here is the plain reference it must agree with.
+import { categoryOf } from '../history/categories.js';
 
 /** What the store keeps per event: only what the API filters on or returns. */
 export interface EventRecord {
@@ -38,6 +39,8 @@ export interface EventRecord {
   actorVerified?: boolean;
   /** `ovim.io/owner-verified` is "true". */
   ownerVerified?: boolean;
+  /** OVIM's category (DESIGN.md section 7); derived from reason and kind when absent. */
+  category?: string;
 }
 
 export type EventTypeFilter = 'Normal' | 'Warning';
@@ -314,6 +317,7 @@ export interface ApiEvent {
   vdc?: string;
   actor?: string;
   actor_verified?: boolean;
+  category: string;
 }
 
 export function toApiEvent(r: EventRecord): ApiEvent {
@@ -330,6 +334,7 @@ export function toApiEvent(r: EventRecord): ApiEvent {
     first_timestamp: formatTimestamp(r.firstTimestamp),
     last_timestamp: formatTimestamp(r.lastTimestamp),
     count: r.count,
+    category: r.category ?? categoryOf(r.reason, r.kind),
   };
   if (r.organization !== undefined) item.organization = r.organization;
   if (r.vdc !== undefined) item.vdc = r.vdc;

@@ -195,6 +195,7 @@ export function describeEvent(
     annotations[EVENT_ANNOTATIONS.actorVerified] = String(verified);
   }
   if (owner) annotations[EVENT_ANNOTATIONS.ownerVerified] = String(verifier?.ownerVerified(obj, owner) ?? false);
+  if (options?.sourceEventId) annotations[EVENT_ANNOTATIONS.sourceEventId] = cut(options.sourceEventId, MAX_ANNOTATION_VALUE);
 
   return {
     input: {

@@ -17,6 +17,8 @@ export const EVENT_ANNOTATIONS = {
   actorVerified: 'ovim.io/actor-verified',
   /** The same for the owner. */
   ownerVerified: 'ovim.io/owner-verified',
+  /** On the Kubernetes copy of an application-level event: the id of its archive row. */
+  sourceEventId: 'ovim.io/source-event-id',
 } as const;
 
 /** Tells whether an actor or owner named on an object was stamped by the admission webhook. */
@@ -37,6 +39,8 @@ export interface RecordOptions {
   owner?: string;
   /** Whether the actor is known to be the authenticated user; otherwise the recorder's verifier decides. */
   actorVerified?: boolean;
+  /** The application-level event this Event mirrors (annotation ovim.io/source-event-id). */
+  sourceEventId?: string;
   /**
    * Told once whether this record reached the API server (true) or was given up (false: queue
    * full, stopped, dropped after retries). The reconcilers clear their durable "reported"

@@ -11,7 +11,7 @@ import { compactEvent, type EventFeed, type EventObject } from '../events/store.
 import { HistoryUnavailableError, type HistoryEngine } from './engine.js';
 import { RetentionEnforcer, type RetentionReport } from './enforce.js';
 import { defaultPolicies, validatePolicy, type RetentionPolicy } from './retention.js';
-import { archivedByDefault, mergeRows, rowOfRecord, tenantOf } from './rows.js';
+import { archivedByDefault, isMirrorOfApplicationEvent, mergeRows, rowOfRecord, tenantOf } from './rows.js';
 import { rollupTotalQuery } from './totals.js';
 import {
   MIGRATIONS,
@@ -254,6 +254,11 @@ export class HistoryArchive {
 
   /** Queues an Event (never blocks, never throws). */
   ingest(event: EventObject): void {
+    // The Kubernetes copy of an application-level event: its row is the application's (one row).
+    if (isMirrorOfApplicationEvent(event)) {
+      this.counters.skipped++;
+      return;
+    }
     const now = this.now();
     const record = compactEvent(event, now);
     if (!record) return;
@@ -317,6 +322,11 @@ export class HistoryArchive {
     return { ...this.counters, buffered: this.buffer.size, deleted: this.retention.deletedCounts() };
   }
 
+  /** Another writer changed rows (application-level events): cached totals are stale. */
+  noteWrite(): void {
+    this.generation++;
+  }
+
   /** One page of a selection, its total (exact up to EXACT_COUNT_LIMIT), and the next cursor. */
   async list(selection: HistorySelection, page: { limit: number; offset: number; after?: CursorKey }): Promise<HistoryPage> {
     const rows = await this.read<ItemRow>(listQuery(this.db, selection, { ...page, limit: page.limit + 1 }));
@@ -333,7 +343,7 @@ export class HistoryArchive {
 
   /** The number of matches: exact up to EXACT_COUNT_LIMIT (at any size from the rollup), else an estimate. */
   private async total(selection: HistorySelection): Promise<{ total: number; exact: boolean }> {
-    const key = this.countCache ? JSON.stringify([selection.scope, selection.filters, selection.includeDeleted ?? false]) : '';
+    const key = this.countCache ? JSON.stringify([selection.scope, selection.filters, selection.includeDeleted ?? false, selection.vocabulary]) : '';
     const cached = this.countCache ? this.totals.get(key) : undefined;
     if (cached && cached.generation === this.generation) return cached;
     const generation = this.generation;

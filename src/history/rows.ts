@@ -8,6 +8,7 @@ import {
   type NamespaceOwnership,
 } from '../events/query.js';
 import { compactEvent, type EventObject } from '../events/store.js';
+import { EVENT_ANNOTATIONS } from '../events/types.js';
 import { categoryOf } from './categories.js';
 import type { ArchiveRow } from './schema.js';
 
@@ -51,6 +52,15 @@ export function archivedByDefault(record: EventRecord, owners: NamespaceOwnershi
   if (record.component.startsWith('ovim-')) return true;
   const ns = record.namespace;
   return ns.startsWith('org-') || ns.startsWith('vdc-') || owners.ownerOf(ns) !== undefined;
+}
+
+/**
+ * The Kubernetes Event the API recorded for an application-level event (DESIGN.md section 7):
+ * the application's row already holds it. Only the API's own component counts, so another
+ * writer cannot hide its Events from the archive with the annotation.
+ */
+export function isMirrorOfApplicationEvent(event: EventObject): boolean {
+  return Boolean(event.metadata?.annotations?.[EVENT_ANNOTATIONS.sourceEventId]) && (event.source?.component ?? event.reportingComponent) === 'ovim-api';
 }
 
 /** An event's archived row; undefined for objects that are not usable events. */

@@ -2,6 +2,7 @@
 // migrations built with Kysely's schema builder. Timestamps are integer milliseconds since the
 // epoch (portable arithmetic for time buckets and keyset cursors on every engine).
 import { sql, type CompiledQuery, type Kysely } from 'kysely';
+import { appEventsMigration, type IdempotencyTable } from './app-schema.js';
 import { postgresMigration1, postgresRollupTriggers } from './postgres-schema.js';
 
 export interface EventsTable {
@@ -51,6 +52,10 @@ export interface EventsTable {
   ingested_at: number;
   /** Soft delete (application-level API); re-ingesting never clears it. */
   deleted_at: number | null;
+  /** Application-level events (migration 5): the token's user that posted it, the object's namespace and uid. */
+  requested_via?: string | null;
+  object_namespace?: string | null;
+  object_uid?: string | null;
 }
 
 export interface NamespaceOwnersTable {
@@ -105,6 +110,7 @@ export interface ArchiveDatabase {
   event_rollup: EventRollupTable;
   vm_reported: VmReportedTable;
   schema_version: SchemaVersionTable;
+  app_idempotency: IdempotencyTable;
 }
 
 /** An archived row as it crosses the engine boundary. */
@@ -282,6 +288,11 @@ export const MIGRATIONS: readonly Migration[] = [
           .compile(),
       );
     },
+  },
+  {
+    version: 6,
+    description: 'application-level events: poster, involved object, idempotency keys, full-text search',
+    up: appEventsMigration,
   },
 ];
 

@@ -19,6 +19,7 @@ import {
 } from 'kysely';
 import type { EventFilters, Scope } from '../events/query.js';
 import { HOUR_MS, type ArchiveDatabase, type ArchiveRow, type EngineDialect } from './schema.js';
+import { vocabularyPredicates, type SortSpec, type Vocabulary } from './vocabulary.js';
 
 /** A Kysely instance that only compiles (no connection): the engine runs what it builds. */
 export function compiler(dialect: EngineDialect): Kysely<ArchiveDatabase> {
@@ -52,6 +53,10 @@ export interface HistorySelection {
   filters: HistoryFilters;
   scope: Scope;
   includeDeleted?: boolean;
+  /** The backend's query vocabulary (vocabulary.ts). */
+  vocabulary?: Vocabulary;
+  /** Another order than the API's (no cursor then). */
+  sort?: SortSpec;
 }
 
 type Eb = ExpressionBuilder<ArchiveDatabase, 'events'>;
@@ -99,6 +104,7 @@ export function selectionPredicate(eb: Eb, selection: HistorySelection): Express
     const pattern = `%${likeEscape(f.component.toLowerCase())}%`;
     parts.push(sql<SqlBool>`lower(${eb.ref('component')}) like ${pattern} escape '\\'`);
   }
+  if (selection.vocabulary) parts.push(...vocabularyPredicates(eb, selection.vocabulary));
   return eb.and(parts);
 }
 
@@ -161,7 +167,8 @@ export function listQuery(
     .selectFrom('events')
     .select([...ITEM_COLUMNS])
     .where((eb) => (page.after ? eb.and([selectionPredicate(eb, selection), afterKey(eb, page.after)]) : selectionPredicate(eb, selection)));
-  q = ordered(q).limit(page.limit);
+  const sort = selection.sort;
+  q = (sort ? q.orderBy(sort.by, sort.order).orderBy('uid', 'asc') : ordered(q)).limit(page.limit);
   if (page.offset > 0) q = q.offset(page.offset);
   return q.compile();
 }
@@ -239,7 +246,7 @@ export function onRollupDimensions(selection: HistorySelection): boolean {
   const others = Object.keys(f).filter((k) => !['type', 'namespace', 'reason', 'since', 'until'].includes(k) && f[k as keyof HistoryFilters] !== undefined);
   // '' stands for "no organization" in the rollup's key.
   if (scope.kind === 'organization' && scope.organization === '') return false;
-  return others.length === 0 && scope.kind !== 'own' && !selection.includeDeleted;
+  return others.length === 0 && scope.kind !== 'own' && !selection.includeDeleted && !selection.vocabulary;
 }
 
 /**

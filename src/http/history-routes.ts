@@ -19,6 +19,7 @@ import type { CursorKey, HistoryFilters, HistorySelection, ItemRow, StatsGroup }
 import type { EventsQuery } from './routes.js';
 import { apiErrorResponses, eventSchema } from './schemas.js';
 import { exportQuerySchema, statsQuerySchema, statsResponseSchema } from './history-schemas.js';
+import { takeVocabulary, type VocabularyQuery } from './vocabulary-params.js';
 
 export class BadHistoryRequest extends Error {
   readonly statusCode = 400;
@@ -43,7 +44,8 @@ export function recordOfRow(r: ItemRow): EventRecord {
     vdc: r.vdc ?? undefined,
     actor: r.actor ?? undefined,
     owner: r.owner ?? undefined,
-    actorVerified: r.actor_verified === 1,
+    actorVerified: Number(r.actor_verified) === 1,
+    category: r.category,
   };
 }
 
@@ -119,22 +121,26 @@ export async function listFromHistory(
   reply: FastifyReply,
 ): Promise<FastifyReply> {
   try {
-    const selection = selectionFor(archive, scope, q);
+    // The backend's vocabulary first: it takes repeated values out of the classic filters.
+    const { vocabulary, sort, includeDeleted } = takeVocabulary(q as VocabularyQuery & { limit?: number }, scope, archive.owners, archive.engine.dialect);
+    const selection: HistorySelection = { ...selectionFor(archive, scope, q), vocabulary, sort, includeDeleted };
     const limit = clampLimit(q.limit, LIMITS.events);
     const page = q.page ?? 1;
     let after: CursorKey | undefined;
     if (q.cursor !== undefined && q.cursor !== '') {
       if (page !== 1) throw new BadHistoryRequest('use either "cursor" or "page", not both');
+      if (sort) throw new BadHistoryRequest('"cursor" pages the default order only: drop sort_by/sort_order or use "page"');
       after = decodeCursor(q.cursor);
     }
     const result = await archive.list(selection, { limit, offset: after ? 0 : (page - 1) * limit, after });
     const items = `[${result.items.map(itemJson).join(',')}]`;
-    const next = result.next ? JSON.stringify(encodeCursor(result.next)) : 'null';
+    const next = result.next && !sort ? JSON.stringify(encodeCursor(result.next)) : 'null';
+    const pages = Math.ceil(result.total / limit);
     return reply
       .header('cache-control', 'no-store')
       .type('application/json; charset=utf-8')
       .send(
-        `{"events":${items},"total_count":${result.total},"total_count_exact":${result.totalExact},"page":${page},"page_size":${limit},"next_cursor":${next}}`,
+        `{"events":${items},"total_count":${result.total},"total_count_exact":${result.totalExact},"page":${page},"page_size":${limit},"total_pages":${pages},"next_cursor":${next}}`,
       );
   } catch (err) {
     return sendFailure(reply, err);

@@ -2,14 +2,13 @@
 import {
   errorSchema,
   eventSchema,
-  eventsQuerySchema,
-  eventsResponseSchema,
   healthResponseSchema,
   recentQuerySchema,
   recentResponseSchema,
   statusResponseSchema,
 } from './schemas.js';
 import { historyPaths } from './history-schemas.js';
+import { appEventBodySchema, appEventPaths, eventDetailSchema, listQuerySchema, listResponseSchema } from './app-event-schemas.js';
 import { streamQuerySchema } from './stream-routes.js';
 
 type JsonObject = Record<string, unknown>;
@@ -55,8 +54,8 @@ export function openApiDocument(version = '0.1.0'): JsonObject {
       'descending (ties by name), in stable 1-based pages.',
     tags: ['events'],
     security: [{ bearerAuth: [] }],
-    parameters: queryParameters(eventsQuerySchema),
-    responses: { 200: json(eventsResponseSchema, 'One page of events and the total number of matches.'), ...errors },
+    parameters: queryParameters(listQuerySchema as unknown as { properties: Record<string, JsonObject> }),
+    responses: { 200: json(listResponseSchema, 'One page of events and the total number of matches.'), ...errors },
   });
   return {
     openapi: '3.0.3',
@@ -74,7 +73,22 @@ export function openApiDocument(version = '0.1.0'): JsonObject {
       { name: 'operations', description: 'Health and metrics (no token needed)' },
     ],
     paths: {
-      '/api/v1/events': { get: eventsOperation('listEvents') },
+      '/api/v1/events': {
+        get: eventsOperation('listEvents'),
+        post: {
+          operationId: 'createEvent',
+          summary: 'Record an application-level event (system_admin; archive)',
+          description:
+            'Stored in the archive; when it names an existing Organization, VirtualDataCenter or VirtualMachine it is also ' +
+            'recorded as a Kubernetes Event on it (annotation ovim.io/source-event-id). A repeated name + event_time folds ' +
+            'into one event (count bumped); with an Idempotency-Key a retry writes nothing and answers like the first.',
+          tags: ['application events'],
+          security: [{ bearerAuth: [] }],
+          parameters: [{ name: 'Idempotency-Key', in: 'header', required: false, schema: { type: 'string', maxLength: 255 } }],
+          requestBody: { required: true, content: { 'application/json': { schema: appEventBodySchema } } },
+          responses: { 201: json(eventDetailSchema, 'The stored event.'), ...errors, 413: json(errorSchema, 'Body over 64 KiB.'), 422: json(errorSchema, 'The Idempotency-Key was used for another request.') },
+        },
+      },
       '/api/v1/events/': { get: { ...eventsOperation('listEventsTrailingSlash'), summary: 'List events (same as without the slash)' } },
       '/api/v1/events/recent': {
         get: {
@@ -88,6 +102,7 @@ export function openApiDocument(version = '0.1.0'): JsonObject {
         },
       },
       ...historyPaths({ json, errors, queryParameters }),
+      ...appEventPaths({ json, errors }),
       '/api/v1/routes': {
         get: {
           operationId: 'listRoutes',

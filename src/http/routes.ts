@@ -15,13 +15,14 @@ import type { EventStore } from '../events/store.js';
 import type { HistoryArchive } from '../history/archive.js';
 import { AuthError, bearerToken, type Claims, type TokenVerifier } from './auth.js';
 import { listFromHistory, registerHistoryRoutes } from './history-routes.js';
+import { registerAppEventRoutes, type AppEventRouteOptions } from './app-event-routes.js';
+import { listQuerySchema, listResponseSchema } from './app-event-schemas.js';
+import { ARCHIVE_ONLY_PARAMS } from './vocabulary-params.js';
 import { openApiDocument } from './openapi.js';
 import { registerStreamRoute } from './stream-routes.js';
 import type { StreamHub, StreamHubOptions } from './stream-hub.js';
 import {
   apiErrorResponses,
-  eventsQuerySchema,
-  eventsResponseSchema,
   recentQuerySchema,
   recentResponseSchema,
 } from './schemas.js';
@@ -63,20 +64,21 @@ const FILTER_PARAMS = ['type', 'component', 'namespace', 'reason', 'kind', 'name
  * filter means no filter.
  */
 export function normalizeQuery(query: Record<string, unknown>): void {
-  for (const key of ['limit', 'page']) {
+  for (const key of ['limit', 'page', 'page_size']) {
     const value = query[key];
     if (typeof value !== 'string' || !/^[0-9]+$/.test(value)) continue;
     const n = Number(value);
     // A limit beyond any real size is clamped like any other large limit; a page that large is
     // left to the schema's maximum (400).
-    query[key] = Number.isSafeInteger(n) ? n : key === 'limit' ? Number.MAX_SAFE_INTEGER : n;
+    query[key] = Number.isSafeInteger(n) ? n : key !== 'page' ? Number.MAX_SAFE_INTEGER : n;
   }
   for (const key of FILTER_PARAMS) if (query[key] === '') delete query[key];
-  if (typeof query.type === 'string') {
-    const lower = query.type.toLowerCase();
-    if (lower === 'normal') query.type = 'Normal';
-    else if (lower === 'warning') query.type = 'Warning';
-  }
+  const typeName = (t: unknown) => {
+    const lower = typeof t === 'string' ? t.toLowerCase() : '';
+    return lower === 'normal' ? 'Normal' : lower === 'warning' ? 'Warning' : lower === 'error' ? 'Error' : t;
+  };
+  if (typeof query.type === 'string') query.type = typeName(query.type);
+  else if (Array.isArray(query.type)) query.type = query.type.map(typeName);
 }
 
 async function normalizeHook(request: FastifyRequest): Promise<void> {
@@ -146,9 +148,11 @@ export interface EventRoutesOptions {
   history?: HistoryArchive;
   /** The live stream's limits (tests shrink them). */
   stream?: StreamHubOptions;
+  /** Application-level events (with the archive): mirroring and the security events' namespace. */
+  appEvents?: AppEventRouteOptions;
 }
 
-export function registerEventRoutes(app: FastifyInstance, { store, verify, security, history, stream }: EventRoutesOptions): StreamHub {
+export function registerEventRoutes(app: FastifyInstance, { store, verify, security, history, stream, appEvents }: EventRoutesOptions): StreamHub {
   app.decorateRequest('scope', null);
   app.decorateRequest('claims', null);
   const items = new ItemJsonCache();
@@ -190,9 +194,14 @@ export function registerEventRoutes(app: FastifyInstance, { store, verify, secur
     const scope = scopeOf(request);
     const q = request.query;
     if (history) return listFromHistory(history, scope, q, reply);
-    for (const param of ['until', 'actor', 'cursor'] as const) {
-      if (q[param] !== undefined) throw new BadRequestError(`query parameter "${param}" needs the event archive, which is off`);
+    for (const param of ['until', 'actor', 'cursor', ...ARCHIVE_ONLY_PARAMS] as const) {
+      if ((q as Record<string, unknown>)[param] !== undefined) throw new BadRequestError(`query parameter "${param}" needs the event archive, which is off`);
     }
+    for (const [param, value] of Object.entries(q)) {
+      if (Array.isArray(value) || value === 'Error') throw new BadRequestError(`query parameter "${param}" with several values (or type Error) needs the event archive, which is off`);
+    }
+    const pageSize = (q as { page_size?: number }).page_size;
+    if (pageSize !== undefined) q.limit = pageSize;
     if (q.namespace !== undefined && !namespaceInScope(q.namespace, scope, store.namespaceOwners)) {
       return deny(request, reply, request.claims, `namespace ${JSON.stringify(q.namespace)} is outside your scope`);
     }
@@ -209,8 +218,8 @@ export function registerEventRoutes(app: FastifyInstance, { store, verify, secur
 
   const eventsRoute = {
     schema: {
-      querystring: eventsQuerySchema,
-      response: { 200: eventsResponseSchema, ...apiErrorResponses },
+      querystring: listQuerySchema,
+      response: { 200: listResponseSchema, ...apiErrorResponses },
     },
     onRequest: authenticate,
     preValidation: normalizeHook,
@@ -235,6 +244,7 @@ export function registerEventRoutes(app: FastifyInstance, { store, verify, secur
   );
 
   if (history) registerHistoryRoutes(app, history, { authenticate, normalize: normalizeHook, scopeOf });
+  if (history) registerAppEventRoutes(app, history, { authenticate, normalize: normalizeHook, scopeOf }, appEvents);
   const hub = registerStreamRoute(app, store, { authenticate, normalize: normalizeHook, scopeOf }, stream);
 
   const document = JSON.stringify(openApiDocument());

@@ -93,6 +93,7 @@ export const eventSchema = {
       type: 'boolean',
       description: 'With actor: true when the admission webhook stamped it from the authenticated user, false when it was only stated.',
     },
+    category: { type: 'string', description: 'OVIM\'s category (organization, vdc, vm, security, ...): see /api/v1/events/categories.' },
   },
 } as const;
 

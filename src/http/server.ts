@@ -14,6 +14,7 @@ import { parseListenAddress } from './config.js';
 import { healthReport, isReady, type HealthSources } from './health.js';
 import { PANEL_CSP, loadPanelAssets } from './panel.js';
 import { registerEventRoutes } from './routes.js';
+import type { AppEventRouteOptions } from './app-event-routes.js';
 import { SecurityMonitor, type SecurityOptions } from './security.js';
 import { registerRouteApi } from '../routes/api.js';
 import type { EventRoute } from '../routes/types.js';
@@ -43,6 +44,8 @@ export interface ApiServerOptions {
   trustedProxies?: readonly string[];
   /** Security events, sampled warnings and the 429 rule for rejected tokens. */
   security?: Omit<SecurityOptions, 'logger'>;
+  /** Application-level events (with the archive): mirroring onto Kubernetes, security namespace. */
+  appEvents?: AppEventRouteOptions;
   /** The EventRoutes for GET /api/v1/routes (none until the route engine runs). */
   eventRoutes?: () => readonly EventRoute[];
 }
@@ -168,7 +171,7 @@ export function createApiServer(options: ApiServerOptions): ApiServer {
 
   app.setNotFoundHandler((_request, reply) => reply.code(404).send({ error: 'not found' }));
 
-  const stream = registerEventRoutes(app, { store, verify, security, history: options.history, stream: options.stream });
+  const stream = registerEventRoutes(app, { store, verify, security, history: options.history, stream: options.stream, appEvents: options.appEvents });
   registerStreamMetrics(metrics.registry, () => stream.stats());
   registerRouteApi(app, { verify, routes: options.eventRoutes ?? (() => []) });
 

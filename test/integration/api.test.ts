@@ -178,6 +178,7 @@ describe('events API on a real control plane', function () {
         first_timestamp: '2025-05-05T10:00:00Z',
         last_timestamp: '2025-05-05T10:30:00Z',
         count: 1,
+        category: 'vm',
         organization: ORG,
         vdc: 'dev',
         actor: 'alex',

@@ -251,6 +251,27 @@ describe('events panel in Chromium', function () {
     expect(await page.$$('#events tbody img')).to.have.length(0);
   });
 
+  it("colours each row by its category with the categories endpoint's colours", async function () {
+    this.timeout(30_000);
+    const request = await applyFilters({ namespace: NS_B });
+    const want = (await api(`/api/v1/events${new URL(request).search}`)).events.map((e) => [e.id, e.category]);
+    const colours = (await (await fetch(`${url}/api/v1/events/categories`, { headers: { authorization: `Bearer ${admin}` } })).json()) as { categories: { name: string; color: string }[] };
+    const rgb = (hex: string) => `rgb(${[1, 3, 5].map((i) => parseInt(hex.slice(i, i + 2), 16)).join(', ')})`;
+    const shown = await page.$$eval('#events tbody tr', (trs) =>
+      trs.map((tr) => {
+        const swatch = tr.querySelector('td.time .cat-swatch');
+        // eslint-disable-next-line @typescript-eslint/no-explicit-any -- the page's window (the tests compile without the DOM library)
+        const style = swatch ? (globalThis as any).getComputedStyle(swatch).backgroundColor : '';
+        return [(tr as unknown as WithData).dataset.id ?? '', swatch ? ((swatch as unknown as WithData).dataset.category ?? '') : '', style];
+      }),
+    );
+    expect(shown.map(([id, category]) => [id, category])).to.deep.equal(want);
+    expect(new Set(shown.map(([, category]) => category))).to.deep.equal(new Set(['vdc', 'system']));
+    for (const [, category, style] of shown) {
+      expect(style, category).to.equal(rgb(colours.categories.find((c) => c.name === category)?.color ?? ''));
+    }
+  });
+
   it('the URL reproduces a view (filters, never the token)', async function () {
     this.timeout(30_000);
     await applyFilters({ type: 'Normal', namespace: NS_A, actor: 'panel-alice' });

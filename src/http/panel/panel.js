@@ -106,8 +106,23 @@
 
   // --- the table ---------------------------------------------------------------------------------
 
+  // OVIM's categories (GET /api/v1/events/categories); their colours are in panel.css.
+  const CATEGORIES = ['organization', 'vdc', 'vm', 'security', 'performance', 'integration', 'system', 'audit', 'quota', 'network', 'storage', 'backup'];
+
+  /** A square in the category's colour (panel.css), named for assistive technology and on hover. */
+  function categorySwatch(category) {
+    const swatch = el('span', undefined, 'cat-swatch');
+    swatch.setAttribute('role', 'img');
+    swatch.setAttribute('aria-label', 'category ' + category);
+    swatch.title = 'Category: ' + category;
+    swatch.dataset.category = category;
+    return swatch;
+  }
+
   function row(e, fresh) {
-    const tr = el('tr', undefined, (e.type === 'Warning' ? 'Warning' : 'Normal') + (fresh ? ' fresh' : ''));
+    // Only known names become a class (the colour); anything else is shown as text only.
+    const category = CATEGORIES.includes(e.category) ? ' cat-' + e.category : '';
+    const tr = el('tr', undefined, (e.type === 'Warning' ? 'Warning' : 'Normal') + category + (fresh ? ' fresh' : ''));
     tr.dataset.id = e.id;
     const td = (text, className, label) => {
       const cell = el('td', text, className);
@@ -116,6 +131,8 @@
     };
     const time = td(formatTime(e.last_timestamp), 'time', 'Last seen');
     time.title = e.last_timestamp;
+    // The row's edge and this square carry the category's colour (no column: the table keeps its width).
+    if (category) time.prepend(categorySwatch(e.category));
     const object = td(undefined, 'object', 'Object');
     const link = el('button', e.involved_object_kind + '/' + e.involved_object_name, 'object');
     link.type = 'button';

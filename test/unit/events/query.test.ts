@@ -337,6 +337,7 @@ describe('events query (pure)', () => {
         first_timestamp: '2025-03-01T12:00:00Z',
         last_timestamp: '2025-03-01T12:00:00Z',
         count: 3,
+        category: 'vdc',
         organization: 'a',
         vdc: 'b',
         actor: 'someone',

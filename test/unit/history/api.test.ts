@@ -147,7 +147,7 @@ for (const engineUnderTest of ENGINES) {
         expect(csv.headers.get('content-type')).to.match(/^text\/csv/);
         const rows = csv.text.split('\r\n').filter((l) => l !== '');
         expect(rows[0]).to.equal(
-          'id,name,namespace,type,reason,message,component,involved_object_kind,involved_object_name,first_timestamp,last_timestamp,count,organization,vdc,actor,actor_verified',
+          'id,name,namespace,type,reason,message,component,involved_object_kind,involved_object_name,first_timestamp,last_timestamp,count,organization,vdc,actor,actor_verified,category',
         );
         expect(rows.slice(1).map((r) => r.split(',')[0]), who).to.deep.equal(ids(want));
       }

@@ -182,11 +182,15 @@ describe('HTTP server', () => {
       // The parameters of DESIGN.md section 5, as literals (the document is built from the very
       // schemas the server validates with, so comparing with those would prove nothing).
       expect(events?.parameters?.map((p) => p.name).sort()).to.deep.equal(
-        ['actor', 'component', 'cursor', 'kind', 'limit', 'name', 'namespace', 'organization', 'page', 'reason', 'since', 'type', 'until', 'vdc'],
+        [
+          'actor', 'category', 'component', 'cursor', 'include_deleted', 'kind', 'limit', 'name', 'namespace', 'org_id', 'organization', 'page', 'page_size',
+          'reason', 'search', 'since', 'sort_by', 'sort_order', 'type', 'until', 'user_id', 'username', 'vdc', 'vdc_id', 'vm_id',
+        ],
       );
       expect(events?.parameters?.find((p) => p.name === 'page')?.schema.type).to.equal('integer');
       expect(events?.parameters?.find((p) => p.name === 'since')?.schema).to.include({ type: 'string', format: 'date-time' });
-      expect(events?.parameters?.find((p) => p.name === 'type')?.schema).to.deep.include({ enum: ['Normal', 'Warning'] });
+      const typeSchema = events?.parameters?.find((p) => p.name === 'type')?.schema as unknown as { anyOf: { enum?: string[] }[] };
+      expect(typeSchema.anyOf[0]).to.deep.include({ enum: ['Normal', 'Warning', 'Error'] });
       expect(events?.parameters?.every((p) => p.in === 'query')).to.equal(true);
       expect(events?.parameters?.find((p) => p.name === 'limit')?.schema.type).to.equal('integer');
       expect(events?.responses).to.include.keys('200', '400', '401', '403');

@@ -72,7 +72,7 @@ export interface TestServer {
 }
 
 export async function startServer(
-  options: Partial<Pick<ApiServerOptions, 'store' | 'auth' | 'logger' | 'recorderStats' | 'limits' | 'trustedProxies' | 'security' | 'history' | 'stream'>> = {},
+  options: Partial<Pick<ApiServerOptions, 'store' | 'auth' | 'logger' | 'recorderStats' | 'limits' | 'trustedProxies' | 'security' | 'history' | 'stream' | 'appEvents'>> = {},
 ): Promise<TestServer> {
   const store = options.store ?? new EventStore();
   const metrics = createMetrics();
@@ -96,6 +96,7 @@ export async function startServer(
     security: options.security,
     history,
     stream: options.stream,
+    appEvents: options.appEvents,
   });
   const url = await server.listen('127.0.0.1:0');
   return {
