@@ -11,9 +11,10 @@ import { KubeClient } from './kube/rest.js';
 import { NamespaceOwners, type NamespaceFeed } from './events/owners.js';
 import { DROP_CAUSES, EventRecorder } from './events/recorder.js';
 import { EventStore, slimEvent, type EventObject } from './events/store.js';
-import { applyApiFlags, loadApiConfig, type ApiConfig } from './http/config.js';
-import { createReachabilityProbe } from './http/health.js';
-import { createApiServer, type ApiServer } from './http/server.js';
+import { LISTENER_OFF, loadApiConfig, type ApiConfig } from './http/config.js';
+import { createReachabilityProbe, type HealthSources } from './http/health.js';
+import { startOpsServer, type OpsServer } from './http/ops.js';
+import { createApiServer, registerServerCollectors, type ApiServer } from './http/server.js';
 import type { HistoryArchive } from './history/archive.js';
 import { openHistory } from './history/start.js';
 import { createLogger, type Logger } from './log.js';
@@ -28,9 +29,13 @@ import { startWorkloadCounter, type WorkloadCounter } from './controllers/worklo
 
 export interface Ovim {
   operator: Operator;
-  api: ApiServer;
+  /** The events API and panel; absent when turned off (--api-bind-address=0). */
+  api?: ApiServer;
   /** Base URL the API and the panel listen on. */
-  apiUrl: string;
+  apiUrl?: string;
+  /** Base URLs of the probe and metrics listeners, when they run apart from the API. */
+  probesUrl?: string;
+  metricsUrl?: string;
   store: EventStore;
   /** The process's shared informers (one per resource and selector). */
   informers: InformerFactory;
@@ -82,7 +87,18 @@ export async function startOvim(
   // The API's own recorder (component ovim-api): its security events go through a correlator.
   const apiRecorder = EventRecorder.create(kc, { component: 'ovim-api', logger });
   let routes: RouteEngine | undefined;
-  const api = createApiServer({
+  const recorderStats = () => (operator?.recorder instanceof EventRecorder ? operator.recorder.stats() : emptyStats);
+  const health: HealthSources = {
+    kubernetesReachable: probe.reachable,
+    // The operator exists only once its informers have synced.
+    informersSynced: () => eventInformer.hasSynced() && namespaceInformer.hasSynced() && operator !== undefined,
+    // Degraded while any cache does not follow the server (an outage, a failing watch).
+    informersWatching: () => informers.isWatching(),
+    leadership: () => (!config.leaderElection.enabled ? 'disabled' : operator?.isLeader() ? 'leader' : 'follower'),
+    history: history && (() => history.health()),
+  };
+  const listeners = listenersOf(apiConfig);
+  const api = !listeners.api ? undefined : createApiServer({
     limits: apiConfig.maxConnections ? { maxConnections: apiConfig.maxConnections } : undefined,
     trustedProxies: apiConfig.trustedProxies,
     security: { recorder: apiRecorder, namespace: process.env.POD_NAMESPACE || 'default' },
@@ -92,19 +108,28 @@ export async function startOvim(
     metrics,
     logger: logger.child({ component: 'api' }),
     eventRoutes: () => routes?.routes() ?? [],
-    recorderStats: () => (operator?.recorder instanceof EventRecorder ? operator.recorder.stats() : emptyStats),
-    health: {
-      kubernetesReachable: probe.reachable,
-      // The operator exists only once its informers have synced.
-      informersSynced: () => eventInformer.hasSynced() && namespaceInformer.hasSynced() && operator !== undefined,
-      // Degraded while any cache does not follow the server (an outage, a failing watch).
-      informersWatching: () => informers.isWatching(),
-      leadership: () =>
-        !config.leaderElection.enabled ? 'disabled' : operator?.isLeader() ? 'leader' : 'follower',
-      history: history && (() => history.health()),
-    },
+    recorderStats,
+    health,
+    serveMetrics: !listeners.separateMetrics,
   });
-  const apiUrl = await api.listen(apiConfig.address);
+  if (!api) registerServerCollectors({ store, metrics, history, recorderStats });
+  const ops: OpsServer[] = [];
+  let apiUrl: string | undefined;
+  try {
+    apiUrl = await api?.listen(apiConfig.address);
+    if (listeners.probes) ops.push(await startOpsServer('probes', listeners.probes, { health, store, metrics, logger }));
+    if (listeners.metrics) ops.push(await startOpsServer('metrics', listeners.metrics, { health, store, metrics, logger }));
+  } catch (err) {
+    await Promise.all(ops.map((o) => o.close()));
+    await api?.close();
+    probe.stop();
+    informers.stop();
+    client.close();
+    await apiRecorder.stop(2_000);
+    await history?.close();
+    throw err;
+  }
+  const [probesUrl, metricsUrl] = [listeners.probes && ops[0]?.url, listeners.metrics && ops.at(-1)?.url];
   // The operator registers its informers and starts them all.
   let admission: Admission | undefined;
   try {
@@ -150,7 +175,8 @@ export async function startOvim(
     informers.stop();
     client.close();
     probe.stop();
-    await api.close();
+    await api?.close();
+    await Promise.all(ops.map((o) => o.close()));
     await apiRecorder.stop(2_000);
     await history?.close();
   }
@@ -186,6 +212,8 @@ export async function startOvim(
     operator: running,
     api,
     apiUrl,
+    probesUrl,
+    metricsUrl,
     store,
     informers,
     history,
@@ -205,6 +233,16 @@ export async function startOvim(
   };
 }
 
+/** Which listeners run: the API unless `0`; probes and metrics apart only when configured. */
+function listenersOf(c: ApiConfig): { api: boolean; probes?: string; metrics?: string; separateMetrics: boolean } {
+  return {
+    api: c.address !== LISTENER_OFF,
+    probes: c.healthProbeAddress,
+    metrics: c.metricsAddress !== undefined && c.metricsAddress !== LISTENER_OFF ? c.metricsAddress : undefined,
+    separateMetrics: c.metricsAddress !== undefined,
+  };
+}
+
 const emptyStats = {
   recorded: [],
   // Every cause from zero, so that ovim_events_dropped_total has its series before the first drop.
@@ -220,7 +258,7 @@ const emptyStats = {
 /** The program: `node --import tsx src/main.ts [flags]` (or `node dist/src/main.js`). */
 export async function main(argv = process.argv.slice(2)): Promise<void> {
   const config = loadConfig(argv);
-  const apiConfig = applyApiFlags(loadApiConfig(), config.api);
+  const apiConfig = loadApiConfig(process.env, config.api);
   const logger = createLogger(config.logLevel);
   const kc = new KubeConfig();
   if (config.kubeconfig) kc.loadFromFile(config.kubeconfig);

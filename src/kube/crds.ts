@@ -1,7 +1,6 @@
 // Installs or updates the operator's CRDs (server-side apply) and waits until they are served.
-import { readdirSync, readFileSync, existsSync } from 'node:fs';
-import { dirname, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { readdirSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import {
   ApiextensionsV1Api,
   KubernetesObjectApi,
@@ -12,17 +11,11 @@ import {
 } from '@kubernetes/client-node';
 import { FIELD_MANAGER } from './apply.js';
 import { sleep } from './backoff.js';
+import { packagePath } from '../package-files.js';
 
-
-/** The `crds/` folder of the package, found from this module (works from src/ and dist/). */
+/** The `crds/` folder of the package (src/package-files.ts: works from src/ and dist/). */
 export function crdsDir(): string {
-  let dir = dirname(fileURLToPath(import.meta.url));
-  for (;;) {
-    if (existsSync(join(dir, 'package.json')) && existsSync(join(dir, 'crds'))) return join(dir, 'crds');
-    const parent = dirname(dir);
-    if (parent === dir) throw new Error('cannot find the crds/ folder of ovim-operator');
-    dir = parent;
-  }
+  return packagePath('crds');
 }
 
 /**

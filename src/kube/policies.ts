@@ -3,17 +3,17 @@
 // `make run` and the test harness call it with an admin's credentials; the operator's own
 // ClusterRole may write neither.
 import { readdirSync, readFileSync } from 'node:fs';
-import { dirname, join } from 'node:path';
+import { join } from 'node:path';
 import type { KubeConfig } from '@kubernetes/client-node';
 import { parseAllDocuments } from 'yaml';
 import { applyObject, type PlainObject } from './apply.js';
-import { crdsDir } from './crds.js';
 import { isNotFound } from './errors.js';
 import { KubeClient } from './rest.js';
+import { packagePath } from '../package-files.js';
 
 /** The folder config/ of the package (beside crds/; works from src/ and dist/). */
 export function packageConfigDir(): string {
-  return join(dirname(crdsDir()), 'config');
+  return packagePath('config');
 }
 
 /** The objects of a multi-document YAML file, skipping empty documents. */

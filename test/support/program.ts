@@ -5,6 +5,7 @@ import { closeSync, openSync, readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
+import { freePort } from '../../src/sandbox/controlplane.js';
 
 export const repoRoot = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
 
@@ -88,3 +89,17 @@ export function sample(metricsText: string, name: string, labels: Record<string,
   }
   return undefined;
 }
+
+/** The three listeners on free loopback ports, as the program's environment, and their base URLs. */
+export async function listenerEnv(): Promise<{ env: NodeJS.ProcessEnv; api: string; probes: string; metrics: string }> {
+  const [api, probes, metrics] = [await freePort(), await freePort(), await freePort()];
+  return {
+    env: { OVIM_API_ADDRESS: `127.0.0.1:${api}`, OVIM_HEALTH_PROBE_ADDRESS: `127.0.0.1:${probes}`, OVIM_METRICS_ADDRESS: `127.0.0.1:${metrics}` },
+    api: `http://127.0.0.1:${api}`,
+    probes: `http://127.0.0.1:${probes}`,
+    metrics: `http://127.0.0.1:${metrics}`,
+  };
+}
+
+/** Probes on an ephemeral loopback port and no metrics listener: for runs that use the API port only. */
+export const QUIET_LISTENERS: NodeJS.ProcessEnv = { OVIM_HEALTH_PROBE_ADDRESS: '127.0.0.1:0', OVIM_METRICS_ADDRESS: '0' };
