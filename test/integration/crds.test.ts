@@ -170,9 +170,11 @@ describe('CRDs on a real kube-apiserver', function () {
     expect(createdVdc.spec.quota.cpu).to.equal('16');
   });
 
-  it('accepts the samples through kubectl apply --server-side', async function () {
-    await kubectlOk(cp.kubeconfigPath, ['create', 'namespace', 'org-acme']);
-    const out = await kubectlOk(cp.kubeconfigPath, ['apply', '--server-side', '-f', 'config/samples/']);
+  it('accepts the samples in one shot through kubectl apply --server-side -k config/samples', async function () {
+    // No namespace made beforehand: the samples carry org-acme, so the VDC does not race it.
+    const out = await kubectlOk(cp.kubeconfigPath, ['apply', '--server-side', '-k', 'config/samples']);
+    expect(out).to.match(/namespace\/org-acme serverside-applied/);
+    expect(out).to.match(/eventroute\.ovim\.io\/quota-to-slack serverside-applied/);
     expect(out).to.match(/organization\.ovim\.io\/acme serverside-applied/);
     expect(out).to.match(/virtualdatacenter\.ovim\.io\/dev serverside-applied/);
   });
