@@ -215,16 +215,31 @@ describe('CRDs on a real kube-apiserver', function () {
 
   it('kubectl get org prints the printer columns', async function () {
     const out = await kubectlOk(cp.kubeconfigPath, ['get', 'org']);
-    expect(out.split('\n')[0]).to.match(/^NAME\s+DISPLAY NAME\s+PHASE\s+VDCS\s+NAMESPACE\s+AGE$/);
+    expect(out.split('\n')[0]).to.match(/^NAME\s+DISPLAY NAME\s+PHASE\s+READY\s+VDCS\s+NAMESPACE\s+AGE$/);
     expect(out).to.match(/\nacme\s+ACME Corporation\s+/);
   });
 
   it('kubectl get vdc -A prints the printer columns', async function () {
     const out = await kubectlOk(cp.kubeconfigPath, ['get', 'vdc', '-A']);
     expect(out.split('\n')[0]).to.match(
-      /^NAMESPACE\s+NAME\s+ORGANIZATION\s+DISPLAY NAME\s+PHASE\s+CPU %\s+MEMORY %\s+NAMESPACE\s+AGE$/,
+      /^NAMESPACE\s+NAME\s+ORGANIZATION\s+DISPLAY NAME\s+PHASE\s+READY\s+CPU %\s+MEMORY %\s+STORAGE %\s+NAMESPACE\s+AGE$/,
     );
     expect(out).to.match(/\norg-acme\s+dev\s+acme\s+Development\s+/);
+  });
+
+  it('kubectl get -o wide adds the Ready condition\'s message (priority 1)', async function () {
+    for (const args of [['get', 'org', '-o', 'wide'], ['get', 'vdc', '-A', '-o', 'wide']]) {
+      const header = (await kubectlOk(cp.kubeconfigPath, args)).split('\n')[0] ?? '';
+      expect(header, args.join(' ')).to.match(/\sREADY\s.*\sAGE\s+MESSAGE$/);
+    }
+    const narrow = (await kubectlOk(cp.kubeconfigPath, ['get', 'vdc', '-A'])).split('\n')[0];
+    expect(narrow).to.not.contain('MESSAGE');
+  });
+
+  it('kubectl explain vdc.status.resourceUsage reads well', async function () {
+    const out = await kubectlOk(cp.kubeconfigPath, ['explain', 'vdc.status.resourceUsage']);
+    expect(out).to.contain("What the VDC's workloads use of its quota");
+    expect(out).to.match(/storagePercentage\s+<integer>\s+storageUsed in percent of spec\.quota\.storage/);
   });
 
   it('kubectl get ovim lists both kinds through the category', async function () {
