@@ -233,6 +233,20 @@ export async function startOvim(
   };
 }
 
+/**
+ * --kubeconfig (or KUBECONFIG); else, in a Pod (KUBERNETES_SERVICE_HOST), the ServiceAccount's
+ * token and CA, as controller-runtime does; else ~/.kube/config. OVIM_SERVICE_ACCOUNT_ROOT
+ * (default /) is where var/run/secrets/kubernetes.io/serviceaccount/ lies: a Pod's credentials
+ * laid out elsewhere, for a run outside a Pod.
+ */
+export function loadKubeConfig(kubeconfig: string | undefined, env: NodeJS.ProcessEnv = process.env): KubeConfig {
+  const kc = new KubeConfig();
+  if (kubeconfig) kc.loadFromFile(kubeconfig);
+  else if (env.KUBERNETES_SERVICE_HOST && env.KUBERNETES_SERVICE_PORT) kc.loadFromCluster(env.OVIM_SERVICE_ACCOUNT_ROOT?.replace(/\/+$/, '') ?? '');
+  else kc.loadFromDefault();
+  return kc;
+}
+
 /** Which listeners run: the API unless `0`; probes and metrics apart only when configured. */
 function listenersOf(c: ApiConfig): { api: boolean; probes?: string; metrics?: string; separateMetrics: boolean } {
   return {
@@ -260,9 +274,7 @@ export async function main(argv = process.argv.slice(2)): Promise<void> {
   const config = loadConfig(argv);
   const apiConfig = loadApiConfig(process.env, config.api);
   const logger = createLogger(config.logLevel);
-  const kc = new KubeConfig();
-  if (config.kubeconfig) kc.loadFromFile(config.kubeconfig);
-  else kc.loadFromDefault();
+  const kc = loadKubeConfig(config.kubeconfig);
   // The handlers come first: a signal during start-up (a rollout, a node drain) aborts the
   // start and stops what it started, instead of killing the process mid-way.
   const startup = new AbortController();

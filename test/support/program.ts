@@ -19,12 +19,16 @@ export interface Program {
   kill(): void;
 }
 
-/** Runs `node --import tsx <script> ...args` with `env` added to this process's environment. */
-export function spawnProgram(script: string, args: string[], env: NodeJS.ProcessEnv, options: { cwd?: string; logFile: string }): Program {
+/**
+ * Runs `node --import tsx <script> ...args` (`node <script>` with tsx: false, for the build
+ * output) with `env` added to this process's environment.
+ */
+export function spawnProgram(script: string, args: string[], env: NodeJS.ProcessEnv, options: { cwd?: string; logFile: string; tsx?: boolean }): Program {
   // tsx by file URL: node resolves --import from the working directory, which may be elsewhere.
   const tsx = pathToFileURL(createRequire(join(repoRoot, 'package.json')).resolve('tsx')).href;
   const out = openSync(options.logFile, 'a');
-  const child = spawn(process.execPath, ['--import', tsx, resolve(repoRoot, script), ...args], {
+  const loader = options.tsx === false ? [] : ['--import', tsx];
+  const child = spawn(process.execPath, [...loader, resolve(repoRoot, script), ...args], {
     cwd: options.cwd ?? repoRoot,
     env: { ...process.env, ...env },
     stdio: ['ignore', out, out],
