@@ -15,8 +15,8 @@ $(NPM_STAMP): package-lock.json
 
 deps: $(NPM_STAMP) ## Install the Node.js dependencies (npm ci)
 
-build: deps ## Compile TypeScript into dist/
-	npx tsc -p tsconfig.json
+build: deps ## Compile TypeScript into dist/ with the files the program reads (dist/ runs alone: node dist/src/main.js)
+	bash hack/build.sh
 
 lint: deps ## Type-check and lint
 	npx tsc -p tsconfig.json --noEmit

@@ -14,7 +14,7 @@ import { installClusterManifests } from '../src/kube/policies.js';
 import { KubeClient } from '../src/kube/rest.js';
 import { createLogger } from '../src/log.js';
 import { signToken } from '../src/http/auth.js';
-import { applyApiFlags, loadApiConfig } from '../src/http/config.js';
+import { loadApiConfig } from '../src/http/config.js';
 import { startOvim, type Ovim } from '../src/main.js';
 import { ControlPlane, freePort } from '../src/sandbox/controlplane.js';
 
@@ -154,7 +154,9 @@ async function main(): Promise<void> {
   }
   // A local run listens on loopback unless told otherwise.
   env.OVIM_API_ADDRESS ??= '127.0.0.1:8080';
-  const apiConfig = applyApiFlags(loadApiConfig(env), config.api);
+  env.OVIM_HEALTH_PROBE_ADDRESS ??= '127.0.0.1:8081';
+  env.OVIM_METRICS_ADDRESS ??= '127.0.0.1:8082';
+  const apiConfig = loadApiConfig(env, config.api);
   try {
     ovim = await startOvim(kc, config, apiConfig, createLogger(config.logLevel, false), { signal: startup.signal });
   } catch (err) {
@@ -167,16 +169,22 @@ async function main(): Promise<void> {
   if (config.webhook.port > 0) log.info(`admission webhook on ${config.webhook.url ?? `port ${config.webhook.port}`}: actors are verified`);
   else log.warn('no admission webhook (--webhook-port): event actors are recorded as unverified');
 
-  const apiUrl = ovim.apiUrl.replace('//0.0.0.0:', '//127.0.0.1:');
+  const local = (url: string | undefined) => url?.replace('//0.0.0.0:', '//127.0.0.1:') ?? 'off';
+  const apiUrl = local(ovim.apiUrl);
   writeFileSync(join(sandboxDir, 'api-url'), `${apiUrl}\n`);
   if (apiConfig.auth.secret) {
     const token = await signToken({ userId: 'sandbox-admin', username: 'sandbox-admin', role: 'system_admin' }, apiConfig.auth.secret);
     writeFileSync(join(sandboxDir, 'token'), `${token}\n`, { mode: 0o600 });
   }
-  const lines = ['', `Events API and panel: ${apiUrl}/  (token: .ovim-sandbox/token, valid 24 h)`];
+  const lines = [
+    '',
+    `Events API and panel: ${apiUrl}/  (token: .ovim-sandbox/token, valid 24 h)`,
+    `Health probes:        ${ovim.probesUrl ? `${local(ovim.probesUrl)}/readyz` : 'off'}`,
+    `Metrics:              ${ovim.metricsUrl ? `${local(ovim.metricsUrl)}/metrics` : 'off'}`,
+  ];
   if (sandbox) {
     lines.push('', 'The sandbox is up. In another shell:', '', `  export KUBECONFIG=${sandboxKubeconfig}`,
-      '  kubectl apply -f config/samples/', '  kubectl get org,vdc -A');
+      '  kubectl apply -k config/samples', '  kubectl get org,vdc -A');
   }
   lines.push(`  curl -s -H "Authorization: Bearer $(cat .ovim-sandbox/token)" ${apiUrl}/api/v1/events/recent`, '', 'Ctrl-C stops it.', '');
   process.stdout.write(lines.join('\n') + '\n');

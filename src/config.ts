@@ -32,6 +32,10 @@
 //   --jwt-audience A         API tokens must carry audience A (OVIM_JWT_AUDIENCE)
 //   --trusted-proxies LIST   proxies (IPs/CIDRs) whose X-Forwarded-For names the client (OVIM_TRUSTED_PROXIES)
 //   --api-max-connections N  open API connections at most (OVIM_API_MAX_CONNECTIONS, default 1024)
+//   --api-bind-address A     the events API and panel (OVIM_API_ADDRESS, default :8080; 0 = off,
+//                            and then no JWT key is needed)
+//   --health-probe-bind-address A   /healthz, /readyz, /health (OVIM_HEALTH_PROBE_ADDRESS, default :8081)
+//   --metrics-bind-address A /metrics (OVIM_METRICS_ADDRESS, default :8082; 0 = off)
 //   --webhook-port N         serve the admission webhook on N, 0 = off (OVIM_WEBHOOK_PORT, default 0)
 //   --webhook-host H         its bind address (OVIM_WEBHOOK_HOST, default 0.0.0.0)
 //   --webhook-url URL        the API server calls this base URL (e.g. https://127.0.0.1:9443) instead
@@ -44,7 +48,7 @@
 //                            postgres://user:password@host:port/database[?sslmode=verify-full&sslrootcert=…]
 import { readFileSync } from 'node:fs';
 import { hostname } from 'node:os';
-import { parseDurationSeconds, parseMaxConnections, parseTrustedProxies, type ApiFlags } from './http/config.js';
+import { checkBindAddress, parseDurationSeconds, parseMaxConnections, parseTrustedProxies, type ApiFlags } from './http/config.js';
 import { validateCidr } from './routes/ssrf.js';
 import { parseDurationMs } from './observability/slow-reconcile.js';
 
@@ -301,6 +305,15 @@ export function loadConfig(argv: readonly string[] = process.argv.slice(2), env:
         break;
       case '--api-max-connections':
         cfg.api = { ...cfg.api, maxConnections: parseMaxConnections('--api-max-connections', value()) };
+        break;
+      case '--api-bind-address':
+        cfg.api = { ...cfg.api, address: checkBindAddress('--api-bind-address', value(), true) };
+        break;
+      case '--health-probe-bind-address':
+        cfg.api = { ...cfg.api, healthProbeAddress: checkBindAddress('--health-probe-bind-address', value(), false) };
+        break;
+      case '--metrics-bind-address':
+        cfg.api = { ...cfg.api, metricsAddress: checkBindAddress('--metrics-bind-address', value(), true) };
         break;
       case '--webhook-port':
         cfg.webhook.port = integer('--webhook-port', value(), 0, 65_535);

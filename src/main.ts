@@ -11,9 +11,10 @@ import { MANAGED_NAMESPACES_INFORMER, NamespaceOwners } from './events/owners.js
 import { DROP_CAUSES, EventRecorder } from './events/recorder.js';
 import { AppEventMirror, kubeObjectLookup, type ApplicationRecording } from './http/app-event-mirror.js';
 import { EVENTS_INFORMER, EventStore } from './events/store.js';
-import { applyApiFlags, loadApiConfig, type ApiConfig } from './http/config.js';
-import { createReachabilityProbe } from './http/health.js';
-import { createApiServer, type ApiServer } from './http/server.js';
+import { LISTENER_OFF, loadApiConfig, type ApiConfig } from './http/config.js';
+import { createReachabilityProbe, type HealthSources } from './http/health.js';
+import { startOpsServer, type OpsServer } from './http/ops.js';
+import { createApiServer, registerServerCollectors, type ApiServer } from './http/server.js';
 import type { HistoryArchive } from './history/archive.js';
 import { openHistory } from './history/start.js';
 import { createLogger, type Logger } from './log.js';
@@ -27,9 +28,13 @@ import { startWorkloadCounter, type WorkloadCounter } from './controllers/worklo
 
 export interface Ovim {
   operator: Operator;
-  api: ApiServer;
+  /** The events API and panel; absent when turned off (--api-bind-address=0). */
+  api?: ApiServer;
   /** Base URL the API and the panel listen on. */
-  apiUrl: string;
+  apiUrl?: string;
+  /** Base URLs of the probe and metrics listeners, when they run apart from the API. */
+  probesUrl?: string;
+  metricsUrl?: string;
   store: EventStore;
   /** The process's shared informers (one per resource and selector). */
   informers: InformerFactory;
@@ -81,7 +86,18 @@ export async function startOvim(
   // The API's own recorder (component ovim-api): its security events go through a correlator.
   const apiRecorder = EventRecorder.create(kc, { component: 'ovim-api', logger });
   let routes: RouteEngine | undefined;
-  const api = createApiServer({
+  const recorderStats = () => (operator?.recorder instanceof EventRecorder ? operator.recorder.stats() : emptyStats);
+  const health: HealthSources = {
+    kubernetesReachable: probe.reachable,
+    // The operator exists only once its informers have synced.
+    informersSynced: () => eventInformer.hasSynced() && namespaceInformer.hasSynced() && operator !== undefined,
+    // Degraded while any cache does not follow the server (an outage, a failing watch).
+    informersWatching: () => informers.isWatching(),
+    leadership: () => (!config.leaderElection.enabled ? 'disabled' : operator?.isLeader() ? 'leader' : 'follower'),
+    history: history && (() => history.health()),
+  };
+  const listeners = listenersOf(apiConfig);
+  const api = !listeners.api ? undefined : createApiServer({
     limits: apiConfig.maxConnections ? { maxConnections: apiConfig.maxConnections } : undefined,
     trustedProxies: apiConfig.trustedProxies,
     security: { recorder: apiRecorder, namespace: process.env.POD_NAMESPACE || 'default' },
@@ -97,19 +113,28 @@ export async function startOvim(
       mirror: new AppEventMirror(kubeObjectLookup(client), apiRecorder as unknown as ApplicationRecording, logger.child({ component: 'api' })),
       securityNamespace: process.env.POD_NAMESPACE || 'default',
     },
-    recorderStats: () => (operator?.recorder instanceof EventRecorder ? operator.recorder.stats() : emptyStats),
-    health: {
-      kubernetesReachable: probe.reachable,
-      // The operator exists only once its informers have synced.
-      informersSynced: () => eventInformer.hasSynced() && namespaceInformer.hasSynced() && operator !== undefined,
-      // Degraded while any cache does not follow the server (an outage, a failing watch).
-      informersWatching: () => informers.isWatching(),
-      leadership: () =>
-        !config.leaderElection.enabled ? 'disabled' : operator?.isLeader() ? 'leader' : 'follower',
-      history: history && (() => history.health()),
-    },
+    recorderStats,
+    health,
+    serveMetrics: !listeners.separateMetrics,
   });
-  const apiUrl = await api.listen(apiConfig.address);
+  if (!api) registerServerCollectors({ store, metrics, history, recorderStats });
+  const ops: OpsServer[] = [];
+  let apiUrl: string | undefined;
+  try {
+    apiUrl = await api?.listen(apiConfig.address);
+    if (listeners.probes) ops.push(await startOpsServer('probes', listeners.probes, { health, store, metrics, logger }));
+    if (listeners.metrics) ops.push(await startOpsServer('metrics', listeners.metrics, { health, store, metrics, logger }));
+  } catch (err) {
+    await Promise.all(ops.map((o) => o.close()));
+    await api?.close();
+    probe.stop();
+    informers.stop();
+    client.close();
+    await apiRecorder.stop(2_000);
+    await history?.close();
+    throw err;
+  }
+  const [probesUrl, metricsUrl] = [listeners.probes && ops[0]?.url, listeners.metrics && ops.at(-1)?.url];
   // The operator registers its informers and starts them all.
   let admission: Admission | undefined;
   try {
@@ -154,7 +179,8 @@ export async function startOvim(
     informers.stop();
     client.close();
     probe.stop();
-    await api.close();
+    await api?.close();
+    await Promise.all(ops.map((o) => o.close()));
     await apiRecorder.stop(2_000);
     await history?.close();
   }
@@ -188,6 +214,8 @@ export async function startOvim(
     operator: running,
     api,
     apiUrl,
+    probesUrl,
+    metricsUrl,
     store,
     informers,
     history,
@@ -207,6 +235,30 @@ export async function startOvim(
   };
 }
 
+/**
+ * --kubeconfig (or KUBECONFIG); else, in a Pod (KUBERNETES_SERVICE_HOST), the ServiceAccount's
+ * token and CA, as controller-runtime does; else ~/.kube/config. OVIM_SERVICE_ACCOUNT_ROOT
+ * (default /) is where var/run/secrets/kubernetes.io/serviceaccount/ lies: a Pod's credentials
+ * laid out elsewhere, for a run outside a Pod.
+ */
+export function loadKubeConfig(kubeconfig: string | undefined, env: NodeJS.ProcessEnv = process.env): KubeConfig {
+  const kc = new KubeConfig();
+  if (kubeconfig) kc.loadFromFile(kubeconfig);
+  else if (env.KUBERNETES_SERVICE_HOST && env.KUBERNETES_SERVICE_PORT) kc.loadFromCluster(env.OVIM_SERVICE_ACCOUNT_ROOT?.replace(/\/+$/, '') ?? '');
+  else kc.loadFromDefault();
+  return kc;
+}
+
+/** Which listeners run: the API unless `0`; probes and metrics apart only when configured. */
+function listenersOf(c: ApiConfig): { api: boolean; probes?: string; metrics?: string; separateMetrics: boolean } {
+  return {
+    api: c.address !== LISTENER_OFF,
+    probes: c.healthProbeAddress,
+    metrics: c.metricsAddress !== undefined && c.metricsAddress !== LISTENER_OFF ? c.metricsAddress : undefined,
+    separateMetrics: c.metricsAddress !== undefined,
+  };
+}
+
 const emptyStats = {
   recorded: [],
   // Every cause from zero, so that ovim_events_dropped_total has its series before the first drop.
@@ -222,11 +274,9 @@ const emptyStats = {
 /** The program: `node --import tsx src/main.ts [flags]` (or `node dist/src/main.js`). */
 export async function main(argv = process.argv.slice(2)): Promise<void> {
   const config = loadConfig(argv);
-  const apiConfig = applyApiFlags(loadApiConfig(), config.api);
+  const apiConfig = loadApiConfig(process.env, config.api);
   const logger = createLogger(config.logLevel);
-  const kc = new KubeConfig();
-  if (config.kubeconfig) kc.loadFromFile(config.kubeconfig);
-  else kc.loadFromDefault();
+  const kc = loadKubeConfig(config.kubeconfig);
   // The handlers come first: a signal during start-up (a rollout, a node drain) aborts the
   // start and stops what it started, instead of killing the process mid-way.
   const startup = new AbortController();

@@ -4,14 +4,15 @@
 // applied at start-up. `startOperator()` runs it in-process (src/main.ts, hack/run.ts, tests,
 // the benchmark); `stop()` drains the queues and flushes the pending events.
 import { readFileSync } from 'node:fs';
-import { dirname, join } from 'node:path';
+import { join } from 'node:path';
 import type { KubeConfig } from '@kubernetes/client-node';
 import { parseAllDocuments } from 'yaml';
 import { type OperatorConfig, DEFAULT_CONFIG } from './config.js';
 import { applyObject, type PlainObject } from './kube/apply.js';
 import { untilAborted } from './kube/backoff.js';
 import type { Controller } from './kube/controller.js';
-import { crdsDir, installCrds } from './kube/crds.js';
+import { installCrds } from './kube/crds.js';
+import { packagePath } from './package-files.js';
 import { WriteExpectations } from './kube/expectations.js';
 import { InformerFactory } from './kube/factory.js';
 import { objectKey, type ResilientInformer } from './kube/informer.js';
@@ -72,7 +73,7 @@ export interface Operator {
 
 /** The folder config/ of the package, found from this module (works from src/ and dist/). */
 export function configDir(): string {
-  return join(dirname(crdsDir()), 'config');
+  return packagePath('config');
 }
 
 /** Applies the tenant ClusterRoles ovim:org-admin and ovim:vdc-admin (server-side apply). */

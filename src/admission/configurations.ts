@@ -3,12 +3,11 @@
 // from the certificate Secret; the VirtualMachine webhook only where KubeVirt is installed)
 // and applied with server-side apply.
 import { readFileSync } from 'node:fs';
-import { dirname, join } from 'node:path';
 import { parseAllDocuments } from 'yaml';
 import type { PlainObject } from '../kube/apply.js';
-import { crdsDir } from '../kube/crds.js';
 import { isNotFound } from '../kube/errors.js';
 import type { KubeClient } from '../kube/rest.js';
+import { packagePath } from '../package-files.js';
 
 export const KUBEVIRT_CRD = 'virtualmachines.kubevirt.io';
 
@@ -28,7 +27,7 @@ export interface Endpoint {
 }
 
 export function webhookManifests(): WebhookConfiguration[] {
-  const file = join(dirname(crdsDir()), 'config', 'webhook', 'webhooks.yaml');
+  const file = packagePath('config', 'webhook', 'webhooks.yaml');
   return parseAllDocuments(readFileSync(file, 'utf8'))
     .map((d) => d.toJS() as WebhookConfiguration | null)
     .filter((d): d is WebhookConfiguration => d !== null);

@@ -1,5 +1,8 @@
 // The API's configuration as a small typed object, and its loading from the environment:
-//   OVIM_API_ADDRESS          listen address, default `:8080` (host:port, `:port`, `[v6]:port`)
+//   OVIM_API_ADDRESS          the API's and panel's listen address, default `:8080` (host:port, `:port`,
+//                             `[v6]:port`; `0` turns the API off, and then no JWT key is needed)
+//   OVIM_HEALTH_PROBE_ADDRESS /healthz, /readyz and /health, default `:8081`
+//   OVIM_METRICS_ADDRESS      /metrics, default `:8082` (`0` turns it off)
 //   OVIM_JWT_SECRET           HS256 secret (e.g. from a Kubernetes Secret via env)
 //   OVIM_JWT_SECRET_FILE      … or a file holding it (a mounted Secret); one trailing newline is dropped
 //   OVIM_JWT_PUBLIC_KEY_FILE  optional PEM public key for RS256 (RSA) or ES256 (EC P-256) tokens
@@ -9,17 +12,29 @@
 //   OVIM_TRUSTED_PROXIES      comma-separated addresses/CIDRs whose X-Forwarded-For is believed
 //   OVIM_API_MAX_CONNECTIONS  open connections at most (default 1024)
 //   OVIM_EVENT_STORE_MAX      events kept in memory, default 100000
-// The operator's flags (--jwt-max-age, --jwt-audience, --trusted-proxies, --api-max-connections)
-// override these (applyApiFlags).
+// The operator's flags (--jwt-max-age, --jwt-audience, --trusted-proxies, --api-max-connections,
+// --api-bind-address, --health-probe-bind-address, --metrics-bind-address) override these.
 import { readFileSync } from 'node:fs';
 import { isIP } from 'node:net';
 import { secretProblem, type AuthConfig } from './auth.js';
 import { DEFAULT_MAX_EVENTS } from '../events/store.js';
 
 export const DEFAULT_API_ADDRESS = ':8080';
+export const DEFAULT_HEALTH_PROBE_ADDRESS = ':8081';
+export const DEFAULT_METRICS_ADDRESS = ':8082';
+/** The bind address that turns a listener off (kubebuilder's convention). */
+export const LISTENER_OFF = '0';
 
 export interface ApiConfig {
+  /** The API and the panel; `0`: not served. */
   address: string;
+  /**
+   * Probes (/healthz, /readyz, /health) on a listener of their own. Unset (in-process callers
+   * such as tests): no such listener, the API's listener answers them.
+   */
+  healthProbeAddress?: string;
+  /** /metrics on a listener of its own; `0`: not served. Unset: on the API's listener. */
+  metricsAddress?: string;
   auth: AuthConfig;
   maxEvents: number;
   /** Open connections at most (default 1024). */
@@ -34,6 +49,9 @@ export interface ApiFlags {
   jwtAudience?: string;
   trustedProxies?: string[];
   maxConnections?: number;
+  address?: string;
+  healthProbeAddress?: string;
+  metricsAddress?: string;
 }
 
 export class ConfigError extends Error {}
@@ -79,6 +97,9 @@ export function applyApiFlags(config: ApiConfig, flags: ApiFlags | undefined): A
   if (flags.jwtAudience !== undefined) out.auth.audience = flags.jwtAudience;
   if (flags.trustedProxies !== undefined) out.trustedProxies = flags.trustedProxies;
   if (flags.maxConnections !== undefined) out.maxConnections = flags.maxConnections;
+  if (flags.address !== undefined) out.address = flags.address;
+  if (flags.healthProbeAddress !== undefined) out.healthProbeAddress = flags.healthProbeAddress;
+  if (flags.metricsAddress !== undefined) out.metricsAddress = flags.metricsAddress;
   return out;
 }
 
@@ -98,6 +119,20 @@ export function parseListenAddress(address: string): ListenAddress {
   return { host: host === '' ? '0.0.0.0' : host, port };
 }
 
+/** A listen address, or `0` (off) where `canBeOff`; returns it unchanged. */
+export function checkBindAddress(what: string, address: string, canBeOff: boolean): string {
+  if (address.trim() === LISTENER_OFF) {
+    if (canBeOff) return LISTENER_OFF;
+    throw new ConfigError(`${what} cannot be turned off (0): the kubelet's probes need it`);
+  }
+  try {
+    parseListenAddress(address);
+  } catch (err) {
+    throw new ConfigError(`${what}: ${(err as Error).message}`);
+  }
+  return address;
+}
+
 function readSecretFile(path: string, what: string): string {
   try {
     return readFileSync(path, 'utf8').replace(/\r?\n$/, '');
@@ -106,8 +141,12 @@ function readSecretFile(path: string, what: string): string {
   }
 }
 
-/** Builds the API configuration from environment variables (see the header). */
-export function loadApiConfig(env: NodeJS.ProcessEnv = process.env): ApiConfig {
+/**
+ * Builds the API configuration from environment variables (see the header), with the operator's
+ * flags on top. A JWT key is required only when the API is served.
+ */
+export function loadApiConfig(env: NodeJS.ProcessEnv = process.env, flags?: ApiFlags): ApiConfig {
+  const address = checkBindAddress('OVIM_API_ADDRESS', flags?.address ?? (env.OVIM_API_ADDRESS || DEFAULT_API_ADDRESS), true);
   const auth: AuthConfig = {};
   if (env.OVIM_JWT_SECRET && env.OVIM_JWT_SECRET_FILE) {
     throw new ConfigError('set OVIM_JWT_SECRET or OVIM_JWT_SECRET_FILE, not both');
@@ -123,17 +162,15 @@ export function loadApiConfig(env: NodeJS.ProcessEnv = process.env): ApiConfig {
   if (env.OVIM_JWT_PUBLIC_KEY_FILE) {
     auth.publicKey = { pem: readSecretFile(env.OVIM_JWT_PUBLIC_KEY_FILE, 'the JWT public key file') };
   }
-  if (!auth.secret && !auth.publicKey) {
+  if (!auth.secret && !auth.publicKey && address !== LISTENER_OFF) {
     throw new ConfigError(
-      'the events API needs a JWT key: set OVIM_JWT_SECRET or OVIM_JWT_SECRET_FILE (HS256), or OVIM_JWT_PUBLIC_KEY_FILE (RS256/ES256)',
+      'the events API needs a JWT key: set OVIM_JWT_SECRET or OVIM_JWT_SECRET_FILE (HS256), or OVIM_JWT_PUBLIC_KEY_FILE (RS256/ES256), ' +
+        'or turn the API off with --api-bind-address=0',
     );
   }
   if (env.OVIM_JWT_ISSUER) auth.issuer = env.OVIM_JWT_ISSUER;
   if (env.OVIM_JWT_MAX_AGE) auth.maxTokenAgeSeconds = parseDurationSeconds('OVIM_JWT_MAX_AGE', env.OVIM_JWT_MAX_AGE);
   if (env.OVIM_JWT_AUDIENCE) auth.audience = env.OVIM_JWT_AUDIENCE;
-
-  const address = env.OVIM_API_ADDRESS || DEFAULT_API_ADDRESS;
-  parseListenAddress(address);
 
   let maxEvents = DEFAULT_MAX_EVENTS;
   if (env.OVIM_EVENT_STORE_MAX) {
@@ -142,8 +179,14 @@ export function loadApiConfig(env: NodeJS.ProcessEnv = process.env): ApiConfig {
       throw new ConfigError(`OVIM_EVENT_STORE_MAX must be a positive integer, not ${JSON.stringify(env.OVIM_EVENT_STORE_MAX)}`);
     }
   }
-  const config: ApiConfig = { address, auth, maxEvents };
+  const config: ApiConfig = {
+    address,
+    auth,
+    maxEvents,
+    healthProbeAddress: checkBindAddress('OVIM_HEALTH_PROBE_ADDRESS', env.OVIM_HEALTH_PROBE_ADDRESS || DEFAULT_HEALTH_PROBE_ADDRESS, false),
+    metricsAddress: checkBindAddress('OVIM_METRICS_ADDRESS', env.OVIM_METRICS_ADDRESS || DEFAULT_METRICS_ADDRESS, true),
+  };
   if (env.OVIM_TRUSTED_PROXIES) config.trustedProxies = parseTrustedProxies('OVIM_TRUSTED_PROXIES', env.OVIM_TRUSTED_PROXIES);
   if (env.OVIM_API_MAX_CONNECTIONS) config.maxConnections = parseMaxConnections('OVIM_API_MAX_CONNECTIONS', env.OVIM_API_MAX_CONNECTIONS);
-  return config;
+  return applyApiFlags(config, flags);
 }

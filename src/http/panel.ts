@@ -1,5 +1,5 @@
-// The events panel's files (src/http/panel/: one HTML page, a script, a stylesheet; no build
-// step), read once at start-up and served from memory.
+// The events panel's files (src/http/panel/: one HTML page, a script, a stylesheet; `make build`
+// copies them beside the compiled module), read once at start-up and served from memory.
 import { existsSync, readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 
@@ -19,13 +19,11 @@ export const PANEL_CSP =
   "default-src 'none'; script-src 'self'; style-src 'self'; connect-src 'self'; img-src 'self' data:; " +
   "base-uri 'none'; form-action 'none'; frame-ancestors 'none'";
 
+/** Beside this module: src/http/panel/, or dist/src/http/panel/ where `make build` copies them. */
 function panelDir(): string {
   const beside = fileURLToPath(new URL('./panel/', import.meta.url));
   if (existsSync(`${beside}index.html`)) return beside;
-  // Compiled to dist/src/http/: tsc does not copy the assets, read them from the sources.
-  const sources = fileURLToPath(new URL('../../../src/http/panel/', import.meta.url));
-  if (existsSync(`${sources}index.html`)) return sources;
-  throw new Error(`events panel assets not found (looked in ${beside} and ${sources})`);
+  throw new Error(`events panel assets not found in ${beside} (make build copies them there)`);
 }
 
 /** name (index.html, panel.js, panel.css) → contents. */

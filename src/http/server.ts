@@ -2,7 +2,6 @@
 // document and the events panel. It reads the EventStore only — never the API server per
 // request. Errors are {"error": "..."}; bad input is a 400, never a 500.
 import Fastify, { type FastifyError, type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
-import type { AddressInfo } from 'node:net';
 import type { Logger } from 'winston';
 import type { RecorderStats } from '../events/types.js';
 import type { EventStore } from '../events/store.js';
@@ -10,8 +9,8 @@ import type { HistoryArchive } from '../history/archive.js';
 import { registerHistoryMetrics } from '../history/metrics.js';
 import { registerEventStoreMetrics, registerRecorderMetrics, type Metrics } from '../metrics.js';
 import { createVerifier, type AuthConfig } from './auth.js';
-import { parseListenAddress } from './config.js';
-import { healthReport, isReady, type HealthSources } from './health.js';
+import type { HealthSources } from './health.js';
+import { listenOn, registerMetricsRoute, registerProbeRoutes } from './ops.js';
 import { PANEL_CSP, loadPanelAssets } from './panel.js';
 import { registerEventRoutes } from './routes.js';
 import type { AppEventRouteOptions } from './app-event-routes.js';
@@ -21,7 +20,6 @@ import type { EventRoute } from '../routes/types.js';
 import type { StreamHub, StreamHubOptions } from './stream-hub.js';
 import { registerStreamMetrics } from './stream-metrics.js';
 import { wasHijacked } from './hijacked.js';
-import { errorSchema, healthResponseSchema, statusResponseSchema } from './schemas.js';
 
 export interface ApiServerOptions {
   store: EventStore;
@@ -48,6 +46,8 @@ export interface ApiServerOptions {
   appEvents?: AppEventRouteOptions;
   /** The EventRoutes for GET /api/v1/routes (none until the route engine runs). */
   eventRoutes?: () => readonly EventRoute[];
+  /** false: /metrics is served by a listener of its own (src/http/ops.ts), not here. */
+  serveMetrics?: boolean;
 }
 
 /** What one client may hold of the server. */
@@ -107,14 +107,19 @@ function validationMessage(err: FastifyError): string {
   return param ? `invalid ${where} "${param}": ${why}` : `invalid ${where}: ${why}`;
 }
 
+/** The store's, recorder's and archive's gauges on the registry (also when no API is served). */
+export function registerServerCollectors(options: Pick<ApiServerOptions, 'store' | 'metrics' | 'recorderStats' | 'history'>): void {
+  const { store, metrics, history, recorderStats } = options;
+  registerEventStoreMetrics(metrics, () => store.stats());
+  if (recorderStats) registerRecorderMetrics(metrics, recorderStats);
+  if (history) registerHistoryMetrics(metrics, () => history.stats());
+}
+
 export function createApiServer(options: ApiServerOptions): ApiServer {
   const { store, metrics, health, logger } = options;
   const verify = createVerifier(options.auth);
   const panel = loadPanelAssets();
-  registerEventStoreMetrics(metrics, () => store.stats());
-  if (options.recorderStats) registerRecorderMetrics(metrics, options.recorderStats);
-  const history = options.history;
-  if (history) registerHistoryMetrics(metrics, () => history.stats());
+  registerServerCollectors(options);
 
   const limits: ServerLimits = { ...DEFAULT_SERVER_LIMITS, ...options.limits };
   const security = new SecurityMonitor({ ...options.security, logger });
@@ -175,20 +180,8 @@ export function createApiServer(options: ApiServerOptions): ApiServer {
   registerStreamMetrics(metrics.registry, () => stream.stats());
   registerRouteApi(app, { verify, routes: options.eventRoutes ?? (() => []) });
 
-  app.get('/health', { schema: { response: { 200: healthResponseSchema, 503: healthResponseSchema } } }, async (_req, reply) => {
-    const report = healthReport(health, store.stats());
-    return reply.code(report.status === 'ok' ? 200 : 503).send(report);
-  });
-  app.get('/healthz', { schema: { response: { 200: statusResponseSchema } } }, async () => ({ status: 'ok' }));
-  app.get('/readyz', { schema: { response: { 200: statusResponseSchema, 503: errorSchema } } }, async (_req, reply) =>
-    isReady(health)
-      ? reply.send({ status: 'ready' })
-      : reply.code(503).send({ error: 'not ready: informers have not synced yet' }),
-  );
-  app.get('/metrics', async (_req, reply) => {
-    const text = await metrics.registry.metrics();
-    return reply.type(metrics.registry.contentType).send(text);
-  });
+  registerProbeRoutes(app, health, store);
+  if (options.serveMetrics !== false) registerMetricsRoute(app, metrics);
 
   const sendAsset = (name: string) => async (_req: unknown, reply: FastifyReply) => {
     const asset = panel.get(name);
@@ -205,12 +198,7 @@ export function createApiServer(options: ApiServerOptions): ApiServer {
     stream,
     routes,
     async listen(address: string): Promise<string> {
-      const { host, port } = parseListenAddress(address);
-      await app.listen({ host, port });
-      const bound = app.server.address() as AddressInfo;
-      const wildcard = host === '0.0.0.0' || host === '::';
-      const shown = wildcard ? 'localhost' : bound.family === 'IPv6' ? `[${bound.address}]` : host;
-      const url = `http://${shown}:${bound.port}`;
+      const url = await listenOn(app, address);
       logger?.info(`events API and panel listening on ${url}`);
       return url;
     },

@@ -1,23 +1,17 @@
 // Installs or updates the operator's CRDs (server-side apply through KubeClient, the JSON as
 // authored) and waits until they are served.
-import { readdirSync, readFileSync, existsSync } from 'node:fs';
-import { dirname, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { readdirSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import type { KubeConfig } from '@kubernetes/client-node';
 import { parseAllDocuments } from 'yaml';
 import { FIELD_MANAGER, type PlainObject } from './apply.js';
 import { sleep } from './backoff.js';
 import { KubeClient, resourcePath } from './rest.js';
+import { packagePath } from '../package-files.js';
 
-/** The `crds/` folder of the package, found from this module (works from src/ and dist/). */
+/** The `crds/` folder of the package (src/package-files.ts: works from src/ and dist/). */
 export function crdsDir(): string {
-  let dir = dirname(fileURLToPath(import.meta.url));
-  for (;;) {
-    if (existsSync(join(dir, 'package.json')) && existsSync(join(dir, 'crds'))) return join(dir, 'crds');
-    const parent = dirname(dir);
-    if (parent === dir) throw new Error('cannot find the crds/ folder of ovim-operator');
-    dir = parent;
-  }
+  return packagePath('crds');
 }
 
 /** The objects of a multi-document YAML file, as JSON (empty documents skipped). */

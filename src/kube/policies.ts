@@ -3,16 +3,17 @@
 // `make run` and the test harness call it with an admin's credentials; the operator's own
 // ClusterRole may write neither.
 import { readdirSync } from 'node:fs';
-import { dirname, join } from 'node:path';
+import { join } from 'node:path';
 import type { KubeConfig } from '@kubernetes/client-node';
 import { applyObject } from './apply.js';
-import { crdsDir, loadManifest } from './crds.js';
+import { loadManifest } from './crds.js';
 import { isNotFound } from './errors.js';
 import { KubeClient } from './rest.js';
+import { packagePath } from '../package-files.js';
 
 /** The folder config/ of the package (beside crds/; works from src/ and dist/). */
 export function packageConfigDir(): string {
-  return join(dirname(crdsDir()), 'config');
+  return packagePath('config');
 }
 
 /** The manifests, in the order they are applied: the tenant roles, then every policy file. */

@@ -10,6 +10,7 @@ import { signToken } from '../../src/http/auth.js';
 import { freePort, type ControlPlane } from '../../src/sandbox/controlplane.js';
 import type { KubeClient } from '../../src/kube/rest.js';
 import type { Organization, VirtualDataCenter } from '../../src/resources/types.js';
+import { QUIET_LISTENERS } from '../support/program.js';
 import { waitFor } from '../support/wait.js';
 
 export const JWT_SECRET = 'e2e-secret-of-enough-length-0123456789abcdef';
@@ -47,6 +48,7 @@ export class OperatorProcess {
     const child = spawn(process.execPath, args, {
       env: {
         ...process.env,
+        ...QUIET_LISTENERS,
         OVIM_API_ADDRESS: `127.0.0.1:${port}`,
         OVIM_JWT_SECRET: JWT_SECRET,
         LOG_LEVEL: process.env.E2E_LOG_LEVEL ?? 'warn',

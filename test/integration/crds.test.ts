@@ -170,9 +170,11 @@ describe('CRDs on a real kube-apiserver', function () {
     expect(createdVdc.spec.quota.cpu).to.equal('16');
   });
 
-  it('accepts the samples through kubectl apply --server-side', async function () {
-    await kubectlOk(cp.kubeconfigPath, ['create', 'namespace', 'org-acme']);
-    const out = await kubectlOk(cp.kubeconfigPath, ['apply', '--server-side', '-f', 'config/samples/']);
+  it('accepts the samples in one shot through kubectl apply --server-side -k config/samples', async function () {
+    // No namespace made beforehand: the samples carry org-acme, so the VDC does not race it.
+    const out = await kubectlOk(cp.kubeconfigPath, ['apply', '--server-side', '-k', 'config/samples']);
+    expect(out).to.match(/namespace\/org-acme serverside-applied/);
+    expect(out).to.match(/eventroute\.ovim\.io\/quota-to-slack serverside-applied/);
     expect(out).to.match(/organization\.ovim\.io\/acme serverside-applied/);
     expect(out).to.match(/virtualdatacenter\.ovim\.io\/dev serverside-applied/);
   });
@@ -213,16 +215,31 @@ describe('CRDs on a real kube-apiserver', function () {
 
   it('kubectl get org prints the printer columns', async function () {
     const out = await kubectlOk(cp.kubeconfigPath, ['get', 'org']);
-    expect(out.split('\n')[0]).to.match(/^NAME\s+DISPLAY NAME\s+PHASE\s+VDCS\s+NAMESPACE\s+AGE$/);
+    expect(out.split('\n')[0]).to.match(/^NAME\s+DISPLAY NAME\s+PHASE\s+READY\s+VDCS\s+NAMESPACE\s+AGE$/);
     expect(out).to.match(/\nacme\s+ACME Corporation\s+/);
   });
 
   it('kubectl get vdc -A prints the printer columns', async function () {
     const out = await kubectlOk(cp.kubeconfigPath, ['get', 'vdc', '-A']);
     expect(out.split('\n')[0]).to.match(
-      /^NAMESPACE\s+NAME\s+ORGANIZATION\s+DISPLAY NAME\s+PHASE\s+CPU %\s+MEMORY %\s+NAMESPACE\s+AGE$/,
+      /^NAMESPACE\s+NAME\s+ORGANIZATION\s+DISPLAY NAME\s+PHASE\s+READY\s+CPU %\s+MEMORY %\s+STORAGE %\s+NAMESPACE\s+AGE$/,
     );
     expect(out).to.match(/\norg-acme\s+dev\s+acme\s+Development\s+/);
+  });
+
+  it('kubectl get -o wide adds the Ready condition\'s message (priority 1)', async function () {
+    for (const args of [['get', 'org', '-o', 'wide'], ['get', 'vdc', '-A', '-o', 'wide']]) {
+      const header = (await kubectlOk(cp.kubeconfigPath, args)).split('\n')[0] ?? '';
+      expect(header, args.join(' ')).to.match(/\sREADY\s.*\sAGE\s+MESSAGE$/);
+    }
+    const narrow = (await kubectlOk(cp.kubeconfigPath, ['get', 'vdc', '-A'])).split('\n')[0];
+    expect(narrow).to.not.contain('MESSAGE');
+  });
+
+  it('kubectl explain vdc.status.resourceUsage reads well', async function () {
+    const out = await kubectlOk(cp.kubeconfigPath, ['explain', 'vdc.status.resourceUsage']);
+    expect(out).to.contain("What the VDC's workloads use of its quota");
+    expect(out).to.match(/storagePercentage\s+<integer>\s+storageUsed in percent of spec\.quota\.storage/);
   });
 
   it('kubectl get ovim lists both kinds through the category', async function () {

@@ -8,6 +8,7 @@ import { createServer, type Server, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { expect } from 'chai';
+import { QUIET_LISTENERS } from '../support/program.js';
 import { waitFor } from '../support/wait.js';
 
 function listen(server: Server): Promise<number> {
@@ -56,7 +57,7 @@ describe('the program and its signals', function () {
     const port = await freePort();
     let output = '';
     const child = spawn(process.execPath, ['--import', 'tsx', 'src/main.ts', '--kubeconfig', kubeconfig, '--no-history'], {
-      env: { ...process.env, OVIM_API_ADDRESS: `127.0.0.1:${port}`, OVIM_JWT_SECRET: 'a-test-secret-of-enough-length-0123456789', LOG_LEVEL: 'info' },
+      env: { ...process.env, ...QUIET_LISTENERS, OVIM_API_ADDRESS: `127.0.0.1:${port}`, OVIM_JWT_SECRET: 'a-test-secret-of-enough-length-0123456789', LOG_LEVEL: 'info' },
       stdio: ['ignore', 'pipe', 'pipe'],
     });
     child.stdout.on('data', (d: Buffer) => (output += d.toString()));

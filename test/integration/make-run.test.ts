@@ -10,8 +10,7 @@ import { expect } from 'chai';
 import { KubeConfig } from '@kubernetes/client-node';
 import { KubeClient } from '../../src/kube/rest.js';
 import type { Organization } from '../../src/resources/types.js';
-import { freePort } from '../support/controlplane.js';
-import { httpGet, processesMentioning, processGroupMembers, spawnProgram, type Program } from '../support/program.js';
+import { httpGet, listenerEnv, processesMentioning, processGroupMembers, spawnProgram, type Program } from '../support/program.js';
 import { waitFor } from '../support/wait.js';
 
 describe('make run (hack/run.ts) in sandbox mode, as a process', function () {
@@ -21,13 +20,14 @@ describe('make run (hack/run.ts) in sandbox mode, as a process', function () {
   let program: Program | undefined;
   let api: KubeClient | undefined;
   let base: string;
+  let urls: Awaited<ReturnType<typeof listenerEnv>>;
 
   before(async () => {
     dir = mkdtempSync(join(tmpdir(), 'ovim-make-run-'));
     sandbox = join(dir, '.ovim-sandbox');
-    const port = await freePort();
-    base = `http://127.0.0.1:${port}`;
-    const env: NodeJS.ProcessEnv = { OVIM_SANDBOX: '1', OVIM_API_ADDRESS: `127.0.0.1:${port}`, LOG_LEVEL: 'warn' };
+    urls = await listenerEnv();
+    base = urls.api;
+    const env: NodeJS.ProcessEnv = { OVIM_SANDBOX: '1', ...urls.env, LOG_LEVEL: 'warn' };
     // The sandbox's own JWT secret file is used only without these.
     for (const name of ['OVIM_JWT_SECRET', 'OVIM_JWT_SECRET_FILE', 'OVIM_JWT_PUBLIC_KEY_FILE', 'KUBECONFIG']) env[name] = '';
     program = spawnProgram('hack/run.ts', ['--workers', '1'], env, { cwd: dir, logFile: join(dir, 'run.log') });
@@ -56,6 +56,10 @@ describe('make run (hack/run.ts) in sandbox mode, as a process', function () {
     expect(apiUrl).to.equal(base);
     expect(readFileSync(join(sandbox, 'sandbox.pid'), 'utf8').trim()).to.equal(String(program?.pid));
     expect((await httpGet(`${base}/readyz`))?.status).to.equal(200);
+    // It prints the three listeners; probes and metrics answer on theirs.
+    expect(log()).to.contain(`Health probes:        ${urls.probes}/readyz`).and.contain(`Metrics:              ${urls.metrics}/metrics`);
+    expect((await httpGet(`${urls.probes}/readyz`))?.status).to.equal(200);
+    expect((await httpGet(`${urls.metrics}/metrics`))?.text).to.contain('controller_runtime_reconcile_total');
     const token = readFileSync(join(sandbox, 'token'), 'utf8').trim();
     expect((await httpGet(`${base}/api/v1/events/recent`))?.status, 'no token').to.equal(401);
 

@@ -339,7 +339,7 @@ describe('operator', function () {
       await settle();
       expect(await occurrences('VirtualDataCenter', 'pool', ns, 'QuotaExceeded')).to.equal(1);
       expect(await occurrences('VirtualDataCenter', 'pool', ns, 'QuotaThresholdReached')).to.equal(1);
-      expect(await kubectlOk(cp.kubeconfigPath, ['get', 'vdc', '-n', ns, 'pool'])).to.match(/Active\s+100\s+15/);
+      expect(await kubectlOk(cp.kubeconfigPath, ['get', 'vdc', '-n', ns, 'pool'])).to.match(/Active\s+True\s+100\s+15\s/);
     });
   });
 

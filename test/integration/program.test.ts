@@ -12,10 +12,10 @@ import { installCrds } from '../../src/kube/crds.js';
 import { apiStatusCode } from '../../src/kube/errors.js';
 import { KubeClient } from '../../src/kube/rest.js';
 import type { Organization } from '../../src/resources/types.js';
-import { freePort, type ControlPlane } from '../support/controlplane.js';
+import type { ControlPlane } from '../support/controlplane.js';
 import { ApiGate } from '../support/gate.js';
 import { controlPlane } from '../support/hooks.js';
-import { httpGet, processGroupMembers, sample, spawnProgram, type Program } from '../support/program.js';
+import { httpGet, listenerEnv, processGroupMembers, sample, spawnProgram, type Program } from '../support/program.js';
 import { waitFor } from '../support/wait.js';
 
 const sfx = randomBytes(2).toString('hex');
@@ -34,6 +34,7 @@ describe('the program (src/main.ts) as a process', function () {
   let dir: string;
   let program: Program | undefined;
   let base: string;
+  let urls: Awaited<ReturnType<typeof listenerEnv>>;
 
   before(async function () {
     this.timeout(240_000);
@@ -44,14 +45,14 @@ describe('the program (src/main.ts) as a process', function () {
     // Held: the program starts its API but cannot reach Kubernetes yet.
     gate = await ApiGate.start(cp.apiServerUrl, 'hold');
     writeFileSync(join(dir, 'kubeconfig'), gate.kubeconfigYaml(cp.kubeconfigPath), { mode: 0o600 });
-    const port = await freePort();
-    base = `http://127.0.0.1:${port}`;
+    urls = await listenerEnv();
+    base = urls.api;
     program = spawnProgram(
       'src/main.ts',
       ['--kubeconfig', join(dir, 'kubeconfig'), '--workers', '1', '--resync-period=0', '--log-level', 'info', '--history-path', join(dir, 'history.db')],
       {
         OVIM_QUOTA_THRESHOLD: '50',
-        OVIM_API_ADDRESS: `127.0.0.1:${port}`,
+        ...urls.env,
         OVIM_JWT_SECRET: `program-test-${sfx}-secret-of-32-bytes-or-more`,
         KUBECONFIG: '/nonexistent/flags-win-over-the-environment',
         LOG_LEVEL: 'error',
@@ -70,7 +71,7 @@ describe('the program (src/main.ts) as a process', function () {
 
   const log = () => program?.log() ?? '';
   const metrics = async () => {
-    const res = await httpGet(`${base}/metrics`);
+    const res = await httpGet(`${urls.metrics}/metrics`);
     expect(res?.status, log()).to.equal(200);
     return res?.text ?? '';
   };
@@ -91,18 +92,18 @@ describe('the program (src/main.ts) as a process', function () {
 
   it('/readyz is 503 while Kubernetes cannot be reached, 200 once the informers sync', async () => {
     try {
-      const first = await waitFor('the API to listen', () => httpGet(`${base}/readyz`), { timeoutMs: 60_000 });
+      const first = await waitFor('the API to listen', () => httpGet(`${urls.probes}/readyz`), { timeoutMs: 60_000 });
       expect(first.status, log()).to.equal(503);
       expect(JSON.parse(first.text)).to.have.property('error');
       await waitFor('connections held at the gate', async () => gate.heldCount > 0);
-      expect((await httpGet(`${base}/readyz`))?.status, 'still not ready while held').to.equal(503);
-      expect((await httpGet(`${base}/healthz`))?.status, 'alive meanwhile').to.equal(200);
+      expect((await httpGet(`${urls.probes}/readyz`))?.status, 'still not ready while held').to.equal(503);
+      expect((await httpGet(`${urls.probes}/healthz`))?.status, 'alive meanwhile').to.equal(200);
     } finally {
       // Open even when an assertion failed: the later tests need the cluster.
       gate.set('open');
     }
-    await waitFor('/readyz 200', async () => (await httpGet(`${base}/readyz`))?.status === 200, { timeoutMs: 90_000 });
-    expect(JSON.parse((await httpGet(`${base}/readyz`))?.text ?? '{}')).to.deep.equal({ status: 'ready' });
+    await waitFor('/readyz 200', async () => (await httpGet(`${urls.probes}/readyz`))?.status === 200, { timeoutMs: 90_000 });
+    expect(JSON.parse((await httpGet(`${urls.probes}/readyz`))?.text ?? '{}')).to.deep.equal({ status: 'ready' });
   });
 
   it('/metrics carries the real reconcile and event counts', async () => {
@@ -118,6 +119,10 @@ describe('the program (src/main.ts) as a process', function () {
     expect(sample(text, 'ovim_events_recorded_total', { type: 'Normal', reason: 'OrganizationCreated' })).to.be.at.least(1);
     expect(sample(text, 'workqueue_adds_total', { name: 'organization' })).to.be.at.least(1);
     expect(sample(text, 'ovim_event_store_events'), 'the event store follows the cluster').to.be.at.least(1);
+    // Separate listeners: the API's port has no /metrics, the probe port neither.
+    expect((await httpGet(`${base}/metrics`))?.status, 'no /metrics on the API port').to.equal(404);
+    expect((await httpGet(`${urls.probes}/metrics`))?.status, 'no /metrics on the probe port').to.equal(404);
+    expect((await httpGet(`${urls.metrics}/readyz`))?.status, 'no probes on the metrics port').to.equal(404);
   });
 
   it('OVIM_QUOTA_THRESHOLD=50: QuotaThresholdReached when a VDC uses half of its quota', async () => {
@@ -179,6 +184,6 @@ describe('the program (src/main.ts) as a process', function () {
       expect(await events('Organization', n, 'default', 'OrganizationCreated'), n).to.have.length(1);
     }
     expect(active, 'organizations reconciled before the exit').to.be.greaterThan(0);
-    expect(await httpGet(`${base}/healthz`), 'nothing listens any more').to.equal(undefined);
+    for (const url of [base, urls.probes, urls.metrics]) expect(await httpGet(`${url}/healthz`), `nothing listens on ${url} any more`).to.equal(undefined);
   });
 });

@@ -5,6 +5,7 @@ import { closeSync, openSync, readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
+import { freePort } from '../../src/sandbox/controlplane.js';
 
 export const repoRoot = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
 
@@ -18,12 +19,16 @@ export interface Program {
   kill(): void;
 }
 
-/** Runs `node --import tsx <script> ...args` with `env` added to this process's environment. */
-export function spawnProgram(script: string, args: string[], env: NodeJS.ProcessEnv, options: { cwd?: string; logFile: string }): Program {
+/**
+ * Runs `node --import tsx <script> ...args` (`node <script>` with tsx: false, for the build
+ * output) with `env` added to this process's environment.
+ */
+export function spawnProgram(script: string, args: string[], env: NodeJS.ProcessEnv, options: { cwd?: string; logFile: string; tsx?: boolean }): Program {
   // tsx by file URL: node resolves --import from the working directory, which may be elsewhere.
   const tsx = pathToFileURL(createRequire(join(repoRoot, 'package.json')).resolve('tsx')).href;
   const out = openSync(options.logFile, 'a');
-  const child = spawn(process.execPath, ['--import', tsx, resolve(repoRoot, script), ...args], {
+  const loader = options.tsx === false ? [] : ['--import', tsx];
+  const child = spawn(process.execPath, [...loader, resolve(repoRoot, script), ...args], {
     cwd: options.cwd ?? repoRoot,
     env: { ...process.env, ...env },
     stdio: ['ignore', out, out],
@@ -88,3 +93,17 @@ export function sample(metricsText: string, name: string, labels: Record<string,
   }
   return undefined;
 }
+
+/** The three listeners on free loopback ports, as the program's environment, and their base URLs. */
+export async function listenerEnv(): Promise<{ env: NodeJS.ProcessEnv; api: string; probes: string; metrics: string }> {
+  const [api, probes, metrics] = [await freePort(), await freePort(), await freePort()];
+  return {
+    env: { OVIM_API_ADDRESS: `127.0.0.1:${api}`, OVIM_HEALTH_PROBE_ADDRESS: `127.0.0.1:${probes}`, OVIM_METRICS_ADDRESS: `127.0.0.1:${metrics}` },
+    api: `http://127.0.0.1:${api}`,
+    probes: `http://127.0.0.1:${probes}`,
+    metrics: `http://127.0.0.1:${metrics}`,
+  };
+}
+
+/** Probes on an ephemeral loopback port and no metrics listener: for runs that use the API port only. */
+export const QUIET_LISTENERS: NodeJS.ProcessEnv = { OVIM_HEALTH_PROBE_ADDRESS: '127.0.0.1:0', OVIM_METRICS_ADDRESS: '0' };

@@ -74,6 +74,11 @@ const table: Record<string, Row> = {
   OVIM_SLOW_API_REQUEST_THRESHOLD: { argv: [], env: { OVIM_SLOW_API_REQUEST_THRESHOLD: '250ms' }, pick: (c) => c.slowApiRequestThresholdMs, expected: 250 },
   '--trusted-proxies': { argv: ['--trusted-proxies', '10.0.0.1, 10.1.0.0/16'], env: {}, pick: api, expected: { trustedProxies: ['10.0.0.1', '10.1.0.0/16'] } },
   '--api-max-connections': { argv: ['--api-max-connections', '64'], env: {}, pick: api, expected: { maxConnections: 64 } },
+  '--api-bind-address': { argv: ['--api-bind-address', '127.0.0.1:9080'], env: {}, pick: api, expected: { address: '127.0.0.1:9080' } },
+  '--api-bind-address=0 (off)': { argv: ['--api-bind-address=0'], env: {}, pick: api, expected: { address: '0' } },
+  '--health-probe-bind-address': { argv: ['--health-probe-bind-address', ':9081'], env: {}, pick: api, expected: { healthProbeAddress: ':9081' } },
+  '--metrics-bind-address': { argv: ['--metrics-bind-address', '[::1]:9082'], env: {}, pick: api, expected: { metricsAddress: '[::1]:9082' } },
+  '--metrics-bind-address=0 (off)': { argv: ['--metrics-bind-address=0'], env: {}, pick: api, expected: { metricsAddress: '0' } },
   '--webhook-port': { argv: ['--webhook-port', '9443'], env: {}, pick: (c) => c.webhook.port, expected: 9443 },
   OVIM_WEBHOOK_PORT: { argv: [], env: { OVIM_WEBHOOK_PORT: '9444' }, pick: (c) => c.webhook.port, expected: 9444 },
   '--webhook-host': { argv: ['--webhook-host', '127.0.0.1'], env: {}, pick: (c) => c.webhook.host, expected: '127.0.0.1' },
@@ -175,5 +180,8 @@ describe('operator configuration', () => {
     expect(() => loadConfig(['--bogus'], {})).to.throw(ConfigError, /unknown flag --bogus/);
     expect(() => loadConfig(['--workers'], {})).to.throw(ConfigError, /needs a value/);
     expect(() => loadConfig([], { LOG_LEVEL: 'loud' })).to.throw(ConfigError, /log level/);
+    expect(() => loadConfig(['--api-bind-address', '8080'], {})).to.throw(/--api-bind-address: invalid listen address/);
+    expect(() => loadConfig(['--health-probe-bind-address=0'], {})).to.throw(/cannot be turned off/);
+    expect(() => loadConfig(['--metrics-bind-address', 'host:99999'], {})).to.throw(/--metrics-bind-address: invalid listen address/);
   });
 });

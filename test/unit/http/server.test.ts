@@ -216,6 +216,23 @@ describe('HTTP server', () => {
       }
     });
 
+    it('listeners: :8080, :8081, :8082 by default; the API off (0) needs no JWT key; the probes cannot be off', () => {
+      const LONG = 's3cret-s3cret-s3cret-s3cret-s3cret';
+      expect(loadApiConfig({ OVIM_JWT_SECRET: LONG })).to.include({ address: ':8080', healthProbeAddress: ':8081', metricsAddress: ':8082' });
+      const off = loadApiConfig({}, { address: '0', metricsAddress: '0' });
+      expect(off).to.include({ address: '0', metricsAddress: '0', healthProbeAddress: ':8081' });
+      expect(off.auth).to.deep.equal({});
+      expect(loadApiConfig({ OVIM_API_ADDRESS: '0', OVIM_METRICS_ADDRESS: '127.0.0.1:9', OVIM_HEALTH_PROBE_ADDRESS: '[::1]:7' })).to.include({
+        address: '0',
+        metricsAddress: '127.0.0.1:9',
+        healthProbeAddress: '[::1]:7',
+      });
+      // A flag wins over the variable: the API on again needs its key.
+      expect(() => loadApiConfig({ OVIM_API_ADDRESS: '0' }, { address: ':8080' })).to.throw(ConfigError, /needs a JWT key.*--api-bind-address=0/);
+      expect(() => loadApiConfig({ OVIM_JWT_SECRET: LONG, OVIM_HEALTH_PROBE_ADDRESS: '0' })).to.throw(ConfigError, /cannot be turned off/);
+      expect(() => loadApiConfig({ OVIM_JWT_SECRET: LONG, OVIM_METRICS_ADDRESS: 'x' })).to.throw(ConfigError, /OVIM_METRICS_ADDRESS: invalid listen address/);
+    });
+
     it('loads the secret from the environment or a file, and refuses to run without a key', () => {
       const dir = mkdtempSync(join(tmpdir(), 'ovim-api-config-'));
       try {
