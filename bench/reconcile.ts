@@ -23,15 +23,7 @@ import { desiredNetworkPolicy } from '../src/resources/networkpolicy.js';
 import { desiredResourceQuota } from '../src/resources/quota.js';
 import { desiredOrganizationRoleBindings, desiredVdcRoleBindings, routeSecretsRoleBinding } from '../src/resources/rbac.js';
 import type { Organization, VirtualDataCenter, VdcQuota } from '../src/resources/types.js';
-
-function option(flag: string, env: string, fallback: number): number {
-  const i = process.argv.indexOf(flag);
-  const text = i >= 0 ? process.argv[i + 1] : process.env[env];
-  if (text === undefined) return fallback;
-  const n = Number.parseInt(text, 10);
-  if (!Number.isInteger(n) || n < 1) throw new Error(`${flag} / ${env} must be a positive integer, got '${text}'`);
-  return n;
-}
+import { option } from './support.js';
 
 const ORGS = option('--orgs', 'BENCH_ORGS', 100);
 const VDCS = option('--vdcs', 'BENCH_VDCS', 5);
@@ -95,10 +87,8 @@ const orgRoleBindings = (org: string) => [
 ];
 
 /** The raw baseline: the same children, created directly (namespace first, the rest in parallel). */
-async function baseline(client: KubeClient, prefix: string): Promise<{ ms: number; writes: number }> {
-  const writes0 = client.writes;
-  const started = performance.now();
-  const vdcPool = new FeedPool<{ org: string; vdc: string }>(CONCURRENCY, async ({ org, vdc }) => {
+/** What the operator writes for one VDC: its namespace, then quota, limits, policy, bindings. */
+async function applyVdcChildren(client: KubeClient, org: string, vdc: string): Promise<void> {
     await applyObject(client, desiredVdcNamespace(org, vdc) as PlainObject);
     await Promise.all(
       [
@@ -108,6 +98,13 @@ async function baseline(client: KubeClient, prefix: string): Promise<{ ms: numbe
         ...desiredVdcRoleBindings(org, vdc, [`${org}-admins`]),
       ].map((o) => applyObject(client, o as PlainObject)),
     );
+}
+
+async function baseline(client: KubeClient, prefix: string): Promise<{ ms: number; writes: number }> {
+  const writes0 = client.writes;
+  const started = performance.now();
+  const vdcPool = new FeedPool<{ org: string; vdc: string }>(CONCURRENCY, async ({ org, vdc }) => {
+    await applyVdcChildren(client, org, vdc);
   });
   const vdcsDone = vdcPool.run();
   await pool(names(prefix), CONCURRENCY, async ({ org, vdcs }) => {
@@ -146,15 +143,7 @@ async function fullBaseline(client: KubeClient, prefix: string): Promise<{ ms: n
       metadata: { name: vdc, namespace: `org-${org}` },
       spec: { organizationRef: org, displayName: vdc, quota: QUOTA },
     });
-    await applyObject(client, desiredVdcNamespace(org, vdc) as PlainObject);
-    await Promise.all(
-      [
-        desiredResourceQuota(org, vdc, QUOTA),
-        desiredLimitRange(org, vdc, undefined),
-        desiredNetworkPolicy(org, vdc, 'default'),
-        ...desiredVdcRoleBindings(org, vdc, [`${org}-admins`]),
-      ].map((o) => applyObject(client, o as PlainObject)),
-    );
+    await applyVdcChildren(client, org, vdc);
     await finish(path, `org-${org}`, 'VirtualDataCenter', vdc);
   });
   const vdcsDone = vdcPool.run();

@@ -56,6 +56,16 @@ export function settledMemory(gc: () => void): { heapUsed: number; rss: number }
 }
 
 /** A positive integer from the environment, or the default. */
+/** A positive integer from `--flag N`, else the environment variable, else the fallback. */
+export function option(flag: string, env: string, fallback: number): number {
+  const i = process.argv.indexOf(flag);
+  const text = i >= 0 ? process.argv[i + 1] : process.env[env];
+  if (text === undefined) return fallback;
+  const n = Number.parseInt(text, 10);
+  if (!Number.isInteger(n) || n < 1) throw new Error(`${flag} / ${env} must be a positive integer, got '${text}'`);
+  return n;
+}
+
 export function envInt(name: string, fallback: number): number {
   const text = process.env[name];
   if (text === undefined || text === '') return fallback;

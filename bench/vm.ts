@@ -21,15 +21,7 @@ import { createLogger } from '../src/log.js';
 import { startOvim } from '../src/main.js';
 import { vdcLabels } from '../src/resources/naming.js';
 import { ControlPlane } from '../test/support/controlplane.js';
-
-function option(flag: string, env: string, fallback: number): number {
-  const i = process.argv.indexOf(flag);
-  const text = i >= 0 ? process.argv[i + 1] : process.env[env];
-  if (text === undefined) return fallback;
-  const n = Number.parseInt(text, 10);
-  if (!Number.isInteger(n) || n < 1) throw new Error(`${flag} / ${env} must be a positive integer, got '${text}'`);
-  return n;
-}
+import { option } from './support.js';
 
 const VMS = option('--vms', 'BENCH_VMS', 1000);
 const VDCS = option('--vdcs', 'BENCH_VDCS', 20);
