@@ -312,6 +312,7 @@ export function organizationController(setup: ControllerSetup): Controller {
     (key, err, streak) => reportPersistentFailure(base.events, 'organization', informers.organizations.get(key), key, err, streak),
   );
   return controller
+    .track(counts)
     .watchPrimary(informers.organizations)
     .watch(informers.vdcs, (v, old) => {
       if (!old && v.spec?.organizationRef) counts.touch(v.spec.organizationRef);

@@ -8,6 +8,7 @@ import type { Metrics } from '../metrics.js';
 import { objectKey, type InformerEvent } from './informer.js';
 import { ReconcileStepError } from './errors.js';
 import { requestScope } from './rest.js';
+import type { Debounce } from './debounce.js';
 import { WorkQueue, type RateLimiter } from './workqueue.js';
 import type { AnyKubeObject } from './meta.js';
 import { reconcileFields, runInReconcile, type ReconcileContext } from '../observability/reconcile-context.js';
@@ -97,6 +98,7 @@ export class Controller {
   private readonly failing = new Map<string, { sinceMs: number; failures: number; reported: boolean }>();
   private readonly series: ControllerSeries | undefined;
   private readonly slow: SlowReconcileEpisodes;
+  private readonly debounces: Debounce[] = [];
 
   constructor(private readonly options: ControllerOptions) {
     // Every request of every running reconcile listens to this one signal: expected, not a leak.
@@ -144,6 +146,20 @@ export class Controller {
     this.queue.add(key);
   }
 
+  /**
+   * Makes a debounce that enqueues into this controller part of its pending work: counted by
+   * `debouncing` (so "nothing left to do" also waits for it) and stopped with the controller.
+   */
+  track(debounce: Debounce): this {
+    this.debounces.push(debounce);
+    return this;
+  }
+
+  /** Keys whose debounced enqueue is still to come. */
+  get debouncing(): number {
+    return this.debounces.reduce((n, d) => n + d.size, 0);
+  }
+
   /** Enqueues every primary key (what a periodic resync does). */
   resyncAll(): number {
     const keys = this.primaryKeys?.() ?? [];
@@ -175,6 +191,7 @@ export class Controller {
    */
   async stop(timeoutMs = 30_000, options: { discardQueued?: boolean } = {}): Promise<boolean> {
     if (this.resyncTimer) clearInterval(this.resyncTimer);
+    for (const d of this.debounces) d.stop();
     if (!this.started) {
       // Never started (a follower under leader election): nothing runs, nothing to drain.
       this.queue.shutDown();

@@ -37,6 +37,11 @@ export class Debounce {
     this.waiting.set(key, { handle, first });
   }
 
+  /** How many keys have a call still to come. */
+  get size(): number {
+    return this.waiting.size;
+  }
+
   /** Whether a call for `key` is still to come. */
   pending(key: string): boolean {
     return this.waiting.has(key);

@@ -1,6 +1,7 @@
 // Waiting for a running operator to have nothing left to do, for "writes nothing / records no
 // repeat" assertions: no key queued or being processed, no delayed add (a requeueAfter of a
-// few seconds, the organization debounce, a retry) due within the horizon, every event written.
+// few seconds, a retry) due within the horizon, no debounced enqueue pending (the organization's
+// vdcCount and marker clearing: invisible to the queue until it fires), every event written.
 // The 30 s re-checks of a foreign namespace are reads and stay scheduled: hence the horizon.
 import { expect } from 'chai';
 import type { KubeConfig } from '@kubernetes/client-node';
@@ -11,12 +12,14 @@ import { startOperator, type Operator } from '../../src/operator.js';
 import { waitFor } from './wait.js';
 
 export async function settleOperator(op: Operator, horizonMs = 10_000): Promise<void> {
-  const queues = () => Object.values(op.controllers).map((c) => c.queue);
+  const controllers = () => Object.values(op.controllers);
   await waitFor(
     `the operator idle with no delayed add due within ${horizonMs} ms`,
     async () => {
       expect(await op.waitIdle(60_000), 'the operator became idle').to.equal(true);
-      return queues().every((q) => q.length === 0 && q.processingCount === 0 && q.delayedWithin(horizonMs) === 0);
+      return controllers().every(
+        ({ queue: q, debouncing }) => debouncing === 0 && q.length === 0 && q.processingCount === 0 && q.delayedWithin(horizonMs) === 0,
+      );
     },
     { timeoutMs: 90_000, intervalMs: 100 },
   );

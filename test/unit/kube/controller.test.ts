@@ -3,6 +3,7 @@
 import { expect } from 'chai';
 import type { KubernetesObject } from '@kubernetes/client-node';
 import { Controller, type EventSource } from '../../../src/kube/controller.js';
+import { Debounce } from '../../../src/kube/debounce.js';
 import { ReconcileStepError, isConflict, step } from '../../../src/kube/errors.js';
 import { KubeApiError, requestScope } from '../../../src/kube/rest.js';
 import { ItemExponentialFailureRateLimiter } from '../../../src/kube/workqueue.js';
@@ -49,6 +50,23 @@ describe('Controller', () => {
     await until(() => seen.length >= 2);
     await c.stop();
     expect(seen.sort()).to.deep.equal(['ns/a', 'ns/b']);
+  });
+
+  it('counts a tracked debounce as pending work until it fires, and stops it with the controller', async () => {
+    const seen: string[] = [];
+    const c = new Controller({ name: 'debounced', reconcile: async (k) => void seen.push(k) });
+    const counts = new Debounce((key) => c.enqueue(key), 30, 100);
+    c.track(counts).start();
+    counts.touch('org');
+    // The queue alone looks idle: the debounced key is not in it yet.
+    expect(c.queue.length + c.queue.delayedWithin(10_000)).to.equal(0);
+    expect(c.debouncing).to.equal(1);
+    await until(() => seen.length === 1);
+    expect(c.debouncing).to.equal(0);
+    counts.touch('later');
+    await c.stop();
+    expect(counts.pending('later'), 'stop() cancels what was still to come').to.equal(false);
+    expect(c.debouncing).to.equal(0);
   });
 
   it('never runs two reconciles of one key at once, and collapses the adds meanwhile', async () => {
