@@ -51,7 +51,6 @@ describe('RequestDeadlines', function () {
     expect(later).to.not.equal(a);
     const aborted = await new Promise<number>((resolve) => a.addEventListener('abort', () => resolve(Date.now() - started)));
     expect(aborted).to.be.at.least(60);
-    expect(aborted).to.be.below(1_000);
     expect(String(a.reason)).to.match(/timed out after 60 ms/);
     deadlines.abortAll(new Error('stopped'));
     expect(later.aborted).to.equal(true);
