@@ -295,10 +295,18 @@ export class ControlPlane {
     // Also when it exited on its own: started just before kube-apiserver went away again (a
     // test stopping it right after the previous one started it), it fails its first request
     // and exits, and every later test would run without it.
-    if (this.controllerManager) {
-      await this.controllerManager.stop();
-      this.controllerManager.start();
-    }
+    await this.restartControllerManager();
+  }
+
+  /**
+   * Restarts kube-controller-manager. For tests that install a CRD a ResourceQuota counts: its
+   * quota controller discovers resources when it starts, and after that only every 30 s (fixed
+   * in kube-controller-manager), until when the API server refuses such objects in that namespace.
+   */
+  async restartControllerManager(): Promise<void> {
+    if (!this.controllerManager) return;
+    await this.controllerManager.stop();
+    this.controllerManager.start();
   }
 
   /**

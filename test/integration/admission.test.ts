@@ -144,8 +144,11 @@ describe('admission webhook (the API server calls it)', function () {
       subjects: [{ apiGroup: 'rbac.authorization.k8s.io', kind: 'Group', name: GROUP }],
     });
     // The authored KubeVirt VirtualMachine CRD (crds/test).
-    await installCrds(cp.kubeConfig, 30_000, loadTestVmCrd());
+    const installed = await installCrds(cp.kubeConfig, 30_000, loadTestVmCrd());
     await waitFor('the VirtualMachine CRD', async () => (await kubectl(cp.kubeconfigPath, ['get', 'virtualmachines', '-A'])).code === 0);
+    // The VDC quotas count VirtualMachines: the quota controller discovers a new kind when it
+    // starts (else on its 30 s discovery cycle).
+    if (installed.length > 0) await cp.restartControllerManager();
 
     // An Organization from before the webhook: its requester is only stated.
     await startOp();

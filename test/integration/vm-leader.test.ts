@@ -93,7 +93,8 @@ describe('VM watcher and workload counts under leader election (shared PostgreSQ
     cp = await controlPlane();
     api = await KubeClient.create(cp.kubeConfig);
     await installCrds(cp.kubeConfig);
-    await installCrds(cp.kubeConfig, 30_000, loadTestVmCrd());
+    // Newly installed: the quota controller discovers the kind when it starts (else within 30 s).
+    if ((await installCrds(cp.kubeConfig, 30_000, loadTestVmCrd())).length > 0) await cp.restartControllerManager();
     const pg = await testPostgres();
     const name = `ovim_vmle_${sfx}`;
     await pg.createDatabase(name);

@@ -164,6 +164,7 @@ describe('VM lifecycle events (KubeVirt VirtualMachines)', function () {
     expect(health.status).to.equal(200);
     expect(ovim?.vms.watching).to.equal(false);
     expect(await installCrds(cp.kubeConfig, 30_000, loadTestVmCrd())).to.deep.equal(['virtualmachines.kubevirt.io']);
+    await cp.restartControllerManager(); // its quota controller discovers the new kind at start
     await waitFor('the VM watcher started', async () => ovim?.vms.watching === true);
     await quotaCountsVms(NS);
   });
