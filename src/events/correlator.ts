@@ -370,12 +370,6 @@ export class EventCorrelator {
     return { action: 'create', series, aggregated };
   }
 
-  /** The key of the Event a record would go to, changing nothing. */
-  peekKey(input: EventInput): string {
-    const aggKey = objectKey(input) + SEP + input.type + SEP + input.reason;
-    return this.seriesKey(aggKey, input, this.aggregate(aggKey, input, this.clock(), false));
-  }
-
   /** Forgets a series (its Event was rejected): the next identical record starts a new one. */
   forget(series: EventSeries): void {
     if (this.series.peek(series.key) === series) this.series.delete(series.key);
