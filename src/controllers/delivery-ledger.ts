@@ -4,7 +4,7 @@
 // a ticket (status.pendingEventsTicket, `<epoch>.<n>`: one epoch per operator start). Once the
 // API server holds every Event of a ticket, the ticket goes into this ledger, a ConfigMap in the
 // operator's namespace, instead of a second status write per object: confirmations are written
-// together, at most one write per FLUSH_DELAY_MS. A marker whose ticket the ledger holds is done
+// together (FLUSH_DELAY_MS, FLUSH_MAX_DELAY_MS). A marker whose ticket the ledger holds is done
 // (it is dropped from status with the next status write the object makes anyway). A marker whose
 // ticket it does not hold is owed: the next leader asks the API server for the Event, as for a
 // marker from before tickets.
@@ -15,9 +15,15 @@
 import type { Logger } from 'winston';
 import { isNotFound, step } from '../kube/errors.js';
 import type { KubeClient } from '../kube/rest.js';
+import { Debounce, type DebounceTimers } from '../kube/debounce.js';
 
-/** Confirmations arriving within this long go in one ConfigMap write. */
+/**
+ * The ledger is written FLUSH_DELAY_MS after the last confirmation of a burst, and at most
+ * FLUSH_MAX_DELAY_MS after the first: a burst of any size costs one write per 10 s. Until then a
+ * crash leaves the ticket out, and the next leader looks the Event up (docs/events.md).
+ */
 export const FLUSH_DELAY_MS = 2_000;
+export const FLUSH_MAX_DELAY_MS = 10_000;
 export const LEDGER_NAME = 'ovim-operator-event-deliveries';
 
 /** A ticket's parts; undefined for anything that is not `<epoch>.<n>`. */
@@ -91,6 +97,9 @@ export interface DeliveryLedgerOptions {
   /** The epoch of this start (tests pass one); random otherwise. */
   epoch?: string;
   flushDelayMs?: number;
+  flushMaxDelayMs?: number;
+  /** Timers of the write's debounce (tests drive a clock by hand). */
+  timers?: DebounceTimers;
 }
 
 export class DeliveryLedger {
@@ -99,7 +108,7 @@ export class DeliveryLedger {
   private readonly epochs = new Map<string, EpochSet>();
   private readonly dirty = new Set<string>();
   private readonly dropped = new Set<string>();
-  private timer: NodeJS.Timeout | undefined;
+  private readonly debounce: Debounce;
   private flushing: Promise<void> | undefined;
   private stopped = false;
   /** Writes of the ledger so far (the bench counts them with the operator's). */
@@ -108,6 +117,7 @@ export class DeliveryLedger {
   constructor(private readonly options: DeliveryLedgerOptions) {
     this.epoch = options.epoch ?? Math.floor(Math.random() * 36 ** 8).toString(36).padStart(8, '0');
     this.epochs.set(this.epoch, new EpochSet());
+    this.debounce = new Debounce(() => void this.flush(), options.flushDelayMs ?? FLUSH_DELAY_MS, options.flushMaxDelayMs ?? FLUSH_MAX_DELAY_MS, options.timers);
   }
 
   private get path(): string {
@@ -154,12 +164,7 @@ export class DeliveryLedger {
   }
 
   private schedule(): void {
-    if (this.timer || this.stopped) return;
-    this.timer = setTimeout(() => {
-      this.timer = undefined;
-      void this.flush();
-    }, this.options.flushDelayMs ?? FLUSH_DELAY_MS);
-    this.timer.unref();
+    if (!this.stopped) this.debounce.touch('ledger');
   }
 
   /** Whether confirmations wait to be written. */
@@ -204,8 +209,7 @@ export class DeliveryLedger {
 
   /** Writes what is left (at shutdown) and stops the timer. */
   async stop(): Promise<void> {
-    if (this.timer) clearTimeout(this.timer);
-    this.timer = undefined;
+    this.debounce.stop();
     await this.flush().catch(() => undefined);
     this.stopped = true;
   }

@@ -47,7 +47,7 @@ function configMapClient(initial?: Record<string, string>): { client: KubeClient
   return { client: client as unknown as KubeClient, calls, data: () => data };
 }
 
-const ledger = (client: KubeClient, epoch = 'e1') => new DeliveryLedger({ client, namespace: 'ovim-system', epoch, flushDelayMs: 3_600_000 });
+const ledger = (client: KubeClient, epoch = 'e1') => new DeliveryLedger({ client, namespace: 'ovim-system', epoch, flushDelayMs: 3_600_000, flushMaxDelayMs: 3_600_000 });
 
 describe('delivery ledger: ranges and tickets', () => {
   it('encodes runs as ranges and back', () => {
@@ -86,6 +86,39 @@ describe('DeliveryLedger', () => {
     await l.flush();
     expect(api.data()).to.deep.equal({ e1: '1-50' });
     expect(api.calls.at(-1)?.path).to.equal(`/api/v1/namespaces/ovim-system/configmaps/${LEDGER_NAME}`);
+  });
+
+  it('a steady stream of confirmations is written once per maximum delay, a pause ends the burst sooner', async () => {
+    const api = configMapClient({});
+    let now = 0;
+    const due: { at: number; fn: () => void }[] = [];
+    const timers = {
+      now: () => now,
+      set: (fn: () => void, ms: number) => {
+        const t = { at: now + ms, fn };
+        due.push(t);
+        return t;
+      },
+      clear: (t: unknown) => void due.splice(due.indexOf(t as (typeof due)[number]), 1),
+    };
+    const advance = async (ms: number) => {
+      now += ms;
+      for (const t of due.filter((d) => d.at <= now)) {
+        due.splice(due.indexOf(t), 1);
+        t.fn();
+      }
+      await new Promise((r) => setImmediate(r));
+    };
+    const l = new DeliveryLedger({ client: api.client, namespace: 'ovim-system', epoch: 'e1', flushDelayMs: 2_000, flushMaxDelayMs: 10_000, timers });
+    for (let i = 0; i < 50; i++) {
+      l.resolve(l.issue());
+      await advance(500);
+    }
+    // 25 s of confirmations every 0.5 s: written at 10 s and 20 s only.
+    expect(l.writes).to.equal(2);
+    await advance(2_000);
+    expect(l.writes, 'the pause ends the burst').to.equal(3);
+    expect(api.data()).to.deep.equal({ e1: '1-50' });
   });
 
   it('a later start reads earlier epochs and drops those no marker refers to (with its next write)', async () => {

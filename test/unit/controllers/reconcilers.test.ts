@@ -256,7 +256,7 @@ describe('VdcReconciler', () => {
     });
 
     it('one status write per new VDC: the marker and its ticket go with Active; the confirmation writes no status', async () => {
-      const deliveries = new DeliveryLedger({ client: ledgerClient(), namespace: 'ovim-system', epoch: 'e1', flushDelayMs: 3_600_000 });
+      const deliveries = new DeliveryLedger({ client: ledgerClient(), namespace: 'ovim-system', epoch: 'e1', flushDelayMs: 3_600_000, flushMaxDelayMs: 3_600_000 });
       const { client, calls } = fakeClient();
       const events = delivering();
       const r = reconciler(vdcObj(undefined), client, events, deliveries);
@@ -274,7 +274,7 @@ describe('VdcReconciler', () => {
     });
 
     it('after a restart: a ticket the ledger holds needs no Event (expired ones included); one it lacks is looked up and recorded', async () => {
-      const deliveries = new DeliveryLedger({ client: ledgerClient(), namespace: 'ovim-system', epoch: 'e2', flushDelayMs: 3_600_000 });
+      const deliveries = new DeliveryLedger({ client: ledgerClient(), namespace: 'ovim-system', epoch: 'e2', flushDelayMs: 3_600_000, flushMaxDelayMs: 3_600_000 });
       deliveries.resolve('e1.1');
       const held = fakeClient();
       const events = delivering();
