@@ -265,7 +265,10 @@ export class OrganizationReconciler {
     const marker = this.ledger.plan(key, prev, owed, !statusUnchanged(prev, next, OTHER_KEYS));
     Object.assign(next, marker.marker);
     // A merge patch removes a field only when told so with null.
-    const wrote = await writeStatusIfChanged(this.deps, org, next, STATUS_KEYS, marker.nulls);
+    const wrote = await writeStatusIfChanged(this.deps, org, next, STATUS_KEYS, marker.nulls).catch((err: unknown) => {
+      this.ledger.refused(next.pendingEventsTicket, prev?.pendingEventsTicket, err);
+      throw err;
+    });
     if (wrote) {
       this.ledger.written(key, next.pendingEvents, next.pendingEventsTicket, prev?.pendingEventsTicket);
       this.emit(org, planned);

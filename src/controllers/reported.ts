@@ -6,6 +6,7 @@
 // makes these events at-least-once, and exactly-once whenever nothing fails in that window.
 import type { DeliveryCallback } from '../events/types.js';
 import type { DeliveryLedger } from './delivery-ledger.js';
+import { apiStatusCode } from '../kube/errors.js';
 import type { KubeClient } from '../kube/rest.js';
 import type { KubeObject } from '../kube/meta.js';
 
@@ -121,6 +122,16 @@ export class ReportLedger {
     for (const r of [...confirmed]) if (!pending?.includes(r)) confirmed.delete(r);
     if (confirmed.size === 0) this.confirmed.delete(key);
     this.settle(key);
+  }
+
+  /**
+   * The status write of a new ticket was refused (4xx but a timeout: a stale cache's 409 most often): no status
+   * carries it, so it goes into the ledger at once and leaves no gap there. Any other failure
+   * may have written it: it stays out (looked up after a restart, like any ticket not confirmed).
+   */
+  refused(ticket: string | undefined, previous: string | undefined, err: unknown): void {
+    const code = apiStatusCode(err);
+    if (ticket && ticket !== previous && code !== undefined && code >= 400 && code < 500 && code !== 408) this.options.durable?.resolve(ticket);
   }
 
   /** The key's status carries this marker: its ticket is resolved once all its reasons are confirmed. */

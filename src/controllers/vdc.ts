@@ -359,7 +359,10 @@ export class VdcReconciler {
     Object.assign(next, marker.marker);
     // A merge patch removes a field only when told so with null.
     const extra: Record<string, unknown> = { ...s.extra, ...marker.nulls };
-    const wrote = await writeStatusIfChanged(this.deps, vdc, next, STATUS_KEYS, extra);
+    const wrote = await writeStatusIfChanged(this.deps, vdc, next, STATUS_KEYS, extra).catch((err: unknown) => {
+      this.ledger.refused(next.pendingEventsTicket, prev?.pendingEventsTicket, err);
+      throw err;
+    });
     const org = vdc.spec?.organizationRef;
     if (wrote) {
       this.ledger.written(key, next.pendingEvents, next.pendingEventsTicket, prev?.pendingEventsTicket);

@@ -273,6 +273,16 @@ describe('VdcReconciler', () => {
       expect(events.recorded).to.deep.equal(['VDCCreated']);
     });
 
+    it('a status write refused with 409 leaves no gap: its ticket is resolved (no status carries it), nothing recorded', async () => {
+      const deliveries = new DeliveryLedger({ client: ledgerClient(), namespace: 'ovim-system', epoch: 'e3', flushDelayMs: 3_600_000, flushMaxDelayMs: 3_600_000 });
+      const { client } = fakeClient({ conflictOnStatus: true });
+      const events = delivering();
+      const error = await reconciler(vdcObj(undefined), client, events, deliveries).reconcile('org-acme/dev').then(() => undefined, (err: unknown) => err);
+      expect((error as KubeApiError).code).to.equal(409);
+      expect(deliveries.isResolved('e3.1')).to.equal(true);
+      expect(events.recorded).to.deep.equal([]);
+    });
+
     it('after a restart: a ticket the ledger holds needs no Event (expired ones included); one it lacks is looked up and recorded', async () => {
       const deliveries = new DeliveryLedger({ client: ledgerClient(), namespace: 'ovim-system', epoch: 'e2', flushDelayMs: 3_600_000, flushMaxDelayMs: 3_600_000 });
       deliveries.resolve('e1.1');
