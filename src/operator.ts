@@ -28,6 +28,7 @@ import { organizationController } from './controllers/organization.js';
 import { quotaController } from './controllers/quota.js';
 import type { ControllerSetup, OperatorInformers } from './controllers/setup.js';
 import { vdcController } from './controllers/vdc.js';
+import { DeliveryLedger, loadLedger, referencedEpochs } from './controllers/delivery-ledger.js';
 import { MANAGED_BY_SELECTOR } from './resources/naming.js';
 import { ORGANIZATION_PLURAL, OVIM_API_VERSION, VDC_PLURAL, type Organization, type VirtualDataCenter } from './resources/types.js';
 import type { KubeObject } from './kube/meta.js';
@@ -59,6 +60,8 @@ export interface OperatorDeps {
 export interface Operator {
   client: KubeClient;
   recorder: EventSink;
+  /** Confirmed deliveries of owed lifecycle events (its writes go through a client of its own). */
+  deliveries: DeliveryLedger;
   informers: OperatorInformers;
   controllers: { organization: Controller; vdc: Controller; quota: Controller };
   /** Whether this replica runs the reconcilers (always true without leader election). */
@@ -194,7 +197,11 @@ export async function startOperator(
   const factory = deps.informers ?? new InformerFactory(client, { watchTimeoutSeconds: config.watchTimeoutSeconds, logger });
   const stopInformers = () => (deps.informers ? undefined : factory.stop());
   const informers = operatorInformers(factory);
-  const base = { client, events: events.recorder, logger, expectations: writeExpectations(informers) };
+  // Its own client, as the events': the operator's write counts stay the reconcilers'.
+  const deliveriesClient = await KubeClient.create(kc, { userAgent: 'ovim-operator/deliveries', maxSockets: 1 });
+  const deliveries = new DeliveryLedger({ client: deliveriesClient, namespace: config.leaderElection.namespace, logger });
+  const stopping = new AbortController();
+  const base = { client, events: events.recorder, logger, expectations: writeExpectations(informers), deliveries };
   const setup: ControllerSetup = { base, informers, config, metrics: deps.metrics, logger };
   const controllers = { organization: organizationController(setup), vdc: vdcController(setup), quota: quotaController(setup) };
   factory.start();
@@ -203,23 +210,33 @@ export async function startOperator(
   } catch (err) {
     stopInformers();
     await events.close();
+    deliveriesClient.close();
     closeClient();
     throw err;
   }
   const startControllers = () => {
-    log.info('informers synced; starting controllers', { workers: config.workers });
-    for (const c of Object.values(controllers)) c.start();
+    // Markers are judged against the ledger as it is now (as leader): read it first.
+    const referenced = () => referencedEpochs([...informers.organizations.list(), ...informers.vdcs.list()]);
+    return loadLedger(deliveries, referenced, log, 2_000, deps.signal ? AbortSignal.any([stopping.signal, deps.signal]) : stopping.signal).then((loaded) => {
+      if (!loaded || stopped) return;
+      log.info('informers synced; starting controllers', { workers: config.workers });
+      for (const c of Object.values(controllers)) c.start();
+    });
   };
   let stopped: Promise<void> | undefined;
   let election: Awaited<ReturnType<typeof electLeader>> | undefined = undefined;
   function shutdown(lostLease: boolean): Promise<void> {
     stopped ??= (async () => {
       log.info(lostLease ? 'lost the lease: stopping without the queued keys' : 'stopping: draining the work queues');
+      stopping.abort();
       await Promise.all(Object.values(controllers).map((c) => c.stop(20_000, { discardQueued: lostLease })));
+      await deliveries.flush();
       // Release the lease only once nothing reconciles any more: a successor starts at once.
       await election?.close();
       stopInformers();
       await events.close();
+      await deliveries.stop();
+      deliveriesClient.close();
       closeClient();
       log.info('stopped');
     })();
@@ -231,12 +248,13 @@ export async function startOperator(
     void shutdown(true)
       .catch((err: unknown) => log.error(`stop after the lost lease failed: ${errorMessage(err)}`))
       .finally(() => deps.onLostLeadership?.());
-  election = config.leaderElection.enabled ? await electLeader(kc, config, logger, startControllers, lost) : undefined;
+  election = config.leaderElection.enabled ? await electLeader(kc, config, logger, () => void startControllers(), lost) : undefined;
   observeOperator({ config, informers, factory, metrics: deps.metrics, logger, isLeader: () => election?.elector.isLeader() ?? true });
-  if (!election) startControllers();
+  if (!election) await startControllers();
   return {
     client,
     recorder: events.recorder,
+    deliveries,
     informers,
     controllers,
     isLeader: () => election?.elector.isLeader() ?? true,

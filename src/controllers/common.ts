@@ -16,6 +16,7 @@ import { isNotFound, step } from '../kube/errors.js';
 import type { WriteExpectations } from '../kube/expectations.js';
 import { objectKey } from '../kube/informer.js';
 import type { KubeClient } from '../kube/rest.js';
+import type { DeliveryLedger } from './delivery-ledger.js';
 import { setCondition, type ConditionInput } from '../resources/conditions.js';
 import { ANNOTATIONS, type Condition, type Organization, type VirtualDataCenter } from '../resources/types.js';
 import type { KubeObject } from '../kube/meta.js';
@@ -47,6 +48,8 @@ export interface EventSink extends EventRecording {
 export interface ReconcilerBase {
   client: KubeClient;
   events: EventSink;
+  /** Where confirmed event deliveries are recorded (durable markers; see delivery-ledger.ts). */
+  deliveries?: DeliveryLedger;
   logger?: Logger;
   now?: () => Date;
   /** Our writes the informer cache has not shown yet (shared by every writer of a kind). */
@@ -225,6 +228,11 @@ export function nextCommonStatus(
   };
 }
 
+/** Whether none of `keys` differs (semantically) between two statuses. */
+export function statusUnchanged<S extends object>(prev: S | undefined, next: S, keys: readonly (keyof S)[]): boolean {
+  return keys.every((k) => semanticEqual(prev?.[k], next[k]));
+}
+
 /**
  * Patches the status when one of `keys` differs from the cached one (semantically); `extra`
  * fields ride along but do not by themselves cause a write. Returns whether it wrote.
@@ -236,7 +244,7 @@ export async function writeStatusIfChanged<S extends object>(
   keys: readonly (keyof S)[],
   extra: object = {},
 ): Promise<boolean> {
-  if (keys.every((k) => semanticEqual(obj.status?.[k], next[k]))) return false;
+  if (statusUnchanged(obj.status, next, keys)) return false;
   const body = { ...next, ...extra } as Record<string, unknown>;
   for (const [k, v] of Object.entries(body)) if (v === undefined) delete body[k];
   expectWrite(base, obj, await step('status', () => patchStatus<KubeObject>(base.client, obj, body)));

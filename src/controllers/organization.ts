@@ -31,6 +31,7 @@ import {
   pendingForceReconcile,
   requestedBy,
   safely,
+  statusUnchanged,
   syncChildren,
   writeStatusIfChanged,
   type ReadyInput,
@@ -106,7 +107,9 @@ export function organizationEvents(org: Organization, prev: OrganizationStatus |
   return out;
 }
 
-const STATUS_KEYS: (keyof OrganizationStatus)[] = ['namespace', 'phase', 'vdcCount', 'conditions', 'observedGeneration', 'lastForcedReconcile', 'pendingEvents'];
+const STATUS_KEYS: (keyof OrganizationStatus)[] = ['namespace', 'phase', 'vdcCount', 'conditions', 'observedGeneration', 'lastForcedReconcile', 'pendingEvents', 'pendingEventsTicket'];
+const MARKER_KEYS: ReadonlySet<string> = new Set(['pendingEvents', 'pendingEventsTicket']);
+const OTHER_KEYS = STATUS_KEYS.filter((k) => !MARKER_KEYS.has(k));
 
 export class OrganizationReconciler {
 
@@ -114,7 +117,7 @@ export class OrganizationReconciler {
   private readonly ledger: ReportLedger;
 
   constructor(private readonly deps: OrganizationReconcilerDeps) {
-    this.ledger = new ReportLedger({ requeue: deps.requeue });
+    this.ledger = new ReportLedger({ requeue: deps.requeue, durable: deps.deliveries });
   }
 
   private now(): Date {
@@ -258,15 +261,22 @@ export class OrganizationReconciler {
     };
     const key = org.metadata.name ?? '';
     const planned = organizationEvents(org, prev, next);
-    next.pendingEvents = this.ledger.nextPending(key, prev?.pendingEvents, planned.filter((e) => OWED_REASONS.has(e.reason)).map((e) => e.reason));
+    const owed = planned.filter((e) => OWED_REASONS.has(e.reason)).map((e) => e.reason);
+    const marker = this.ledger.plan(key, prev, owed, !statusUnchanged(prev, next, OTHER_KEYS));
+    Object.assign(next, marker.marker);
     // A merge patch removes a field only when told so with null.
-    const extra = prev?.pendingEvents?.length && !next.pendingEvents ? { pendingEvents: null } : {};
-    if (await writeStatusIfChanged(this.deps, org, next, STATUS_KEYS, extra)) {
-      this.ledger.written(key, next.pendingEvents);
+    const wrote = await writeStatusIfChanged(this.deps, org, next, STATUS_KEYS, marker.nulls).catch((err: unknown) => {
+      this.ledger.refused(next.pendingEventsTicket, prev?.pendingEventsTicket, err);
+      throw err;
+    });
+    if (wrote) {
+      this.ledger.written(key, next.pendingEvents, next.pendingEventsTicket, prev?.pendingEventsTicket);
       this.emit(org, planned);
+    } else {
+      this.ledger.carrying(key, prev);
     }
     // Owed from before: this process restarted, or the earlier record was given up.
-    for (const reason of next.pendingEvents ?? []) {
+    for (const reason of this.ledger.owedFrom(key, wrote ? next : prev)) {
       if (!this.ledger.needsRecording(key, reason) || (reason !== 'OrganizationCreated' && reason !== 'OrganizationUpdated')) continue;
       if (await step('events', () => eventExists(this.deps.client, org, reason))) this.ledger.confirm(key, reason);
       else this.emit(org, [{ type: 'Normal', reason, actor: requestedBy(org) }]);

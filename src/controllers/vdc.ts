@@ -43,6 +43,7 @@ import {
   pendingForceReconcile,
   requestedBy,
   safely,
+  statusUnchanged,
   syncChildren,
   writeStatusIfChanged,
   type ReadyInput,
@@ -197,7 +198,9 @@ export function vdcEvents(vdc: VirtualDataCenter, prev: VirtualDataCenterStatus 
   return out;
 }
 
-const STATUS_KEYS: (keyof VirtualDataCenterStatus)[] = ['namespace', 'phase', 'conditions', 'observedGeneration', 'lastForcedReconcile', 'pendingEvents'];
+const STATUS_KEYS: (keyof VirtualDataCenterStatus)[] = ['namespace', 'phase', 'conditions', 'observedGeneration', 'lastForcedReconcile', 'pendingEvents', 'pendingEventsTicket'];
+const MARKER_KEYS: ReadonlySet<string> = new Set(['pendingEvents', 'pendingEventsTicket']);
+const OTHER_KEYS = STATUS_KEYS.filter((k) => !MARKER_KEYS.has(k));
 
 export class VdcReconciler {
 
@@ -205,7 +208,7 @@ export class VdcReconciler {
   private readonly ledger: ReportLedger;
 
   constructor(private readonly deps: VdcReconcilerDeps) {
-    this.ledger = new ReportLedger({ requeue: deps.requeue });
+    this.ledger = new ReportLedger({ requeue: deps.requeue, durable: deps.deliveries });
   }
 
   private now(): Date {
@@ -351,18 +354,24 @@ export class VdcReconciler {
     const key = objectKey(vdc);
     const next = nextCommonStatus(vdc, s, s.phase === 'Active', this.now()) as VirtualDataCenterStatus;
     const planned = vdcEvents(vdc, prev, next);
-    next.pendingEvents = this.ledger.nextPending(key, prev?.pendingEvents, planned.filter((e) => OWED_REASONS.has(e.reason)).map((e) => e.reason));
+    const owed = planned.filter((e) => OWED_REASONS.has(e.reason)).map((e) => e.reason);
+    const marker = this.ledger.plan(key, prev, owed, !statusUnchanged(prev, next, OTHER_KEYS));
+    Object.assign(next, marker.marker);
     // A merge patch removes a field only when told so with null.
-    const extra: Record<string, unknown> = { ...s.extra };
-    if (prev?.pendingEvents?.length && !next.pendingEvents) extra.pendingEvents = null;
-    const wrote = await writeStatusIfChanged(this.deps, vdc, next, STATUS_KEYS, extra);
+    const extra: Record<string, unknown> = { ...s.extra, ...marker.nulls };
+    const wrote = await writeStatusIfChanged(this.deps, vdc, next, STATUS_KEYS, extra).catch((err: unknown) => {
+      this.ledger.refused(next.pendingEventsTicket, prev?.pendingEventsTicket, err);
+      throw err;
+    });
     const org = vdc.spec?.organizationRef;
     if (wrote) {
-      this.ledger.written(key, next.pendingEvents);
+      this.ledger.written(key, next.pendingEvents, next.pendingEventsTicket, prev?.pendingEventsTicket);
       for (const e of planned) this.recordEvent(vdc, e, org);
+    } else {
+      this.ledger.carrying(key, prev);
     }
     // Owed from before: this process restarted, or the earlier record was given up.
-    for (const reason of next.pendingEvents ?? []) {
+    for (const reason of this.ledger.owedFrom(key, wrote ? next : prev)) {
       if (!this.ledger.needsRecording(key, reason) || (reason !== 'VDCCreated' && reason !== 'VDCUpdated')) continue;
       if (await step('events', () => eventExists(this.deps.client, vdc, reason))) this.ledger.confirm(key, reason);
       else this.recordEvent(vdc, { type: 'Normal', reason, actor: requestedBy(vdc) }, org);

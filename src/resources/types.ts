@@ -45,6 +45,8 @@ export interface OrganizationStatus {
   namespace?: string;
   /** Lifecycle events written into status before they are recorded, until the API server has them. */
   pendingEvents?: string[];
+  /** The ticket of pendingEvents: once the delivery ledger holds it, the marker is done (src/controllers/delivery-ledger.ts). */
+  pendingEventsTicket?: string;
   phase?: OrganizationPhase;
   vdcCount?: number;
   conditions?: Condition[];
@@ -116,6 +118,8 @@ export interface VirtualDataCenterStatus {
   namespace?: string;
   /** Lifecycle events written into status before they are recorded, until the API server has them. */
   pendingEvents?: string[];
+  /** The ticket of pendingEvents: once the delivery ledger holds it, the marker is done (src/controllers/delivery-ledger.ts). */
+  pendingEventsTicket?: string;
   phase?: VdcPhase;
   conditions?: Condition[];
   observedGeneration?: number;

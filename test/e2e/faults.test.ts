@@ -1,7 +1,8 @@
 // Fault injection against the operator as a separate process and the run's real control plane.
 // Each test makes a storm of Organizations and VDCs, injects one fault, lets the system recover
 // and then judges by counts and states: every object Active, its owed events written (no
-// status.pendingEvents left), exactly one Created event per object uid.
+// status.pendingEvents left, or its ticket in the delivery ledger), exactly one Created event per
+// object uid.
 import { expect } from 'chai';
 import type { CoreV1Event } from '@kubernetes/client-node';
 import { installCrds } from '../../src/kube/crds.js';

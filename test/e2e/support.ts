@@ -9,6 +9,7 @@ import type { CoreV1Event } from '@kubernetes/client-node';
 import { signToken } from '../../src/http/auth.js';
 import { freePort, type ControlPlane } from '../../src/sandbox/controlplane.js';
 import type { KubeClient } from '../../src/kube/rest.js';
+import { markerSettled, readLedgerData } from '../../src/controllers/delivery-ledger.js';
 import type { Organization, VirtualDataCenter } from '../../src/resources/types.js';
 import { QUIET_LISTENERS } from '../support/program.js';
 import { waitFor } from '../support/wait.js';
@@ -188,15 +189,19 @@ async function retrying(create: () => Promise<unknown>): Promise<void> {
   }, { timeoutMs: 180_000, intervalMs: 250 });
 }
 
-/** Every object of the storm Active with no owed event left (status.pendingEvents cleared). */
+/**
+ * Every object of the storm Active with no owed event left (status.pendingEvents cleared, or its
+ * ticket in the delivery ledger, ConfigMap in the operator's namespace `default`).
+ */
 export async function waitConverged(api: KubeClient, storm: Storm): Promise<void> {
   await waitFor(`every object of ${storm.prefix} Active with its events written`, async () => {
+    const ledger = await readLedgerData(api, 'default');
     const orgs = await api.list<Organization>('/apis/ovim.io/v1/organizations');
     const mine = orgs.items.filter((o) => storm.organizations.includes(o.metadata.name ?? ''));
-    if (mine.length !== storm.organizations.length || mine.some((o) => o.status?.phase !== 'Active' || o.status.pendingEvents)) return false;
+    if (mine.length !== storm.organizations.length || mine.some((o) => o.status?.phase !== 'Active' || !markerSettled(o.status, ledger))) return false;
     const vdcs = await api.list<VirtualDataCenter>('/apis/ovim.io/v1/virtualdatacenters');
     const ours = vdcs.items.filter((v) => v.metadata.name && storm.organizations.includes(v.spec?.organizationRef ?? ''));
-    return ours.length === storm.vdcs.length && ours.every((v) => v.status?.phase === 'Active' && !v.status.pendingEvents);
+    return ours.length === storm.vdcs.length && ours.every((v) => v.status?.phase === 'Active' && markerSettled(v.status, ledger));
   }, { timeoutMs: 300_000, intervalMs: 1_000 });
 }
 

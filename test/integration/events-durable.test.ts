@@ -1,7 +1,8 @@
 // Defect A: a Created event lost in a shutdown must come back. The first operator's event writes
 // fail (as during an API server outage) until it stops and gives them up; a second operator,
 // a fresh process as far as the events are concerned, must then record every owed Created event
-// exactly once, and clear the durable marker (status.pendingEvents).
+// exactly once, and settle the durable marker (status.pendingEvents: its ticket goes into the
+// delivery ledger). A delivered event is not recorded again when its Event has expired.
 import { randomBytes } from 'node:crypto';
 import { expect } from 'chai';
 import type { CoreV1Event } from '@kubernetes/client-node';
@@ -16,6 +17,8 @@ import type { Organization, VirtualDataCenter } from '../../src/resources/types.
 import type { ControlPlane } from '../support/controlplane.js';
 import { controlPlane } from '../support/hooks.js';
 import { waitFor } from '../support/wait.js';
+import { settleOperator } from '../support/settle.js';
+import { LEDGER_NAME, markerSettled, readLedgerData } from '../../src/controllers/delivery-ledger.js';
 
 const sfx = randomBytes(2).toString('hex');
 const config: OperatorConfig = { ...DEFAULT_CONFIG, resyncPeriodMs: 0 };
@@ -106,12 +109,13 @@ describe('durable reported markers (lost Created events)', function () {
 
     const second = await startOperator(cp.kubeConfig, config, logger);
     try {
-      await waitFor('every owed Created event written and every marker cleared', async () => {
+      await waitFor('every owed Created event written and every marker settled', async () => {
+        const ledger = await readLedgerData(api, 'default');
         const org = await api.get<Organization>(`/apis/ovim.io/v1/organizations/${orgName}`);
-        if (org.status?.pendingEvents) return false;
+        if (!markerSettled(org.status, ledger)) return false;
         for (const name of vdcNames) {
           const v = await api.get<VirtualDataCenter>(`/apis/ovim.io/v1/namespaces/${ns}/virtualdatacenters/${name}`);
-          if (v.status?.pendingEvents) return false;
+          if (!markerSettled(v.status, ledger)) return false;
         }
         return true;
       }, { timeoutMs: 60_000 });
@@ -124,6 +128,54 @@ describe('durable reported markers (lost Created events)', function () {
       expect(await second.waitIdle(60_000)).to.equal(true);
       expect(await (second.recorder as EventRecorder).flush(20_000)).to.equal(true);
       for (const name of vdcNames) expect(await occurrences(ns, 'VirtualDataCenter', name, 'VDCCreated'), `VDCCreated of ${name} after a resync`).to.equal(1);
+    } finally {
+      await second.stop();
+    }
+  });
+
+  it('a delivered Created event is not recorded again after its Event expired, and costs one status write', async () => {
+    const logger = createLogger('error', true);
+    const org2 = `durable2-${sfx}`;
+    const ns2 = `org-${org2}`;
+    const first = await startOperator(cp.kubeConfig, config, logger);
+    let statusWrites = 0;
+    try {
+      await api.create('/apis/ovim.io/v1/organizations', {
+        apiVersion: 'ovim.io/v1',
+        kind: 'Organization',
+        metadata: { name: org2 },
+        spec: { displayName: 'Durable 2', admins: ['durable-admins'] },
+      });
+      await waitFor(`namespace ${ns2}`, async () => first.informers.namespaces.get(ns2) !== undefined);
+      await api.create(`/apis/ovim.io/v1/namespaces/${ns2}/virtualdatacenters`, {
+        apiVersion: 'ovim.io/v1',
+        kind: 'VirtualDataCenter',
+        metadata: { name: 'x', namespace: ns2 },
+        spec: { organizationRef: org2, displayName: 'x', quota: { cpu: '1', memory: '1Gi', storage: '1Gi' } },
+      });
+      await waitFor('VDC x Active', async () => first.informers.vdcs.get('x', ns2)?.status?.phase === 'Active');
+      await settleOperator(first);
+      await first.deliveries.flush();
+      statusWrites = first.client.stats.writesByResource['patch virtualdatacenters/status'] ?? 0;
+    } finally {
+      await first.stop();
+    }
+    const vdc = await api.get<VirtualDataCenter>(`/apis/ovim.io/v1/namespaces/${ns2}/virtualdatacenters/x`);
+    expect(await occurrences(ns2, 'VirtualDataCenter', 'x', 'VDCCreated')).to.equal(1);
+    expect(markerSettled(vdc.status, await readLedgerData(api, 'default')), `marker ${JSON.stringify(vdc.status?.pendingEvents)} ${vdc.status?.pendingEventsTicket} settled in ${LEDGER_NAME}`).to.equal(true);
+    expect(statusWrites, 'one VDC status write: Active with the marker; the confirmation wrote no status').to.equal(1);
+
+    // The Events expire (the API server's --event-ttl): delete them, then start again.
+    for (const [namespace, selector] of [[ns2, 'involvedObject.name=x'], ['default', `involvedObject.name=${org2}`]] as const) {
+      const list = await api.list<CoreV1Event>(`/api/v1/namespaces/${namespace}/events`, { fieldSelector: selector });
+      for (const e of list.items) await api.delete(`/api/v1/namespaces/${namespace}/events/${e.metadata?.name}`);
+    }
+    const second = await startOperator(cp.kubeConfig, config, logger);
+    try {
+      second.resync();
+      await settleOperator(second);
+      expect(await occurrences(ns2, 'VirtualDataCenter', 'x', 'VDCCreated'), 'VDCCreated recorded again').to.equal(0);
+      expect(await occurrences('default', 'Organization', org2, 'OrganizationCreated'), 'OrganizationCreated recorded again').to.equal(0);
     } finally {
       await second.stop();
     }

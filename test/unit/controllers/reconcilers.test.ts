@@ -15,6 +15,8 @@ import { desiredResourceQuota } from '../../../src/resources/quota.js';
 import { desiredLimitRange } from '../../../src/resources/limitrange.js';
 import { desiredNetworkPolicy } from '../../../src/resources/networkpolicy.js';
 import type { Organization, VirtualDataCenter } from '../../../src/resources/types.js';
+import { DeliveryLedger } from '../../../src/controllers/delivery-ledger.js';
+import type { DeliveryCallback } from '../../../src/events/types.js';
 
 class MapStore<T extends KubeObject> implements Store<T> {
   constructor(private readonly items: T[] = []) {}
@@ -51,6 +53,10 @@ function fakeClient(options: { conflictOnStatus?: boolean } = {}): { client: Kub
     async delete(path: string) {
       calls.push({ method: 'DELETE', path });
       return {};
+    },
+    async list(path: string) {
+      calls.push({ method: 'LIST', path });
+      return { items: [] };
     },
   };
   return { client: client as unknown as KubeClient, calls };
@@ -187,13 +193,14 @@ describe('VdcReconciler', () => {
     status,
   });
 
-  function reconciler(vdc: VirtualDataCenter, client: KubeClient, events: EventSink) {
+  function reconciler(vdc: VirtualDataCenter, client: KubeClient, events: EventSink, deliveries?: DeliveryLedger) {
     const org = organization(provisionedOrgStatus());
     const ws = desiredVdcNamespace('acme', 'dev') as PlainObject;
     return new VdcReconciler({
       client,
       events,
       now,
+      deliveries,
       organizations: new MapStore([org]),
       vdcs: new MapStore([vdc]),
       namespaces: new MapStore<PlainObject>([ws]),
@@ -225,6 +232,73 @@ describe('VdcReconciler', () => {
     await reconciler(vdcObj(status), client, events).reconcile('org-acme/dev');
     expect(calls).to.deep.equal([]);
     expect(events.recorded).to.deep.equal([]);
+  });
+
+  describe('with the delivery ledger', () => {
+    /** A sink whose VDCCreated is delivered at once (the API server holds the Event). */
+    const delivering = (): EventSink & { recorded: string[] } => {
+      const sink = recordingSink();
+      sink.recordVdcCreated = (_v, _o, _a, onDelivered?: DeliveryCallback) => {
+        sink.recorded.push('VDCCreated');
+        onDelivered?.(true);
+      };
+      return sink;
+    };
+    const ledgerClient = () => fakeClient().client;
+    const provisioned = (marker: Pick<NonNullable<VirtualDataCenter['status']>, 'pendingEvents' | 'pendingEventsTicket'>): VirtualDataCenter['status'] => ({
+      namespace: 'vdc-acme-dev',
+      phase: 'Active',
+      observedGeneration: 1,
+      conditions: [
+        { type: 'Ready', status: 'True', observedGeneration: 1, lastTransitionTime: '2025-12-01T00:00:00Z', reason: 'Provisioned', message: 'Namespace vdc-acme-dev with quota, limits, network policy and RBAC is in place' },
+      ],
+      ...marker,
+    });
+
+    it('one status write per new VDC: the marker and its ticket go with Active; the confirmation writes no status', async () => {
+      const deliveries = new DeliveryLedger({ client: ledgerClient(), namespace: 'ovim-system', epoch: 'e1', flushDelayMs: 3_600_000, flushMaxDelayMs: 3_600_000 });
+      const { client, calls } = fakeClient();
+      const events = delivering();
+      const r = reconciler(vdcObj(undefined), client, events, deliveries);
+      await r.reconcile('org-acme/dev');
+      const writes = calls.filter((c) => c.path.endsWith('/status'));
+      expect(writes).to.have.length(1);
+      expect((writes[0]?.body as { status: object }).status).to.include({ phase: 'Active' }).and.deep.include({ pendingEvents: ['VDCCreated'], pendingEventsTicket: 'e1.1' });
+      expect(events.recorded).to.deep.equal(['VDCCreated']);
+      expect(deliveries.isResolved('e1.1'), 'the delivery is in the ledger').to.equal(true);
+      // The cache now shows the written status, marker included: nothing left to write or record.
+      const next = fakeClient();
+      await reconciler(vdcObj(provisioned({ pendingEvents: ['VDCCreated'], pendingEventsTicket: 'e1.1' })), next.client, events, deliveries).reconcile('org-acme/dev');
+      expect(next.calls).to.deep.equal([]);
+      expect(events.recorded).to.deep.equal(['VDCCreated']);
+    });
+
+    it('a status write refused with 409 leaves no gap: its ticket is resolved (no status carries it), nothing recorded', async () => {
+      const deliveries = new DeliveryLedger({ client: ledgerClient(), namespace: 'ovim-system', epoch: 'e3', flushDelayMs: 3_600_000, flushMaxDelayMs: 3_600_000 });
+      const { client } = fakeClient({ conflictOnStatus: true });
+      const events = delivering();
+      const error = await reconciler(vdcObj(undefined), client, events, deliveries).reconcile('org-acme/dev').then(() => undefined, (err: unknown) => err);
+      expect((error as KubeApiError).code).to.equal(409);
+      expect(deliveries.isResolved('e3.1')).to.equal(true);
+      expect(events.recorded).to.deep.equal([]);
+    });
+
+    it('after a restart: a ticket the ledger holds needs no Event (expired ones included); one it lacks is looked up and recorded', async () => {
+      const deliveries = new DeliveryLedger({ client: ledgerClient(), namespace: 'ovim-system', epoch: 'e2', flushDelayMs: 3_600_000, flushMaxDelayMs: 3_600_000 });
+      deliveries.resolve('e1.1');
+      const held = fakeClient();
+      const events = delivering();
+      await reconciler(vdcObj(provisioned({ pendingEvents: ['VDCCreated'], pendingEventsTicket: 'e1.1' })), held.client, events, deliveries).reconcile('org-acme/dev');
+      expect(held.calls, 'no Event list, no write').to.deep.equal([]);
+      expect(events.recorded).to.deep.equal([]);
+      const lacking = fakeClient();
+      const earlier = vdcObj(provisioned({ pendingEvents: ['VDCCreated'], pendingEventsTicket: 'e1.2' }));
+      earlier.metadata.uid = 'uid-1';
+      await reconciler(earlier, lacking.client, events, deliveries).reconcile('org-acme/dev');
+      expect(lacking.calls.map((c) => c.method), 'the Event is looked up (none), no status write').to.deep.equal(['LIST']);
+      expect(events.recorded).to.deep.equal(['VDCCreated']);
+      expect(deliveries.isResolved('e1.2')).to.equal(true);
+    });
   });
 
   it('a VDC outside its organization namespace fails once with CreationFailed and provisions nothing', async () => {
