@@ -114,7 +114,9 @@ async function main(): Promise<void> {
     // Where the delay goes: write → the watcher's record() → the Event in the operator's
     // informer (the archive ingests it there) → first seen through the API.
     const WHAT: Record<string, string> = { VMCreated: 'create', VMStarted: 'Running', VMStopped: 'Stopped', VMDeleted: 'delete' };
-    const stage = { recorded: [] as number[], informed: [] as number[], archived: [] as number[] };
+    const stage = { recorded: [] as number[], informed: [] as number[], archived: [] as number[], visible: [] as number[] };
+    /** When each event's row was written to the archive (its last step before the API can see it). */
+    const archivedAt = new Map<string, number>();
     const recorder = ovim.operator.recorder;
     const record = recorder.record.bind(recorder);
     recorder.record = ((object, type, reason, message, options) => {
@@ -137,8 +139,10 @@ async function main(): Promise<void> {
         await writeMany(sql, rows);
         const now = performance.now();
         for (const r of rows) {
-          const at = written.get(`${r[nsAt]}/${r[nameAt]}/${WHAT[String(r[reasonAt])] ?? r[reasonAt]}`);
+          const key = `${r[nsAt]}/${r[nameAt]}/${WHAT[String(r[reasonAt])] ?? r[reasonAt]}`;
+          const at = written.get(key);
           if (at !== undefined) stage.archived.push(now - at);
+          if (!archivedAt.has(key)) archivedAt.set(key, now);
         }
       };
     }
@@ -170,6 +174,8 @@ async function main(): Promise<void> {
               pending.delete(key);
               const at = written.get(key);
               if (at !== undefined) delays.push(now - at);
+              const stored = archivedAt.get(key);
+              if (stored !== undefined) stage.visible.push(now - stored);
             }
             cursor = body.next_cursor ?? undefined;
             const more = body.next_cursor !== undefined ? body.next_cursor !== null : page * 200 < (body.total_count ?? 0);
@@ -225,6 +231,7 @@ async function main(): Promise<void> {
       ['  of which write → watcher record(): p50 / p99', `${pct(stage.recorded.sort((a, b) => a - b), 50).toFixed(0)} ms / ${pct(stage.recorded, 99).toFixed(0)} ms over ${stage.recorded.length}`],
       ['  of which write → Event in the informer: p50 / p99', `${pct(stage.informed.sort((a, b) => a - b), 50).toFixed(0)} ms / ${pct(stage.informed, 99).toFixed(0)} ms over ${stage.informed.length}`],
       ['  of which write → row written to the archive: p50 / p99', `${pct(stage.archived.sort((a, b) => a - b), 50).toFixed(0)} ms / ${pct(stage.archived, 99).toFixed(0)} ms over ${stage.archived.length}`],
+      ['  row in the archive → first seen in the API: p50 / p99', `${pct(stage.visible.sort((a, b) => a - b), 50).toFixed(0)} ms / ${pct(stage.visible, 99).toFixed(0)} ms over ${stage.visible.length}`],
       ['  one poll (every page of its window): p50 / p99', `${pct(polls.sort((a, b) => a - b), 50).toFixed(0)} ms / ${pct(polls, 99).toFixed(0)} ms over ${polls.length} polls (${pages} pages of up to 200)`],
       ['process heap: before / every VM tracked / all deleted', `${heapBefore.toFixed(1)} / ${heapTracked.toFixed(1)} / ${heapAfter.toFixed(1)} MB (${tracked} VMs tracked with ${eventsWhenTracked} Events stored; ${expected} Events at the end)`],
       ['  growth per VM tracked, whole process', `${(((heapTracked - heapBefore) * KB) / Math.max(1, tracked)).toFixed(2)} KB (the VM's state and its Events in the store, informer and archive)`],
