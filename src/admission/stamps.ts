@@ -39,6 +39,22 @@ const COVERED = [
   STAMPS.requestedByVerified,
 ] as const;
 
+/**
+ * What a proof is checked against, taken from an object's annotations (values cut to MAX_STAMP):
+ * kept with what was reported about an object, it verifies the stamps again after the object is
+ * gone (the identity is the kind, namespace and name, which are kept too). Undefined without a
+ * proof: nothing to verify.
+ */
+export function provenAnnotations(annotations: Readonly<Record<string, string>> | undefined): Record<string, string> | undefined {
+  if (!annotations?.[STAMPS.proof]) return undefined;
+  const out: Record<string, string> = {};
+  for (const k of [...COVERED, STAMPS.proof]) {
+    const v = annotations[k];
+    if (typeof v === 'string') out[k] = cutStamp(v);
+  }
+  return out;
+}
+
 /** Annotations a user never sets directly while the webhook is in force. */
 export const STAMP_KEYS: ReadonlySet<string> = new Set<string>(Object.values(STAMPS));
 

@@ -6,7 +6,7 @@
 // and the first pass after a start reports what happened while the operator was down.
 import type { KubernetesObject } from '@kubernetes/client-node';
 import type { Logger } from 'winston';
-import { deleterOf } from '../admission/stamps.js';
+import { deleterOf, provenAnnotations } from '../admission/stamps.js';
 import { KIND_API_VERSIONS, VM_KIND } from '../events/catalog.js';
 import type { EventRecording } from '../events/types.js';
 import type { PlainObject } from '../kube/apply.js';
@@ -98,6 +98,19 @@ export function slimVm(vm: VirtualMachine): VirtualMachine {
     slim.status = status;
   }
   return slim;
+}
+
+/**
+ * The webhook's stamps and the deletionTimestamp on the row (the previous row's objects when
+ * unchanged, so an unchanged VM writes nothing and shares them).
+ */
+function keepStamps(row: VmRecord, vm: VirtualMachine, prev: VmRecord | undefined): void {
+  const stamps = provenAnnotations(vm.metadata?.annotations);
+  const same = stamps && prev?.stamps && Object.keys(stamps).length === Object.keys(prev.stamps).length && Object.entries(stamps).every(([k, v]) => prev.stamps?.[k] === v);
+  if (stamps) row.stamps = same ? prev?.stamps : stamps;
+  const deletion = vm.metadata?.deletionTimestamp as unknown;
+  const at = deletion instanceof Date ? deletion.toISOString() : typeof deletion === 'string' ? deletion : undefined;
+  if (at) row.deletionTimestamp = at;
 }
 
 export class VmWatcher {
@@ -308,6 +321,7 @@ export class VmWatcher {
       owner: cut(vm.metadata?.annotations?.[ANNOTATIONS.owner]),
       state: next,
     };
+    keepStamps(row, vm, prev);
     const context = { organization, vdc, actor: row.actor, owner: row.owner };
     for (const e of events) {
       const type = e.reason === 'ProvisioningFailed' || e.reason === 'StartupFailed' ? 'Warning' : 'Normal';
@@ -315,7 +329,8 @@ export class VmWatcher {
       this.options.recorder.record(vm, type as never, e.reason, vmMessage(e, { name, vdc, organization }), context);
       this.count(e.reason);
     }
-    if (!prev || !sameReported(prev.state, next) || prev.actor !== row.actor || prev.owner !== row.owner || prev.organization !== organization || prev.vdc !== vdc) {
+    if (!prev || !sameReported(prev.state, next) || prev.actor !== row.actor || prev.owner !== row.owner || prev.organization !== organization || prev.vdc !== vdc
+      || prev.stamps !== row.stamps || prev.deletionTimestamp !== row.deletionTimestamp) {
       this.options.states.set(row);
       if (!prev) this.index(row);
     }
@@ -331,14 +346,22 @@ export class VmWatcher {
       this.unindex({ uid, namespace: key.slice(0, slash), name: key.slice(slash + 1) });
       return;
     }
+    // Gone while the operator was down: the row's copy of the stamps and proof stands for the VM,
+    // so the recorder verifies them as on a live VM (the proof covers kind, namespace and name).
     const object: VirtualMachine = {
       apiVersion: KIND_API_VERSIONS.VirtualMachine,
       kind: VM_KIND,
-      metadata: { name: r.name, namespace: r.namespace, uid: r.uid, annotations: { ...(r.actor ? { [ANNOTATIONS.requestedBy]: r.actor } : {}), ...(r.owner ? { [ANNOTATIONS.owner]: r.owner } : {}) } },
+      metadata: {
+        name: r.name,
+        namespace: r.namespace,
+        uid: r.uid,
+        annotations: r.stamps ?? { ...(r.actor ? { [ANNOTATIONS.requestedBy]: r.actor } : {}), ...(r.owner ? { [ANNOTATIONS.owner]: r.owner } : {}) },
+        ...(r.deletionTimestamp ? { deletionTimestamp: new Date(r.deletionTimestamp) } : {}),
+      },
     };
     // The actor is the deleter (DESIGN.md section 8), never the requester; unknown without a stamp.
-    const deleter = gone && deleterOf(gone.vm, gone.goneAt);
-    this.options.recorder.record(deleter && gone ? gone.vm : object, 'Normal', 'VMDeleted', vmDeletedMessage(r), { organization: r.organization, vdc: r.vdc, actor: deleter, owner: r.owner });
+    const deleter = gone ? deleterOf(gone.vm, gone.goneAt) : deleterOf(object);
+    this.options.recorder.record(gone?.vm ?? object, 'Normal', 'VMDeleted', vmDeletedMessage(r), { organization: r.organization, vdc: r.vdc, actor: deleter, owner: r.owner });
     this.count('VMDeleted');
     this.options.states.delete(uid);
     this.unindex(r);

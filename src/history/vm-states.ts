@@ -18,7 +18,43 @@ export interface VmRecord {
   vdc?: string;
   actor?: string;
   owner?: string;
+  /**
+   * The admission webhook's stamps and proof as last seen on the VM (cut, bounded): a VM gone
+   * while the operator was down still gets a verified VMDeleted. Kept inside `state`'s JSON.
+   */
+  stamps?: Record<string, string>;
+  /** The VM's deletionTimestamp as last seen (when the deletion stamp counts). */
+  deletionTimestamp?: string;
   state: VmReported;
+}
+
+/** The `state` column: the decision state plus the stamps (no schema change for them). */
+interface StoredState extends VmReported {
+  stamps?: Record<string, string>;
+  deletionTimestamp?: string;
+}
+
+function storedState(r: VmRecord): string {
+  if (!r.stamps && !r.deletionTimestamp) return JSON.stringify(r.state);
+  const stored: StoredState = { ...r.state, stamps: r.stamps, deletionTimestamp: r.deletionTimestamp };
+  return JSON.stringify(stored);
+}
+
+function recordOf(r: { uid: string; namespace: string; name: string; organization: string | null; vdc: string | null; actor: string | null; owner: string | null; state: string }): VmRecord {
+  const { stamps, deletionTimestamp, ...state } = JSON.parse(r.state) as StoredState;
+  const out: VmRecord = {
+    uid: r.uid,
+    namespace: r.namespace,
+    name: r.name,
+    organization: r.organization ?? undefined,
+    vdc: r.vdc ?? undefined,
+    actor: r.actor ?? undefined,
+    owner: r.owner ?? undefined,
+    state,
+  };
+  if (stamps && typeof stamps === 'object') out.stamps = stamps;
+  if (typeof deletionTimestamp === 'string') out.deletionTimestamp = deletionTimestamp;
+  return out;
 }
 
 /** Where the rows live. */
@@ -53,16 +89,7 @@ export class ArchiveVmStateBackend implements VmStateBackend {
     const rows = await this.engine.readPrimary<{ uid: string; namespace: string; name: string; organization: string | null; vdc: string | null; actor: string | null; owner: string | null; state: string }>(
       this.db.selectFrom('vm_reported').select(['uid', 'namespace', 'name', 'organization', 'vdc', 'actor', 'owner', 'state']).compile(),
     );
-    return rows.map((r) => ({
-      uid: r.uid,
-      namespace: r.namespace,
-      name: r.name,
-      organization: r.organization ?? undefined,
-      vdc: r.vdc ?? undefined,
-      actor: r.actor ?? undefined,
-      owner: r.owner ?? undefined,
-      state: JSON.parse(r.state) as VmReported,
-    }));
+    return rows.map(recordOf);
   }
 
   async write(save: readonly VmRecord[], remove: readonly string[]): Promise<void> {
@@ -70,7 +97,7 @@ export class ArchiveVmStateBackend implements VmStateBackend {
     if (save.length) {
       await this.engine.writeMany(
         this.upsert,
-        save.map((r) => [r.uid, r.namespace, r.name, r.organization ?? null, r.vdc ?? null, r.actor ?? null, r.owner ?? null, JSON.stringify(r.state), now]),
+        save.map((r) => [r.uid, r.namespace, r.name, r.organization ?? null, r.vdc ?? null, r.actor ?? null, r.owner ?? null, storedState(r), now]),
       );
     }
     if (remove.length) await this.engine.write([this.db.deleteFrom('vm_reported').where('uid', 'in', [...remove]).compile()]);

@@ -21,7 +21,7 @@ import { KubeClient } from '../../src/kube/rest.js';
 import { createLogger } from '../../src/log.js';
 import { startOperator, type Operator } from '../../src/operator.js';
 import type { Organization } from '../../src/resources/types.js';
-import { NamespaceOwners } from '../../src/events/owners.js';
+import { MANAGED_NAMESPACES_INFORMER, NamespaceOwners } from '../../src/events/owners.js';
 import { EVENTS_INFORMER, EventStore } from '../../src/events/store.js';
 import { signToken } from '../../src/http/auth.js';
 import { createApiServer } from '../../src/http/server.js';
@@ -123,6 +123,31 @@ describe('admission webhook (the API server calls it)', function () {
         return isNotFound(err);
       }
     }, { timeoutMs: 90_000 });
+
+  /** The events API over the cluster's Events and the operator's namespaces, as `startOvim` serves it. */
+  const withEventsApi = async (use: (url: string) => Promise<void>) => {
+    const namespaces = await informerFor(cp.kubeConfig, MANAGED_NAMESPACES_INFORMER);
+    const store = new EventStore({ namespaceOwners: new NamespaceOwners().follow(namespaces) });
+    const informer = await informerFor(cp.kubeConfig, EVENTS_INFORMER);
+    store.follow(informer);
+    namespaces.start();
+    informer.start();
+    const server = createApiServer({
+      store,
+      auth: { secret: new TextEncoder().encode(JWT_SECRET) },
+      metrics: createMetrics(),
+      health: { kubernetesReachable: () => true, informersSynced: () => informer.hasSynced(), leadership: () => 'disabled' },
+    });
+    try {
+      await namespaces.waitForSync();
+      await informer.waitForSync();
+      await use(await server.listen('127.0.0.1:0'));
+    } finally {
+      informer.stop();
+      namespaces.stop();
+      await server.close();
+    }
+  };
 
   before(async function () {
     this.timeout(180_000);
@@ -275,6 +300,65 @@ describe('admission webhook (the API server calls it)', function () {
     expect(vm2.metadata.annotations).to.include({ 'ovim.io/actor': 'gus', 'ovim.io/actor-verified': 'true' });
   });
 
+  it('VMs gone while the operator was down: one VMDeleted each, its deleter and owner verified from the reported row; a tampered row is not', async function () {
+    const vdcNs = `vdc-${org}-dev`;
+    const path = (name: string) => `/apis/kubevirt.io/v1/namespaces/${vdcNs}/virtualmachines/${name}`;
+    const rowOf = (name: string) => vmStates.all().find((r) => r.namespace === vdcNs && r.name === name);
+    const owned = { 'ovim.io/owner': 'dave' };
+    // vm3 and vm5 are held by a finalizer, vm4 goes at once.
+    await as('dave', ['create', '-f', '-'], JSON.stringify(vmYaml('vm3', vdcNs, owned, ['test.ovim.io/hold'])));
+    await as('dave', ['create', '-f', '-'], JSON.stringify(vmYaml('vm4', vdcNs, owned)));
+    await as('dave', ['create', '-f', '-'], JSON.stringify(vmYaml('vm5', vdcNs, owned, ['test.ovim.io/hold'])));
+    for (const name of ['vm3', 'vm4', 'vm5']) {
+      const created = await event('VirtualMachine', name, vdcNs, 'VMCreated');
+      expect(created.metadata.annotations).to.include({ 'ovim.io/owner': 'dave', 'ovim.io/owner-verified': 'true' });
+    }
+    // gus deletes vm3 and vm5 while the operator runs: it sees them terminating with his stamp.
+    for (const name of ['vm3', 'vm5']) await as('gus', ['delete', 'virtualmachine', name, '-n', vdcNs, '--wait=false']);
+    await waitFor('the rows of vm3 and vm5 to hold the deletion stamp', async () =>
+      ['vm3', 'vm5'].every((n) => rowOf(n)?.stamps?.[STAMPS.deletionRequestedBy] === 'gus' && rowOf(n)?.deletionTimestamp !== undefined));
+    await vms?.waitIdle();
+    await stopOp();
+
+    // While it is down: vm3 and vm5 go, gus deletes vm4 (the webhook stamps it; no watcher sees it),
+    // and someone with the archive but not the proof key rewrites vm5's deleter.
+    const vm5 = rowOf('vm5');
+    if (!vm5?.stamps) throw new Error('vm5 has no reported row with stamps');
+    vmStates.set({ ...vm5, stamps: { ...vm5.stamps, [STAMPS.deletionRequestedBy]: 'mallory' } });
+    for (const name of ['vm3', 'vm5']) await api.patch(path(name), { metadata: { finalizers: null } }, 'merge');
+    await as('gus', ['delete', 'virtualmachine', 'vm4', '-n', vdcNs]);
+    for (const name of ['vm3', 'vm4', 'vm5']) await gone(path(name));
+    await startOp();
+
+    const vm3 = await event('VirtualMachine', 'vm3', vdcNs, 'VMDeleted');
+    expect(vm3.metadata.annotations).to.include({ 'ovim.io/actor': 'gus', 'ovim.io/actor-verified': 'true', 'ovim.io/owner': 'dave', 'ovim.io/owner-verified': 'true' });
+    // No watcher saw vm4's deletion stamp: no deleter (never the requester), the owner still verified.
+    const vm4 = await event('VirtualMachine', 'vm4', vdcNs, 'VMDeleted');
+    expect(vm4.metadata.annotations).to.not.have.property('ovim.io/actor');
+    expect(vm4.metadata.annotations).to.include({ 'ovim.io/owner': 'dave', 'ovim.io/owner-verified': 'true' });
+    const tampered = await event('VirtualMachine', 'vm5', vdcNs, 'VMDeleted');
+    expect(tampered.metadata.annotations).to.include({ 'ovim.io/actor': 'mallory', 'ovim.io/actor-verified': 'false', 'ovim.io/owner-verified': 'false' });
+    // Once each: the rows are gone, and a resync of the restarted watcher finds nothing to repeat.
+    await vms?.waitIdle();
+    expect(['vm3', 'vm4', 'vm5'].map(rowOf)).to.deep.equal([undefined, undefined, undefined]);
+    for (const name of ['vm3', 'vm4', 'vm5']) {
+      expect((await events('VirtualMachine', name, vdcNs, 'VMDeleted')).map((e) => e.count ?? 1)).to.deep.equal([1]);
+    }
+    // Through the events API, organization users see the VMDeleted whose verified owner or deleter they are.
+    await withEventsApi(async (url) => {
+      const deletedSeenBy = async (username: string) => {
+        const token = await signToken({ userId: username, username, role: 'org_user', orgId: org }, JWT_SECRET);
+        const res = await fetch(`${url}/api/v1/events?kind=VirtualMachine&namespace=${vdcNs}&reason=VMDeleted`, { headers: { authorization: `Bearer ${token}` } });
+        expect(res.status).to.equal(200);
+        return ((await res.json()) as { events: { involved_object_name: string }[] }).events.map((e) => e.involved_object_name).sort();
+      };
+      await waitFor('the API to hold the caught-up VMDeleted', async () => (await deletedSeenBy('dave')).includes('vm4'));
+      expect(await deletedSeenBy('dave')).to.deep.equal(['vm3', 'vm4']); // the verified owner; not vm5 (tampered)
+      expect(await deletedSeenBy('gus')).to.include('vm3').and.not.include('vm5'); // the verified deleter
+      expect(await deletedSeenBy('mallory')).to.deep.equal([]); // a deleter written into the row
+    });
+  });
+
   it('an Organization created with generateName is verified from creation (the webhook names it)', async function () {
     const yaml = JSON.parse(orgYaml('gen')) as { metadata: Record<string, unknown> };
     yaml.metadata = { generateName: `adm-gen-${sfx}-`, annotations: { 'ovim.io/requested-by': 'mallory' } };
@@ -336,20 +420,7 @@ describe('admission webhook (the API server calls it)', function () {
   });
 
   it("the events API: an organization user sees the events whose verified actor or owner they are, and no one else's", async function () {
-    const namespaceOwners = new NamespaceOwners();
-    const store = new EventStore({ namespaceOwners });
-    const informer = await informerFor(cp.kubeConfig, EVENTS_INFORMER);
-    store.follow(informer);
-    informer.start();
-    const server = createApiServer({
-      store,
-      auth: { secret: new TextEncoder().encode(JWT_SECRET) },
-      metrics: createMetrics(),
-      health: { kubernetesReachable: () => true, informersSynced: () => informer.hasSynced(), leadership: () => 'disabled' },
-    });
-    try {
-      await informer.waitForSync();
-      const url = await server.listen('127.0.0.1:0');
+    await withEventsApi(async (url) => {
       /** The Organization events `username` (an org_user of `org`) sees. */
       const seen = async (username: string, orgId: string) => {
         const token = await signToken({ userId: username, username, role: 'org_user', orgId }, JWT_SECRET);
@@ -368,10 +439,7 @@ describe('admission webhook (the API server calls it)', function () {
       expect(alices.map((e) => [e.reason, e.actor, e.actor_verified])).to.deep.include(['OrganizationCreated', 'alice', true]);
       expect(alices.map((e) => e.actor)).to.not.include('bob'); // bob's Updated is bob's
       expect((await seen('bob', org)).map((e) => [e.reason, e.actor_verified])).to.deep.include(['OrganizationUpdated', true]);
-    } finally {
-      informer.stop();
-      await server.close();
-    }
+    });
   });
 
   it('two replicas serve the webhook with one certificate', async function () {

@@ -42,6 +42,35 @@ for (const E of ENGINES) {
         await db.drop();
       }
     });
+
+    it("keep a VM's stamps and deletionTimestamp inside the state (a deleted VM's actor is verified from them); rows without them read back as before", async () => {
+      const db = E.database();
+      try {
+        let archive = await HistoryArchive.open({ engine: db.engine() });
+        let states = new VmStates(new ArchiveVmStateBackend(archive.engine));
+        await states.load();
+        const stamped: VmRecord = {
+          ...row('1', 'Stopped'),
+          owner: 'alice',
+          stamps: { 'ovim.io/requested-by': 'alice', 'ovim.io/deletion-requested-by': 'bob', 'ovim.io/actor-proof': 'p'.repeat(43) },
+          deletionTimestamp: '2026-01-02T03:04:05Z',
+        };
+        states.set(stamped);
+        states.set(row('2', 'Running'));
+        expect(await states.flush()).to.equal(true);
+        await archive.close();
+
+        archive = await HistoryArchive.open({ engine: db.engine() });
+        states = new VmStates(new ArchiveVmStateBackend(archive.engine));
+        await states.load();
+        expect(states.get('1')).to.deep.equal(stamped);
+        expect(states.get('2')).to.deep.equal({ ...row('2', 'Running'), owner: undefined });
+        expect(states.get('2')).to.not.have.property('stamps');
+        await archive.close();
+      } finally {
+        await db.drop();
+      }
+    });
   });
 }
 
