@@ -2,6 +2,7 @@
 // ingestion, restart, tenant scopes equal to the in-memory store's, until/actor/cursor paging and
 // stats against brute-force references, a refused unreadable file and a refused newer schema.
 import { expect } from 'chai';
+import type { CompiledQuery } from 'kysely';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { NamespaceOwners } from '../../../src/events/owners.js';
 import {
@@ -406,6 +407,11 @@ for (const engineUnderTest of ENGINES) {
           // A second pass finds nothing more.
           expect((await archive.enforceRetention()).deleted).to.equal(0);
           await expectRollupMatchesRows(archive);
+          // Keys whose rows all went are out of both levels.
+          for (const table of ['event_rollup', 'event_rollup_daily']) {
+            const [zero] = await archive.engine.read<{ n: number }>({ sql: `select count(*) as n from ${table} where n <= 0`, parameters: [] } as unknown as CompiledQuery);
+            expect(Number(zero?.n), table).to.equal(0);
+          }
         } finally {
           await done();
         }
