@@ -329,11 +329,14 @@ export class HistoryArchive {
 
   /** One page of a selection, its total (exact up to EXACT_COUNT_LIMIT), and the next cursor. */
   async list(selection: HistorySelection, page: { limit: number; offset: number; after?: CursorKey }): Promise<HistoryPage> {
-    const rows = await this.read<ItemRow>(listQuery(this.db, selection, { ...page, limit: page.limit + 1 }));
+    // The page and its total at once (two connections on PostgreSQL): the answer waits for the slower.
+    const [rows, { total, exact: totalExact }] = await Promise.all([
+      this.read<ItemRow>(listQuery(this.db, selection, { ...page, limit: page.limit + 1 })),
+      this.total(selection),
+    ]);
     const more = rows.length > page.limit;
     const items = more ? rows.slice(0, page.limit) : rows;
     const last = items[items.length - 1];
-    const { total, exact: totalExact } = await this.total(selection);
     const result: HistoryPage = { items, total, totalExact };
     if (more && last) {
       result.next = { lastTimestamp: last.last_timestamp, name: last.name, namespace: last.namespace, uid: last.uid };

@@ -7,6 +7,7 @@ import type { Logger } from 'winston';
 import type { Category } from './categories.js';
 import type { HistoryEngine } from './engine.js';
 import { evictsByCount, expiryCutoff, type ArchiveType, type RetentionPolicy } from './retention.js';
+import { ROLLUP_LEVELS } from './rollup-levels.js';
 import type { ArchiveDatabase } from './schema.js';
 
 export interface RetentionReport {
@@ -145,6 +146,10 @@ export class RetentionEnforcer {
         report.byPolicy.push({ category: policy.category, type: policy.type, cause, deleted: n });
         report.deleted += n;
       }
+    }
+    // Keys whose rows all went: out of the rollup, so sums read only keys that still count.
+    if (report.deleted > 0 && !this.stopped) {
+      await this.engine.write(ROLLUP_LEVELS.map((level) => this.db.deleteFrom(level.table).where('n', '<=', 0).compile()));
     }
     return report;
   }

@@ -5,7 +5,8 @@
 // order whatever the database's locale); a `search` tsvector column with a GIN index is ready
 // for full-text search; the hourly rollup is kept by a trigger function.
 import { sql, type CompiledQuery, type Kysely } from 'kysely';
-import { HOUR_MS, type ArchiveDatabase, type EngineDialect } from './schema.js';
+import { HOURLY, HOUR_MS, type RollupLevel } from './rollup-levels.js';
+import type { ArchiveDatabase, EngineDialect } from './schema.js';
 
 const TEXT = 'text collate "C"';
 
@@ -75,27 +76,49 @@ export function postgresMigration1(db: Kysely<ArchiveDatabase>, dialect: EngineD
   return out;
 }
 
+/**
+ * The trigger function keeping the given rollup levels: migration 2 made it for the hourly level,
+ * migration 7 replaces it with one keeping the hourly and daily levels (one call per row).
+ */
+export function postgresRollupFunction(db: Kysely<ArchiveDatabase>, levels: readonly RollupLevel[]): CompiledQuery {
+  const steps = (row: 'old' | 'new') =>
+    sql.join(
+      levels.map((level) => {
+        const r = sql.raw(row);
+        const unit = sql.lit(level.unitMs);
+        const column = sql.ref(level.column);
+        const table = sql.table(level.table);
+        return row === 'old'
+          ? sql`update ${table} set n = n - 1
+            where ${column} = old.last_timestamp / ${unit} and org_id = coalesce(old.org_id, '') and namespace = old.namespace
+              and type = old.type and reason = old.reason and category = old.category;`
+          : sql`insert into ${table} (${column}, org_id, namespace, type, reason, category, n)
+            values (${r}.last_timestamp / ${unit}, coalesce(${r}.org_id, ''), ${r}.namespace, ${r}.type, ${r}.reason, ${r}.category, 1)
+            on conflict (${column}, org_id, namespace, type, reason, category) do update set n = ${table}.n + 1;`;
+      }),
+      sql` `,
+    );
+  return sql`create or replace function events_rollup() returns trigger language plpgsql as $$
+      begin
+        if tg_op in ('UPDATE', 'DELETE') and old.deleted_at is null then
+          ${steps('old')}
+        end if;
+        if tg_op in ('UPDATE', 'INSERT') and new.deleted_at is null then
+          ${steps('new')}
+        end if;
+        return null;
+      end $$`.compile(db);
+}
+
 /** Migration 2's triggers on PostgreSQL: one function keeps the rollup for every partition. */
 export function postgresRollupTriggers(db: Kysely<ArchiveDatabase>): CompiledQuery[] {
+  // A row moving to another day moves to another hour too: the hourly condition covers both levels.
   const hour = sql.lit(HOUR_MS);
   const moved = sql`old.last_timestamp / ${hour} <> new.last_timestamp / ${hour} or old.org_id is distinct from new.org_id
     or old.deleted_at is distinct from new.deleted_at or old.category <> new.category or old.namespace <> new.namespace
     or old.type <> new.type or old.reason <> new.reason`;
   return [
-    sql`create function events_rollup() returns trigger language plpgsql as $$
-      begin
-        if tg_op in ('UPDATE', 'DELETE') and old.deleted_at is null then
-          update event_rollup set n = n - 1
-            where hour = old.last_timestamp / ${hour} and org_id = coalesce(old.org_id, '') and namespace = old.namespace
-              and type = old.type and reason = old.reason and category = old.category;
-        end if;
-        if tg_op in ('UPDATE', 'INSERT') and new.deleted_at is null then
-          insert into event_rollup (hour, org_id, namespace, type, reason, category, n)
-            values (new.last_timestamp / ${hour}, coalesce(new.org_id, ''), new.namespace, new.type, new.reason, new.category, 1)
-            on conflict (hour, org_id, namespace, type, reason, category) do update set n = event_rollup.n + 1;
-        end if;
-        return null;
-      end $$`.compile(db),
+    postgresRollupFunction(db, [HOURLY]),
     sql`create trigger events_rollup_change after insert or delete on events for each row execute function events_rollup()`.compile(db),
     sql`create trigger events_rollup_update after update on events for each row when (${moved}) execute function events_rollup()`.compile(db),
   ];

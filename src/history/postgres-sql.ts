@@ -6,7 +6,8 @@ import { sql, type CompiledQuery, type Kysely } from 'kysely';
 import type { RetentionPolicy } from './retention.js';
 import { expiryCutoff } from './retention.js';
 import type { SqlParam } from './engine.js';
-import { HOUR_MS, type ArchiveDatabase } from './schema.js';
+import { HOURLY, type RollupLevel } from './rollup-levels.js';
+import type { ArchiveDatabase } from './schema.js';
 import { ROW_COLUMNS, compiler, upsertSql } from './sql.js';
 import type { MonthPartition } from './postgres-partitions.js';
 
@@ -73,12 +74,13 @@ export function partitionCountsQuery(db: Kysely<ArchiveDatabase>, p: MonthPartit
   return sql<{ category: string; type: string; n: number }>`select category, type, count(*) as n from ${sql.table(p.name)} group by 1, 2`.compile(db);
 }
 
-/** Takes the partition's rows out of the hourly rollup (a drop fires no delete trigger). */
-export function rollupSubtractQuery(db: Kysely<ArchiveDatabase>, p: MonthPartition): CompiledQuery {
-  const hour = sql.lit(HOUR_MS);
-  return sql`update event_rollup r set n = r.n - g.n from (
-      select last_timestamp / ${hour} as hour, coalesce(org_id, '') as org_id, namespace, type, reason, category, count(*) as n
+/** Takes the partition's rows out of one rollup level (a drop fires no delete trigger). */
+export function rollupSubtractQuery(db: Kysely<ArchiveDatabase>, p: MonthPartition, level: RollupLevel = HOURLY): CompiledQuery {
+  const unit = sql.lit(level.unitMs);
+  const column = sql.ref(level.column);
+  return sql`update ${sql.table(level.table)} r set n = r.n - g.n from (
+      select last_timestamp / ${unit} as t, coalesce(org_id, '') as org_id, namespace, type, reason, category, count(*) as n
       from ${sql.table(p.name)} where deleted_at is null group by 1, 2, 3, 4, 5, 6
     ) g
-    where r.hour = g.hour and r.org_id = g.org_id and r.namespace = g.namespace and r.type = g.type and r.reason = g.reason and r.category = g.category`.compile(db);
+    where r.${column} = g.t and r.org_id = g.org_id and r.namespace = g.namespace and r.type = g.type and r.reason = g.reason and r.category = g.category`.compile(db);
 }

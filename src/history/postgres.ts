@@ -22,6 +22,7 @@ import {
   survivorQuery,
 } from './postgres-sql.js';
 import { parseDatabaseUrl, type DatabaseUrl } from './postgres-url.js';
+import { ROLLUP_LEVELS } from './rollup-levels.js';
 import type { RetentionPolicy } from './retention.js';
 import { compiler } from './sql.js';
 
@@ -212,7 +213,7 @@ export class PostgresEngine implements HistoryEngine {
         if (row?.survives !== false) return undefined;
         const counts = partitionCountsQuery(this.db, p);
         const rows = (await c.query<{ category: string; type: string; n: number }>(counts.sql, counts.parameters as SqlParam[])).rows;
-        await c.query(rollupSubtractQuery(this.db, p).sql);
+        for (const level of ROLLUP_LEVELS) await c.query(rollupSubtractQuery(this.db, p, level).sql);
         await this.dropWithShortWaits(c, p.name);
         return rows;
       }, 'drop an expired partition').catch((err: Error) => {

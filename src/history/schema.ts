@@ -3,7 +3,10 @@
 // epoch (portable arithmetic for time buckets and keyset cursors on every engine).
 import { sql, type CompiledQuery, type Kysely } from 'kysely';
 import { appEventsMigration, type IdempotencyTable } from './app-schema.js';
-import { postgresMigration1, postgresRollupTriggers } from './postgres-schema.js';
+import { postgresMigration1, postgresRollupFunction, postgresRollupTriggers } from './postgres-schema.js';
+import { DAILY, HOURLY, HOUR_MS, ROLLUP_LEVELS, type RollupLevel } from './rollup-levels.js';
+
+export { HOUR_MS };
 
 export interface EventsTable {
   /** Engine row id (not exposed). */
@@ -84,6 +87,11 @@ export interface EventRollupTable {
   n: number;
 }
 
+/** The same counts per UTC day (migration 7): `day` is last_timestamp / 86,400,000. */
+export interface EventRollupDailyTable extends Omit<EventRollupTable, 'hour'> {
+  day: number;
+}
+
 /** What the operator last reported about each KubeVirt VM (vm-states.ts): no repeats across restarts. */
 export interface VmReportedTable {
   uid: string;
@@ -108,6 +116,7 @@ export interface ArchiveDatabase {
   namespace_owners: NamespaceOwnersTable;
   retention_policies: RetentionPoliciesTable;
   event_rollup: EventRollupTable;
+  event_rollup_daily: EventRollupDailyTable;
   vm_reported: VmReportedTable;
   schema_version: SchemaVersionTable;
   app_idempotency: IdempotencyTable;
@@ -219,17 +228,7 @@ export const MIGRATIONS: readonly Migration[] = [
       const db = kdb as SchemaDb;
       const bigint = dialect === 'postgres' ? 'bigint' : 'integer';
       const out: CompiledQuery[] = [
-        db.schema
-          .createTable('event_rollup')
-          .addColumn('hour', bigint, (c) => c.notNull())
-          .addColumn('org_id', 'text', (c) => c.notNull())
-          .addColumn('namespace', 'text', (c) => c.notNull())
-          .addColumn('type', 'text', (c) => c.notNull())
-          .addColumn('reason', 'text', (c) => c.notNull())
-          .addColumn('category', 'text', (c) => c.notNull())
-          .addColumn('n', bigint, (c) => c.notNull())
-          .addPrimaryKeyConstraint('event_rollup_pk', ['hour', 'org_id', 'namespace', 'type', 'reason', 'category'])
-          .compile(),
+        rollupTable(db, HOURLY, bigint),
         sql`insert into event_rollup (hour, org_id, namespace, type, reason, category, n)
           select last_timestamp / ${sql.lit(HOUR_MS)}, coalesce(org_id, ''), namespace, type, reason, category, count(*)
           from events where deleted_at is null group by 1, 2, 3, 4, 5, 6`.compile(db),
@@ -294,32 +293,65 @@ export const MIGRATIONS: readonly Migration[] = [
     description: 'application-level events: poster, involved object, idempotency keys, full-text search',
     up: appEventsMigration,
   },
+  {
+    version: 7,
+    description: 'daily rollup for long-window totals and stats, kept by the same triggers',
+    up(kdb, dialect) {
+      const db = kdb as SchemaDb;
+      const bigint = dialect === 'postgres' ? 'bigint' : 'integer';
+      const out: CompiledQuery[] = [
+        rollupTable(db, DAILY, bigint),
+        // Floor division composes: (t / hour) / 24 = t / day for the non-negative timestamps.
+        sql`insert into event_rollup_daily (day, org_id, namespace, type, reason, category, n)
+          select hour / ${sql.lit(DAILY.unitMs / HOURLY.unitMs)}, org_id, namespace, type, reason, category, sum(n)
+          from event_rollup group by 1, 2, 3, 4, 5, 6 having sum(n) <> 0`.compile(db),
+      ];
+      // An organization's or a namespace's total reads its own daily rows, not every key's.
+      for (const column of ['org_id', 'namespace']) {
+        out.push(db.schema.createIndex(`event_rollup_daily_${column}`).on('event_rollup_daily').columns([column, 'day']).compile());
+      }
+      if (dialect === 'postgres') out.push(postgresRollupFunction(kdb, ROLLUP_LEVELS));
+      else out.push(...['insert', 'delete', 'update'].map((t) => sql`drop trigger events_rollup_${sql.raw(t)}`.compile(db)), ...sqliteRollupTriggers(db, ROLLUP_LEVELS));
+      return out;
+    },
+  },
 ];
 
-export const HOUR_MS = 3_600_000;
+/** A rollup level's table: counts per time unit and key (organization '' when none). */
+function rollupTable(db: SchemaDb, level: RollupLevel, bigint: 'bigint' | 'integer'): CompiledQuery {
+  const key: string[] = [level.column, 'org_id', 'namespace', 'type', 'reason', 'category'];
+  let table = db.schema.createTable(level.table).addColumn(level.column, bigint, (c) => c.notNull());
+  for (const column of key.slice(1)) table = table.addColumn(column, 'text', (c) => c.notNull());
+  return table.addColumn('n', bigint, (c) => c.notNull()).addPrimaryKeyConstraint(`${level.table}_pk`, key as (typeof level.column)[]).compile();
+}
 
-/** One row in or out of the rollup: `sign` +1 for `new`, -1 for `old`. */
-function rollupStep(row: 'new' | 'old'): ReturnType<typeof sql> {
+/** One row in or out of a rollup level: +1 for `new`, -1 for `old`. */
+function rollupStep(row: 'new' | 'old', level: RollupLevel): ReturnType<typeof sql> {
   const r = sql.raw(row);
-  const key = sql`${r}.last_timestamp / ${sql.lit(HOUR_MS)}, coalesce(${r}.org_id, ''), ${r}.namespace, ${r}.type, ${r}.reason, ${r}.category`;
+  const unit = sql.lit(level.unitMs);
+  const table = sql.table(level.table);
+  const column = sql.ref(level.column);
   if (row === 'new') {
-    return sql`insert into event_rollup (hour, org_id, namespace, type, reason, category, n)
-      select ${key}, 1 where new.deleted_at is null
-      on conflict (hour, org_id, namespace, type, reason, category) do update set n = n + 1;`;
+    return sql`insert into ${table} (${column}, org_id, namespace, type, reason, category, n)
+      select ${r}.last_timestamp / ${unit}, coalesce(${r}.org_id, ''), ${r}.namespace, ${r}.type, ${r}.reason, ${r}.category, 1 where new.deleted_at is null
+      on conflict (${column}, org_id, namespace, type, reason, category) do update set n = n + 1;`;
   }
-  return sql`update event_rollup set n = n - 1 where old.deleted_at is null
-      and hour = old.last_timestamp / ${sql.lit(HOUR_MS)} and org_id = coalesce(old.org_id, '') and namespace = old.namespace
+  return sql`update ${table} set n = n - 1 where old.deleted_at is null
+      and ${column} = old.last_timestamp / ${unit} and org_id = coalesce(old.org_id, '') and namespace = old.namespace
       and type = old.type and reason = old.reason and category = old.category;`;
 }
 
-function sqliteRollupTriggers(db: SchemaDb): CompiledQuery[] {
+/** The rollup triggers on the embedded engine: one per change, each keeping every given level. */
+function sqliteRollupTriggers(db: SchemaDb, levels: readonly RollupLevel[] = [HOURLY]): CompiledQuery[] {
+  // A row moving to another day moves to another hour too: the hourly condition covers both levels.
   const moved = sql`old.last_timestamp / ${sql.lit(HOUR_MS)} != new.last_timestamp / ${sql.lit(HOUR_MS)}
     or coalesce(old.org_id, '') != coalesce(new.org_id, '') or old.deleted_at is not new.deleted_at
     or old.category != new.category or old.namespace != new.namespace or old.type != new.type or old.reason != new.reason`;
+  const steps = (row: 'new' | 'old') => sql.join(levels.map((level) => rollupStep(row, level)), sql` `);
   return [
-    sql`create trigger events_rollup_insert after insert on events begin ${rollupStep('new')} end`.compile(db),
-    sql`create trigger events_rollup_delete after delete on events begin ${rollupStep('old')} end`.compile(db),
-    sql`create trigger events_rollup_update after update on events when ${moved} begin ${rollupStep('old')} ${rollupStep('new')} end`.compile(db),
+    sql`create trigger events_rollup_insert after insert on events begin ${steps('new')} end`.compile(db),
+    sql`create trigger events_rollup_delete after delete on events begin ${steps('old')} end`.compile(db),
+    sql`create trigger events_rollup_update after update on events when ${moved} begin ${steps('old')} ${steps('new')} end`.compile(db),
   ];
 }
 

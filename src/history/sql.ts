@@ -18,7 +18,8 @@ import {
   type SelectQueryBuilder,
 } from 'kysely';
 import type { EventFilters, Scope } from '../events/query.js';
-import { HOUR_MS, type ArchiveDatabase, type ArchiveRow, type EngineDialect } from './schema.js';
+import { type ArchiveDatabase, type ArchiveRow, type EngineDialect } from './schema.js';
+import { statsLevel, type RollupLevel, type UnitRange } from './rollup-levels.js';
 import { vocabularyPredicates, type SortSpec, type Vocabulary } from './vocabulary.js';
 
 /** A Kysely instance that only compiles (no connection): the engine runs what it builds. */
@@ -229,16 +230,8 @@ export function statsQuery(
     .compile();
 }
 
-const ROLLUP_GROUPS: Record<StatsGroup, string> = {
-  reason: 'reason',
-  type: 'type',
-  namespace: 'namespace',
-  organization: 'org_id',
-  category: 'category',
-};
-
 /**
- * Whether the hourly rollup holds what a selection asks: a scope of everything or of one
+ * Whether the rollup holds what a selection asks: a scope of everything or of one
  * organization, and filters only on its dimensions (type, namespace, reason) and on time.
  */
 export function onRollupDimensions(selection: HistorySelection): boolean {
@@ -250,8 +243,26 @@ export function onRollupDimensions(selection: HistorySelection): boolean {
 }
 
 /**
- * The same counts from the hourly rollup, or undefined when the rollup cannot answer: filters
- * beyond type/namespace/reason, a per-user scope, a window or bucket not made of whole hours.
+ * The rows of one rollup level within [from, to) of its units (open ends undefined), narrowed to
+ * the selection's organization, type, namespace and reason (onRollupDimensions must hold).
+ */
+export function rollupRows(db: Kysely<ArchiveDatabase>, level: RollupLevel, selection: HistorySelection, range: UnitRange) {
+  const { filters: f, scope } = selection;
+  // The two levels have the same columns but the time one; Kysely types the hourly table.
+  let q = db.selectFrom(level.table as 'event_rollup');
+  if (range.from !== undefined) q = q.where(sql.ref(level.column), '>=', range.from);
+  if (range.to !== undefined) q = q.where(sql.ref(level.column), '<', range.to);
+  if (scope.kind === 'organization') q = q.where('org_id', '=', scope.organization);
+  if (f.type !== undefined) q = q.where('type', '=', f.type);
+  if (f.namespace !== undefined) q = q.where('namespace', '=', f.namespace);
+  if (f.reason !== undefined) q = q.where('reason', '=', f.reason);
+  return q;
+}
+
+/**
+ * The same counts from the rollup (daily level for whole-day buckets and windows, else hourly),
+ * or undefined when the rollup cannot answer: filters beyond type/namespace/reason, a per-user
+ * scope, a window or bucket not made of whole hours.
  */
 export function rollupStatsQuery(
   db: Kysely<ArchiveDatabase>,
@@ -259,23 +270,16 @@ export function rollupStatsQuery(
   bucketMs: number,
   group: StatsGroup,
 ): CompiledQuery<{ bucket: number; key: string | null; n: number }> | undefined {
-  const { filters: f, scope } = selection;
+  const { filters: f } = selection;
   if (!onRollupDimensions(selection)) return undefined;
-  if (bucketMs % HOUR_MS !== 0 || f.since === undefined || f.until === undefined) return undefined;
-  if (f.since % HOUR_MS !== 0 || (f.until + 1) % HOUR_MS !== 0) return undefined;
-  const bucket = sql<number>`(hour * ${sql.lit(HOUR_MS)} / ${sql.lit(bucketMs)}) * ${sql.lit(bucketMs)}`;
-  const column = ROLLUP_GROUPS[group];
+  const level = statsLevel(bucketMs, f.since, f.until);
+  if (!level || f.since === undefined || f.until === undefined) return undefined;
+  const unit = sql.ref(level.column);
+  const bucket = sql<number>`(${unit} * ${sql.lit(level.unitMs)} / ${sql.lit(bucketMs)}) * ${sql.lit(bucketMs)}`;
+  const column = STATS_GROUPS[group];
   const key = group === 'organization' ? sql<string | null>`nullif(org_id, '')` : sql<string | null>`${sql.ref(column)}`;
-  let q = db
-    .selectFrom('event_rollup')
+  return rollupRows(db, level, selection, { from: f.since / level.unitMs, to: (f.until + 1) / level.unitMs })
     .select([bucket.as('bucket'), key.as('key'), sql<number>`sum(n)`.as('n')])
-    .where('hour', '>=', f.since / HOUR_MS)
-    .where('hour', '<', (f.until + 1) / HOUR_MS);
-  if (scope.kind === 'organization') q = q.where('org_id', '=', scope.organization);
-  if (f.type !== undefined) q = q.where('type', '=', f.type);
-  if (f.namespace !== undefined) q = q.where('namespace', '=', f.namespace);
-  if (f.reason !== undefined) q = q.where('reason', '=', f.reason);
-  return q
     .groupBy([sql`1`, sql`2`])
     .having(sql`sum(n)`, '>', 0)
     .orderBy(sql`1`)

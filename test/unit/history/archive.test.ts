@@ -2,6 +2,7 @@
 // ingestion, restart, tenant scopes equal to the in-memory store's, until/actor/cursor paging and
 // stats against brute-force references, a refused unreadable file and a refused newer schema.
 import { expect } from 'chai';
+import type { CompiledQuery } from 'kysely';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { NamespaceOwners } from '../../../src/events/owners.js';
 import {
@@ -13,24 +14,28 @@ import {
 import { EventStore, compactEvent, type EventObject } from '../../../src/events/store.js';
 import { EXACT_COUNT_LIMIT, HistoryArchive, type HistoryArchiveOptions } from '../../../src/history/archive.js';
 import { compiler, type HistoryFilters, type StatsGroup } from '../../../src/history/sql.js';
+import { statsLevel, windowParts } from '../../../src/history/rollup-levels.js';
 import { rollupTotalQuery } from '../../../src/history/totals.js';
 import { seededRandom } from '../../support/random.js';
 import { ENGINES } from './engines.js';
 import { DAY, NOW, OWNERS, SCOPES, allByCursor, ids, liveOwners, randomEvents, reference } from './fixtures.js';
 
-/** The rollup's hourly counts (a whole-hour window over everything) equal the rows' own. */
+/** Both rollup levels' counts (whole-hour and whole-day windows over everything) equal the rows' own. */
 async function expectRollupMatchesRows(archive: HistoryArchive): Promise<void> {
-  const hour = 3_600_000;
-  const selection = { filters: { since: 0, until: Math.ceil((NOW + 400 * DAY) / hour) * hour - 1 }, scope: { kind: 'all' as const } };
-  const fromRollup = await archive.countStats(selection, hour, 'reason');
-  const want = new Map<string, number>();
-  for await (const rows of archive.exportRows({ filters: {}, scope: { kind: 'all' } })) {
-    for (const r of rows) {
-      const k = `${Math.floor(r.last_timestamp / hour) * hour}|${r.reason}`;
-      want.set(k, (want.get(k) ?? 0) + 1);
+  for (const unit of [3_600_000, DAY]) {
+    const selection = { filters: { since: 0, until: Math.ceil((NOW + 400 * DAY) / unit) * unit - 1 }, scope: { kind: 'all' as const } };
+    const level = statsLevel(unit, selection.filters.since, selection.filters.until);
+    expect(level?.unitMs, 'the level answering').to.equal(unit);
+    const fromRollup = await archive.countStats(selection, unit, 'reason');
+    const want = new Map<string, number>();
+    for await (const rows of archive.exportRows({ filters: {}, scope: { kind: 'all' } })) {
+      for (const r of rows) {
+        const k = `${Math.floor(r.last_timestamp / unit) * unit}|${r.reason}`;
+        want.set(k, (want.get(k) ?? 0) + 1);
+      }
     }
+    expect(new Map(fromRollup.map((s) => [`${s.bucket}|${s.key}`, s.n])), `rollup per ${unit} ms`).to.deep.equal(want);
   }
-  expect(new Map(fromRollup.map((s) => [`${s.bucket}|${s.key}`, s.n])), 'rollup').to.deep.equal(want);
 }
 
 function event(uid: string, over: Partial<{ count: number; last: number; first: number; message: string; namespace: string }> = {}): EventObject {
@@ -278,6 +283,39 @@ for (const engineUnderTest of ENGINES) {
         expect(fromRollup).to.be.above(30);
       });
 
+      it('counts totals from the daily level, the edge hours and the partial hours exactly like a brute-force count', async () => {
+        const rnd = seededRandom(23);
+        const hour = 3_600_000;
+        const reasons = [...new Set(records.map((r) => r.reason))];
+        const instant = () => {
+          const t = NOW - Math.floor(rnd() * 33 * DAY);
+          // Whole days, a day's last millisecond, whole hours, an hour's last millisecond, anywhere.
+          const k = rnd();
+          if (k < 0.2) return Math.floor(t / DAY) * DAY;
+          if (k < 0.3) return Math.floor(t / DAY) * DAY - 1;
+          if (k < 0.5) return Math.floor(t / hour) * hour;
+          if (k < 0.6) return Math.floor(t / hour) * hour - 1;
+          return t;
+        };
+        let fromDays = 0;
+        for (let i = 0; i < 80; i++) {
+          const scope = SCOPES[Math.floor(rnd() * SCOPES.length)] as Scope;
+          const filters: HistoryFilters = {};
+          if (rnd() < 0.8) filters.since = instant();
+          if (rnd() < 0.8) filters.until = instant();
+          if (rnd() < 0.3) filters.type = rnd() < 0.5 ? 'Normal' : 'Warning';
+          if (rnd() < 0.3) filters.namespace = ['org-a', 'vdc-a-x', 'vdc-a-gone', 'apps'][Math.floor(rnd() * 4)];
+          if (rnd() < 0.2) filters.reason = reasons[Math.floor(rnd() * reasons.length)];
+          const selection = { filters, scope };
+          if (rollupTotalQuery(compiler(archive.engine.dialect), selection) && windowParts(filters.since, filters.until).days) fromDays++;
+          const page = await archive.list(selection, { limit: 5, offset: 0 });
+          const what = JSON.stringify(selection);
+          expect(page.total, what).to.equal(reference(records, selection, owners).length);
+          expect(page.totalExact, what).to.equal(true);
+        }
+        expect(fromDays, 'selections summed from the daily level').to.be.above(35);
+      });
+
       it('counts stats per bucket and group exactly like a brute-force count', async () => {
         const bucket = 6 * 3_600_000;
         for (const scope of SCOPES) {
@@ -369,6 +407,11 @@ for (const engineUnderTest of ENGINES) {
           // A second pass finds nothing more.
           expect((await archive.enforceRetention()).deleted).to.equal(0);
           await expectRollupMatchesRows(archive);
+          // Keys whose rows all went are out of both levels.
+          for (const table of ['event_rollup', 'event_rollup_daily']) {
+            const [zero] = await archive.engine.read<{ n: number }>({ sql: `select count(*) as n from ${table} where n <= 0`, parameters: [] } as unknown as CompiledQuery);
+            expect(Number(zero?.n), table).to.equal(0);
+          }
         } finally {
           await done();
         }

@@ -134,6 +134,10 @@ describe('history archive on PostgreSQL: replicas, partitions, outages', functio
       const hour = 3_600_000;
       const stats = await archive.countStats({ filters: { since: 0, until: Math.ceil(NOW / hour) * hour + 100 * hour - 1 }, scope: { kind: 'all' } }, hour, 'type');
       expect(stats.reduce((n, s) => n + s.n, 0)).to.equal(11);
+      // …at both levels: whole days (the daily level) and the list's total (days, no window).
+      const days = await archive.countStats({ filters: { since: 0, until: Math.ceil(NOW / DAY) * DAY + 5 * DAY - 1 }, scope: { kind: 'all' } }, DAY, 'type');
+      expect(days.reduce((n, s) => n + s.n, 0)).to.equal(11);
+      expect((await archive.list({ filters: {}, scope: { kind: 'all' } }, { limit: 1, offset: 0 })).total).to.equal(11);
       // A late row of the dropped month is still archived (a partition is made again).
       archive.ingest(vmEvent('sept-late', sept));
       await archive.flush();
