@@ -24,6 +24,11 @@ export interface ApplicationRecording {
   record(object: AnyKubeObject, type: 'Normal' | 'Warning', reason: string, message: string, options?: RecordOptions): void;
 }
 
+/** Whether a row names an OVIM object, so that it is mirrored when that object exists. Pure. */
+export function namesMirroredObject(row: Pick<FullRow, 'kind' | 'object_name'>): boolean {
+  return (MIRRORED_KINDS as readonly string[]).includes(row.kind) && row.object_name !== '';
+}
+
 const DNS_NAME = /^[a-z0-9]([-a-z0-9.]{0,251}[a-z0-9])?$/;
 
 /** The object's REST path, or undefined for a name the API server would refuse. */
@@ -60,8 +65,8 @@ export class AppEventMirror implements AppEventMirroring {
   ) {}
 
   mirror(row: FullRow): void {
+    if (!namesMirroredObject(row)) return;
     const kind = row.kind as MirroredKind;
-    if (!(MIRRORED_KINDS as readonly string[]).includes(kind) || !row.object_name) return;
     const namespace = row.object_namespace ?? (kind === 'Organization' ? undefined : row.namespace);
     void this.lookup(kind, row.object_name, namespace ?? undefined)
       .then((object) => {

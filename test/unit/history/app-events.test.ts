@@ -177,6 +177,24 @@ for (const engineUnderTest of ENGINES) {
       expect((await send(srv, 'GET', `/api/v1/events/${id}`, admin)).status).to.equal(404);
     });
 
+    it('does not mirror a re-post of a soft-deleted occurrence again, one or in bulk', async () => {
+      const body = appEvent({ name: 'deleted-then-reposted', event_time: iso(Date.now() - 7_000), user_id: 'repost-test' });
+      const posted = await send(srv, 'POST', '/api/v1/events/bulk', admin, { events: [body] });
+      expect(posted.status, posted.text).to.equal(201);
+      const id = String((posted.body.ids as string[])[0]);
+      const mirrorsOf = () => mirrored.filter((r) => r.uid === id).length;
+      expect(mirrorsOf(), 'the first post is mirrored').to.equal(1);
+      expect((await send(srv, 'DELETE', `/api/v1/events/${id}`, admin)).status).to.equal(200);
+      const again = await send(srv, 'POST', '/api/v1/events/bulk', admin, { events: [body, appEvent({ user_id: 'repost-test' })] });
+      expect(again.status, again.text).to.equal(201);
+      expect((again.body.ids as string[])[0]).to.equal(id);
+      expect((await send(srv, 'POST', '/api/v1/events', admin, body)).status).to.equal(201);
+      expect(mirrorsOf(), 'a deleted occurrence is not mirrored again').to.equal(1);
+      // The other event of that bulk was mirrored: the bulk still mirrors what is not deleted.
+      expect(mirrored.filter((r) => r.uid === (again.body.ids as string[])[1])).to.have.length(1);
+      expect((await list('user_id=repost-test')).total_count).to.equal(1);
+    });
+
     it('does not let one token erase the audit trail: security events cannot be deleted nor expire before 90 days', async () => {
       const security = await list('category=security');
       expect(security.total_count).to.be.greaterThan(0);
