@@ -5,7 +5,7 @@
 import { sql, type CompiledQuery, type Expression, type Kysely, type SqlBool } from 'kysely';
 import type { Scope } from '../events/query.js';
 import { securityRow } from './app-events.js';
-import type { HistoryArchive } from './archive.js';
+import { earliestFirst, type HistoryArchive } from './archive.js';
 import { HistoryUnavailableError } from './engine.js';
 import type { RetentionReport } from './enforce.js';
 import { validatePolicy, type RetentionPolicy } from './retention.js';
@@ -118,7 +118,8 @@ export class AppEventStore {
       );
     }
     queries.push(appUpsert(this.db, this.dialect, foldRows(rows)));
-    await this.write(queries);
+    // A posted row's uid holds its event time: a repeat folds into a row of that same time.
+    await this.write(queries, earliestFirst(rows));
   }
 
   /** Rows by uid under a scope (deleted ones only with `includeDeleted`). */
@@ -187,7 +188,7 @@ export class AppEventStore {
     );
     const record = securityRow('PolicyChanged', `Retention policies changed by ${actor}: ${described.join('; ')}`, actor, securityNamespace, now);
     queries.push(appUpsert(this.db, this.dialect, [record]));
-    await this.write(queries);
+    await this.write(queries, record.first_timestamp);
     return this.archive.policies();
   }
 
@@ -196,10 +197,11 @@ export class AppEventStore {
     return this.archive.enforceRetention();
   }
 
-  private async write(queries: CompiledQuery[]): Promise<number[]> {
+  /** `earliest`: see TotalCache.noteWrite (undefined: the write may change any row). */
+  private async write(queries: CompiledQuery[], earliest?: number): Promise<number[]> {
     try {
       const changed = await this.archive.engine.write(queries);
-      this.archive.noteWrite();
+      this.archive.noteWrite(earliest);
       return changed;
     } catch (err) {
       if (isUniqueViolation(err)) throw new IdempotencyConflict('this Idempotency-Key is being used by a concurrent request; retry');
