@@ -64,6 +64,38 @@ export function foldRows(rows: readonly ArchiveRow[]): ArchiveRow[] {
  * cleared (deleted_at is not in the update).
  */
 export function appUpsert(db: Kysely<ArchiveDatabase>, dialect: EngineDialect, rows: readonly ArchiveRow[]): CompiledQuery {
+  // Compiling the statement costs more than the rest of a bulk's main-thread work: rows of one
+  // shape (appEventRow's) reuse the SQL compiled for their number, with their values in order.
+  const columns = definedKeys(rows[0] as ArchiveRow);
+  const shaped = rows.every((r) => sameShape(r, columns));
+  const key = `${dialect}\n${rows.length}\n${columns.join(',')}`;
+  const known = shaped ? compiledUpserts.get(key) : undefined;
+  if (known) {
+    const parameters: unknown[] = [];
+    for (const row of rows) for (const c of columns) parameters.push(row[c as keyof ArchiveRow]);
+    return { ...known, parameters };
+  }
+  const compiled = compileAppUpsert(db, dialect, rows);
+  if (shaped) {
+    if (compiledUpserts.size >= 256) compiledUpserts.clear();
+    compiledUpserts.set(key, compiled);
+  }
+  return compiled;
+}
+
+const compiledUpserts = new Map<string, CompiledQuery>();
+
+/** The keys Kysely inserts (it leaves undefined values out), in order. */
+function definedKeys(row: ArchiveRow): string[] {
+  return Object.keys(row).filter((k) => row[k as keyof ArchiveRow] !== undefined);
+}
+
+function sameShape(row: ArchiveRow, columns: readonly string[]): boolean {
+  const keys = definedKeys(row);
+  return keys.length === columns.length && keys.every((k, i) => k === columns[i]);
+}
+
+export function compileAppUpsert(db: Kysely<ArchiveDatabase>, dialect: EngineDialect, rows: readonly ArchiveRow[]): CompiledQuery {
   const newer = sql`excluded.last_timestamp >= events.last_timestamp`;
   return db
     .insertInto('events')
