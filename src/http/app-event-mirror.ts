@@ -54,6 +54,25 @@ export function kubeObjectLookup(client: Pick<KubeClient, 'get'>): ObjectLookup 
   };
 }
 
+/** An informer's cache as the mirror reads it. */
+export interface ObjectCache {
+  hasSynced(): boolean;
+  get(name: string, namespace?: string): AnyKubeObject | undefined;
+}
+
+/**
+ * Looks objects up in the process's informer caches where they hold the kind and have synced
+ * (no request per mirrored event), else — and on a miss, since an object created a moment ago
+ * may not have reached the cache — on the API server.
+ */
+export function cachedObjectLookup(cacheOf: (kind: MirroredKind) => ObjectCache | undefined, fallback: ObjectLookup): ObjectLookup {
+  return async (kind, name, namespace) => {
+    const cache = cacheOf(kind);
+    const hit = cache?.hasSynced() ? cache.get(name, kind === 'Organization' ? undefined : namespace) : undefined;
+    return hit ?? fallback(kind, name, namespace);
+  };
+}
+
 export class AppEventMirror implements AppEventMirroring {
   /** Mirrors recorded, and lookups that failed (not "not found": errors). */
   readonly counters = { mirrored: 0, notFound: 0, failed: 0 };
