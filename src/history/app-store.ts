@@ -5,7 +5,7 @@
 import { sql, type CompiledQuery, type Expression, type Kysely, type SqlBool } from 'kysely';
 import type { Scope } from '../events/query.js';
 import { securityRow } from './app-events.js';
-import type { HistoryArchive } from './archive.js';
+import { earliestFirst, type HistoryArchive } from './archive.js';
 import { HistoryUnavailableError } from './engine.js';
 import type { RetentionReport } from './enforce.js';
 import { validatePolicy, type RetentionPolicy } from './retention.js';
@@ -64,6 +64,38 @@ export function foldRows(rows: readonly ArchiveRow[]): ArchiveRow[] {
  * cleared (deleted_at is not in the update).
  */
 export function appUpsert(db: Kysely<ArchiveDatabase>, dialect: EngineDialect, rows: readonly ArchiveRow[]): CompiledQuery {
+  // Compiling the statement costs more than the rest of a bulk's main-thread work: rows of one
+  // shape (appEventRow's) reuse the SQL compiled for their number, with their values in order.
+  const columns = definedKeys(rows[0] as ArchiveRow);
+  const shaped = rows.every((r) => sameShape(r, columns));
+  const key = `${dialect}\n${rows.length}\n${columns.join(',')}`;
+  const known = shaped ? compiledUpserts.get(key) : undefined;
+  if (known) {
+    const parameters: unknown[] = [];
+    for (const row of rows) for (const c of columns) parameters.push(row[c as keyof ArchiveRow]);
+    return { ...known, parameters };
+  }
+  const compiled = compileAppUpsert(db, dialect, rows);
+  if (shaped) {
+    if (compiledUpserts.size >= 256) compiledUpserts.clear();
+    compiledUpserts.set(key, compiled);
+  }
+  return compiled;
+}
+
+const compiledUpserts = new Map<string, CompiledQuery>();
+
+/** The keys Kysely inserts (it leaves undefined values out), in order. */
+function definedKeys(row: ArchiveRow): string[] {
+  return Object.keys(row).filter((k) => row[k as keyof ArchiveRow] !== undefined);
+}
+
+function sameShape(row: ArchiveRow, columns: readonly string[]): boolean {
+  const keys = definedKeys(row);
+  return keys.length === columns.length && keys.every((k, i) => k === columns[i]);
+}
+
+export function compileAppUpsert(db: Kysely<ArchiveDatabase>, dialect: EngineDialect, rows: readonly ArchiveRow[]): CompiledQuery {
   const newer = sql`excluded.last_timestamp >= events.last_timestamp`;
   return db
     .insertInto('events')
@@ -118,7 +150,8 @@ export class AppEventStore {
       );
     }
     queries.push(appUpsert(this.db, this.dialect, foldRows(rows)));
-    await this.write(queries);
+    // A posted row's uid holds its event time: a repeat folds into a row of that same time.
+    await this.write(queries, earliestFirst(rows));
   }
 
   /** Rows by uid under a scope (deleted ones only with `includeDeleted`). */
@@ -187,7 +220,7 @@ export class AppEventStore {
     );
     const record = securityRow('PolicyChanged', `Retention policies changed by ${actor}: ${described.join('; ')}`, actor, securityNamespace, now);
     queries.push(appUpsert(this.db, this.dialect, [record]));
-    await this.write(queries);
+    await this.write(queries, record.first_timestamp);
     return this.archive.policies();
   }
 
@@ -196,10 +229,11 @@ export class AppEventStore {
     return this.archive.enforceRetention();
   }
 
-  private async write(queries: CompiledQuery[]): Promise<number[]> {
+  /** `earliest`: see TotalCache.noteWrite (undefined: the write may change any row). */
+  private async write(queries: CompiledQuery[], earliest?: number): Promise<number[]> {
     try {
       const changed = await this.archive.engine.write(queries);
-      this.archive.noteWrite();
+      this.archive.noteWrite(earliest);
       return changed;
     } catch (err) {
       if (isUniqueViolation(err)) throw new IdempotencyConflict('this Idempotency-Key is being used by a concurrent request; retry');

@@ -13,6 +13,7 @@ import { RetentionEnforcer, type RetentionReport } from './enforce.js';
 import { defaultPolicies, validatePolicy, type RetentionPolicy } from './retention.js';
 import { archivedByDefault, isMirrorOfApplicationEvent, mergeRows, rowOfRecord, tenantOf } from './rows.js';
 import { rollupTotalQuery } from './totals.js';
+import { TotalCache, type TotalWindow } from './total-cache.js';
 import {
   MIGRATIONS,
   SCHEMA_VERSION,
@@ -146,9 +147,8 @@ export class HistoryArchive {
   private lastOverflowLog = 0;
   private readonly counters = { ingested: 0, overflowed: 0, writeFailures: 0, skipped: 0 };
   readonly retention: RetentionEnforcer;
-  /** Bumped by every write (ingestion, retention): cached totals older than it are stale. */
-  private generation = 0;
-  private readonly totals = new Map<string, { generation: number; total: number; exact: boolean }>();
+  /** Cached totals, invalidated in proportion to what each write can change (total-cache.ts). */
+  private readonly totals: TotalCache;
   private readonly countCache: boolean;
   private readonly probeIntervalMs: number;
   private probeTimer: NodeJS.Timeout | undefined;
@@ -169,11 +169,12 @@ export class HistoryArchive {
     this.logger = options.logger;
     this.now = options.now ?? Date.now;
     this.countCache = options.countCache ?? true;
+    this.totals = new TotalCache(this.now);
     this.probeIntervalMs = options.probeIntervalMs ?? 15_000;
     this.retention = new RetentionEnforcer(this.engine, this.db, {
       logger: this.logger,
       now: this.now,
-      onDeleted: () => this.generation++,
+      onDeleted: () => this.totals.noteWrite(),
     });
   }
 
@@ -322,9 +323,12 @@ export class HistoryArchive {
     return { ...this.counters, buffered: this.buffer.size, deleted: this.retention.deletedCounts() };
   }
 
-  /** Another writer changed rows (application-level events): cached totals are stale. */
-  noteWrite(): void {
-    this.generation++;
+  /**
+   * Another writer changed rows (application-level events): the cached totals it can change are
+   * stale. `earliest`: see TotalCache.noteWrite (undefined: any row).
+   */
+  noteWrite(earliest?: number): void {
+    this.totals.noteWrite(earliest);
   }
 
   /** One page of a selection, its total (exact up to EXACT_COUNT_LIMIT), and the next cursor. */
@@ -346,22 +350,21 @@ export class HistoryArchive {
 
   /** The number of matches: exact up to EXACT_COUNT_LIMIT (at any size from the rollup), else an estimate. */
   private async total(selection: HistorySelection): Promise<{ total: number; exact: boolean }> {
-    const key = this.countCache ? JSON.stringify([selection.scope, selection.filters, selection.includeDeleted ?? false, selection.vocabulary]) : '';
-    const cached = this.countCache ? this.totals.get(key) : undefined;
-    if (cached && cached.generation === this.generation) return cached;
-    const generation = this.generation;
+    if (!this.countCache) return this.count(selection);
+    const key = JSON.stringify([selection.scope, selection.filters, selection.includeDeleted ?? false, selection.vocabulary]);
+    return this.totals.total(key, rollupTotalQuery(this.db, selection) !== undefined, (window) => this.count(window ? windowed(selection, window) : selection));
+  }
+
+  private async count(selection: HistorySelection): Promise<{ total: number; exact: boolean }> {
+    if (selection.filters.since !== undefined && selection.filters.until !== undefined && selection.filters.since > selection.filters.until) {
+      return { total: 0, exact: true };
+    }
     // The rollup's sum where it holds the selection (exact at any size, see totals.ts), else the
     // rows counted up to the limit and an estimate above it.
     const fromRollup = rollupTotalQuery(this.db, selection);
     const [count] = await this.read<{ n: number }>(fromRollup ?? cappedCountQuery(this.db, selection, EXACT_COUNT_LIMIT));
     const n = Number(count?.n ?? 0);
-    const answer =
-      n > EXACT_COUNT_LIMIT && !fromRollup ? { total: await this.estimate(selection, n), exact: false } : { total: n, exact: true };
-    if (this.countCache) {
-      if (this.totals.size >= 256) this.totals.clear();
-      this.totals.set(key, { ...answer, generation });
-    }
-    return answer;
+    return n > EXACT_COUNT_LIMIT && !fromRollup ? { total: await this.estimate(selection, n), exact: false } : { total: n, exact: true };
   }
 
   /** Every match, in the API's order, in pages of `pageSize` rows (keyset: constant memory). */
@@ -515,7 +518,8 @@ export class HistoryArchive {
         await this.engine.writeMany(this.upsert, batch.map(rowParams));
       }
       this.counters.ingested += batch.length;
-      this.generation++;
+      // Remembered owners may give older rows a tenant: any total may change.
+      this.totals.noteWrite(owners.length > 0 ? undefined : earliestFirst(batch));
       if (this.failures > 0) this.logger?.info(`history: writes recovered after ${this.failures} failed attempts`);
       this.failures = 0;
       this.lastError = undefined;
@@ -556,4 +560,19 @@ export class HistoryArchive {
       }
     }
   }
+}
+
+/** The smallest first_timestamp of rows (no row's last_timestamp precedes it). */
+export function earliestFirst(rows: readonly { first_timestamp: number }[]): number {
+  let min = Infinity;
+  for (const r of rows) if (r.first_timestamp < min) min = r.first_timestamp;
+  return min;
+}
+
+/** The selection within a window at an hour boundary (the split of TotalCache). */
+function windowed(selection: HistorySelection, window: TotalWindow): HistorySelection {
+  const f = { ...selection.filters };
+  if ('before' in window) f.until = Math.min(f.until ?? Infinity, window.before - 1);
+  else f.since = Math.max(f.since ?? -Infinity, window.from);
+  return { ...selection, filters: f };
 }

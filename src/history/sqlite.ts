@@ -141,7 +141,8 @@ export class SqliteEngine implements HistoryEngine {
   write(queries: readonly CompiledQuery[]): Promise<number[]> {
     return this.writer.call<number[]>({
       op: 'write',
-      statements: queries.map((q) => ({ sql: q.sql, params: q.parameters as SqlParam[] })),
+      // A copy: Kysely's parameter arrays are frozen, which structured cloning copies slowly.
+      statements: queries.map((q) => ({ sql: q.sql, params: [...q.parameters] as SqlParam[] })),
     });
   }
 

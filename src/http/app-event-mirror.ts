@@ -24,6 +24,11 @@ export interface ApplicationRecording {
   record(object: AnyKubeObject, type: 'Normal' | 'Warning', reason: string, message: string, options?: RecordOptions): void;
 }
 
+/** Whether a row names an OVIM object, so that it is mirrored when that object exists. Pure. */
+export function namesMirroredObject(row: Pick<FullRow, 'kind' | 'object_name'>): boolean {
+  return (MIRRORED_KINDS as readonly string[]).includes(row.kind) && row.object_name !== '';
+}
+
 const DNS_NAME = /^[a-z0-9]([-a-z0-9.]{0,251}[a-z0-9])?$/;
 
 /** The object's REST path, or undefined for a name the API server would refuse. */
@@ -49,6 +54,25 @@ export function kubeObjectLookup(client: Pick<KubeClient, 'get'>): ObjectLookup 
   };
 }
 
+/** An informer's cache as the mirror reads it. */
+export interface ObjectCache {
+  hasSynced(): boolean;
+  get(name: string, namespace?: string): AnyKubeObject | undefined;
+}
+
+/**
+ * Looks objects up in the process's informer caches where they hold the kind and have synced
+ * (no request per mirrored event), else — and on a miss, since an object created a moment ago
+ * may not have reached the cache — on the API server.
+ */
+export function cachedObjectLookup(cacheOf: (kind: MirroredKind) => ObjectCache | undefined, fallback: ObjectLookup): ObjectLookup {
+  return async (kind, name, namespace) => {
+    const cache = cacheOf(kind);
+    const hit = cache?.hasSynced() ? cache.get(name, kind === 'Organization' ? undefined : namespace) : undefined;
+    return hit ?? fallback(kind, name, namespace);
+  };
+}
+
 export class AppEventMirror implements AppEventMirroring {
   /** Mirrors recorded, and lookups that failed (not "not found": errors). */
   readonly counters = { mirrored: 0, notFound: 0, failed: 0 };
@@ -60,8 +84,8 @@ export class AppEventMirror implements AppEventMirroring {
   ) {}
 
   mirror(row: FullRow): void {
+    if (!namesMirroredObject(row)) return;
     const kind = row.kind as MirroredKind;
-    if (!(MIRRORED_KINDS as readonly string[]).includes(kind) || !row.object_name) return;
     const namespace = row.object_namespace ?? (kind === 'Organization' ? undefined : row.namespace);
     void this.lookup(kind, row.object_name, namespace ?? undefined)
       .then((object) => {

@@ -5,12 +5,13 @@ import { createHash } from 'node:crypto';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { formatTimestamp, toApiEvent } from '../events/query.js';
 import { appEventRow, categoryList, checkAppEvent, type AppEventInput } from '../history/app-events.js';
-import { AppEventStore, foldRows, type FullRow } from '../history/app-store.js';
+import { AppEventStore, type FullRow } from '../history/app-store.js';
 import type { HistoryArchive } from '../history/archive.js';
 import { HistoryUnavailableError } from '../history/engine.js';
 import { ARCHIVE_TYPES, type ArchiveType, type RetentionPolicy } from '../history/retention.js';
 import type { Category } from '../history/categories.js';
 import type { Claims } from './auth.js';
+import { namesMirroredObject } from './app-event-mirror.js';
 import { appEventBodySchema, bulkBodySchema, policiesBodySchema } from './app-event-schemas.js';
 import { recordOfRow, type RouteHelpers } from './history-routes.js';
 
@@ -175,13 +176,12 @@ export function registerAppEventRoutes(app: FastifyInstance, archive: HistoryArc
       throw err;
     }
     const mirror = options.mirror;
-    if (!readBack) {
-      if (mirror) for (const row of foldRows(rows)) mirror.mirror(row);
-      return reply.code(201).send(answer(rows));
-    }
-    const stored = await store.get([...new Set(rows.map((r) => r.uid))], { kind: 'all' }, true);
-    for (const row of stored) if (row.deleted_at === null) mirror?.mirror(row);
-    return reply.code(201).send(answer(stored));
+    // The stored rows, not the posted ones: a re-post of a soft-deleted occurrence stays deleted
+    // and is not mirrored again. A bulk reads back only the rows that name an object to mirror.
+    const wanted = readBack ? rows : mirror ? rows.filter(namesMirroredObject) : [];
+    const stored = wanted.length > 0 ? await store.get([...new Set(wanted.map((r) => r.uid))], { kind: 'all' }, true) : [];
+    if (mirror) for (const row of stored) if (row.deleted_at === null) mirror.mirror(row);
+    return reply.code(201).send(answer(readBack ? stored : rows));
   };
 
   const validated = (request: FastifyRequest, reply: FastifyReply): boolean => {

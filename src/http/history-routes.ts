@@ -103,6 +103,21 @@ function selectionFor(archive: HistoryArchive, scope: Scope, q: HistoryQueryPara
   return { filters: historyFilters(q), scope };
 }
 
+/** Paging and ordering: the list's only (export streams newest first; stats count). */
+const LIST_ONLY_PARAMS = ['sort_by', 'sort_order', 'page_size'] as const;
+
+/**
+ * The selection of export and stats: the list's filters and the backend's vocabulary (repeated
+ * filters, context ids, search, include_deleted), under the caller's scope.
+ */
+function vocabularySelectionFor(archive: HistoryArchive, scope: Scope, q: HistoryQueryParams, route: 'export' | 'stats'): HistorySelection {
+  for (const param of LIST_ONLY_PARAMS) {
+    if ((q as Record<string, unknown>)[param] !== undefined) throw new BadHistoryRequest(`query parameter "${param}" does not apply to ${route}: it is the list's`);
+  }
+  const { vocabulary, includeDeleted } = takeVocabulary(q as VocabularyQuery, scope, archive.owners, archive.engine.dialect);
+  return { ...selectionFor(archive, scope, q), vocabulary, includeDeleted };
+}
+
 /** Errors of the history routes as the API's {"error"} answers (503 when the archive cannot answer). */
 function sendFailure(reply: FastifyReply, err: unknown): FastifyReply {
   if (err instanceof HistoryUnavailableError) {
@@ -193,7 +208,7 @@ export function registerHistoryRoutes(app: FastifyInstance, archive: HistoryArch
       let pages: AsyncGenerator<ItemRow[]>;
       let first: IteratorResult<ItemRow[]>;
       try {
-        pages = archive.exportRows(selectionFor(archive, scopeOf(request), request.query));
+        pages = archive.exportRows(vocabularySelectionFor(archive, scopeOf(request), request.query, 'export'));
         // The first page before the headers: a database that cannot answer is still a 503.
         first = await pages.next();
       } catch (err) {
@@ -229,7 +244,7 @@ export function registerHistoryRoutes(app: FastifyInstance, archive: HistoryArch
         const bucketText = q.bucket ?? '1h';
         const bucketMs = bucketMillis(bucketText);
         const group = q.group_by ?? 'reason';
-        const selection = selectionFor(archive, scopeOf(request), q);
+        const selection = vocabularySelectionFor(archive, scopeOf(request), q, 'stats');
         const until = selection.filters.until ?? Date.now();
         const since = selection.filters.since ?? until - 100 * bucketMs;
         if (since > until) throw new BadHistoryRequest('"since" must not be after "until"');

@@ -1,15 +1,19 @@
 // JSON Schemas of the archive-backed parameters and routes (DESIGN.md sections 5 and 7): `until`,
 // `actor`, `cursor` on the list; /api/v1/events/export and /api/v1/events/stats.
 import { STATS_GROUPS } from '../history/sql.js';
+import { vocabularyQueryProperties } from './app-event-schemas.js';
 import { eventsQuerySchema, historyQueryProperties } from './schemas.js';
 
 
 /** The list's filters (every parameter but paging). */
 const { limit: _limit, page: _page, ...filterProperties } = eventsQuerySchema.properties;
+const { sort_by: _sortBy, sort_order: _sortOrder, page_size: _pageSize, ...vocabularyFilters } = vocabularyQueryProperties;
 const selectionProperties = {
   ...filterProperties,
   until: historyQueryProperties.until,
   actor: historyQueryProperties.actor,
+  // The backend's vocabulary selects here too (repeated filters, ids, search, include_deleted).
+  ...vocabularyFilters,
 } as const;
 
 export const exportQuerySchema = {

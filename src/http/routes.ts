@@ -134,6 +134,17 @@ export function eventFiltersOf(q: EventsQuery): EventFilters {
   return filters;
 }
 
+/** The message of an {"error"} answer (bounded: error answers are short). */
+export function errorOf(payload: unknown): string {
+  if (typeof payload !== 'string' || payload.length > 4_096) return 'forbidden';
+  try {
+    const error = (JSON.parse(payload) as { error?: unknown }).error;
+    return typeof error === 'string' ? error : 'forbidden';
+  } catch {
+    return 'forbidden';
+  }
+}
+
 export function sendError(reply: FastifyReply, status: number, message: string): FastifyReply {
   if (status === 401) reply.header('www-authenticate', 'Bearer realm="ovim"');
   return reply.code(status).send({ error: message });
@@ -157,11 +168,13 @@ export function registerEventRoutes(app: FastifyInstance, { store, verify, secur
   app.decorateRequest('claims', null);
   const items = new ItemJsonCache();
 
-  /** A 403 for a valid token, recorded as AccessDenied on the caller's Organization. */
-  const deny = (request: FastifyRequest, reply: FastifyReply, claims: Claims | null, message: string) => {
-    if (claims) security?.accessDenied(request.ip, { username: claims.username, role: claims.role, organization: claims.orgId }, message);
-    return sendError(reply, 403, message);
-  };
+  // Every 403 to a valid token, whichever route answers it (list, history, stream, application
+  // events), is recorded as AccessDenied on the caller's Organization, with the answer's message.
+  app.addHook('onSend', async (request, reply, payload) => {
+    const claims = request.claims;
+    if (reply.statusCode === 403 && claims) security?.accessDenied(request.ip, { username: claims.username, role: claims.role, organization: claims.orgId }, errorOf(payload));
+    return payload;
+  });
 
   const authenticate = async (request: FastifyRequest, reply: FastifyReply) => {
     let claims: Claims | null = null;
@@ -179,7 +192,7 @@ export function registerEventRoutes(app: FastifyInstance, { store, verify, secur
         }
         return sendError(reply, 401, err.message);
       }
-      if (err instanceof ForbiddenError) return deny(request, reply, claims, err.message);
+      if (err instanceof ForbiddenError) return sendError(reply, 403, err.message);
       throw err;
     }
   };
@@ -203,7 +216,7 @@ export function registerEventRoutes(app: FastifyInstance, { store, verify, secur
     const pageSize = (q as { page_size?: number }).page_size;
     if (pageSize !== undefined) q.limit = pageSize;
     if (q.namespace !== undefined && !namespaceInScope(q.namespace, scope, store.namespaceOwners)) {
-      return deny(request, reply, request.claims, `namespace ${JSON.stringify(q.namespace)} is outside your scope`);
+      return sendError(reply, 403, `namespace ${JSON.stringify(q.namespace)} is outside your scope`);
     }
     const filters = eventFiltersOf(q);
     const limit = clampLimit(q.limit, LIMITS.events);

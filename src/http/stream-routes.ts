@@ -18,6 +18,9 @@ import { bearerToken } from './auth.js';
 import type { RouteHelpers } from './history-routes.js';
 import { eventFiltersOf, sendError, type EventsQuery } from './routes.js';
 import { eventsQuerySchema } from './schemas.js';
+import { vocabularyQueryProperties } from './app-event-schemas.js';
+import { streamVocabulary } from './stream-vocabulary.js';
+import type { VocabularyError } from './vocabulary-params.js';
 import { StreamHub, sseMessage, tokenKey, type StreamHubOptions, type StreamSink } from './stream-hub.js';
 
 type StreamQuery = Omit<EventsQuery, 'page' | 'cursor' | 'until'>;
@@ -28,6 +31,12 @@ export const streamQuerySchema = {
   type: 'object',
   properties: {
     ...streamProperties,
+    // Repeated filters (OR within a field) and category: the vocabulary the stream takes.
+    type: vocabularyQueryProperties.type,
+    reason: vocabularyQueryProperties.reason,
+    component: vocabularyQueryProperties.component,
+    namespace: vocabularyQueryProperties.namespace,
+    category: vocabularyQueryProperties.category,
     limit: {
       type: 'integer',
       minimum: 1,
@@ -106,6 +115,12 @@ export function registerStreamRoute(
       for (const param of ['page', 'cursor', 'until'] as const) {
         if (param in q) return sendError(reply, 400, `query parameter "${param}" does not apply to the live stream`);
       }
+      let vocabulary: ((r: EventRecord) => boolean) | undefined;
+      try {
+        vocabulary = streamVocabulary(q as Record<string, unknown>, scope, store.namespaceOwners);
+      } catch (err) {
+        return sendError(reply, (err as VocabularyError).statusCode, (err as Error).message);
+      }
       if (q.namespace !== undefined && !namespaceInScope(q.namespace, scope, store.namespaceOwners)) {
         return sendError(reply, 403, `namespace ${JSON.stringify(q.namespace)} is outside your scope`);
       }
@@ -113,7 +128,8 @@ export function registerStreamRoute(
       const visible = scopeMatcher(scope, store.namespaceOwners);
       const filtered = filterPredicate(filters);
       const actor = q.actor;
-      const matches = (r: EventRecord) => visible(r) && (!filtered || filtered(r)) && (actor === undefined || r.actor === actor);
+      const matches = (r: EventRecord) =>
+        visible(r) && (!filtered || filtered(r)) && (actor === undefined || r.actor === actor) && (!vocabulary || vocabulary(r));
 
       const token = bearerToken(request.headers.authorization);
       const admission = hub.admit(tokenKey(token));
@@ -158,7 +174,7 @@ export function registerStreamRoute(
       // Newest first, all carrying the current position: a resume from there loses nothing.
       const limit = clampLimit(q.limit, LIMITS.events);
       const head = hub.head;
-      for (const record of snapshot(store, filters, scope, actor, matches, limit)) {
+      for (const record of snapshot(store, filters, scope, actor !== undefined || vocabulary !== undefined, matches, limit)) {
         if (!handle.send(sseMessage(JSON.stringify(toApiEvent(record)), head))) return;
       }
       handle.send(sseMessage(`{"position":${JSON.stringify(head)}}`, head, 'ready'));
@@ -167,16 +183,16 @@ export function registerStreamRoute(
   return hub;
 }
 
-/** The newest `limit` matching events: the store's indexed query, or a scan when `actor` is set. */
+/** The newest `limit` matching events: the store's indexed query, or a scan for what it does not index (actor, repeated filters). */
 function snapshot(
   store: EventStore,
   filters: ReturnType<typeof eventFiltersOf>,
   scope: Parameters<typeof scopeMatcher>[0],
-  actor: string | undefined,
+  scan: boolean,
   matches: (r: EventRecord) => boolean,
   limit: number,
 ): EventRecord[] {
-  if (actor === undefined) return store.query(filters, scope, { page: 1, limit }).items;
+  if (!scan) return store.query(filters, scope, { page: 1, limit }).items;
   const out: EventRecord[] = [];
   for (const r of store.records()) {
     if (matches(r)) out.push(r);

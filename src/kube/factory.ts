@@ -23,6 +23,11 @@ export interface InformerFactoryOptions {
   logger?: Logger;
 }
 
+/** One informer per resource and selector. */
+function informerKey(spec: Pick<InformerSpec<AnyKubeObject>, 'apiVersion' | 'plural' | 'labelSelector' | 'fieldSelector'>): string {
+  return [spec.apiVersion, spec.plural, spec.labelSelector ?? '', spec.fieldSelector ?? ''].join(' ');
+}
+
 export class InformerFactory {
   private readonly informers = new Map<string, { name: string; informer: ResilientInformer<AnyKubeObject> }>();
   private started = false;
@@ -34,7 +39,7 @@ export class InformerFactory {
 
   /** The informer of a resource and selector, made on first request and shared after that. */
   informer<T extends AnyKubeObject>(spec: InformerSpec<T>): ResilientInformer<T> {
-    const key = [spec.apiVersion, spec.plural, spec.labelSelector ?? '', spec.fieldSelector ?? ''].join(' ');
+    const key = informerKey(spec);
     let entry = this.informers.get(key);
     if (!entry) {
       const name = spec.labelSelector || spec.fieldSelector ? `${spec.plural}(${spec.labelSelector ?? ''}${spec.fieldSelector ?? ''})` : spec.plural;
@@ -44,6 +49,11 @@ export class InformerFactory {
       if (this.started) informer.start();
     }
     return entry.informer as unknown as ResilientInformer<T>;
+  }
+
+  /** The informer of a resource and selector if one was made, without making one. */
+  existing<T extends AnyKubeObject>(spec: Pick<InformerSpec<T>, 'apiVersion' | 'plural' | 'labelSelector' | 'fieldSelector'>): ResilientInformer<T> | undefined {
+    return this.informers.get(informerKey(spec))?.informer as unknown as ResilientInformer<T> | undefined;
   }
 
   /** Starts every informer (and those made later). Idempotent. */

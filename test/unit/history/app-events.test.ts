@@ -19,9 +19,18 @@ for (const engineUnderTest of ENGINES) {
     let orgAdminA: string;
     let orgAdminB: string;
     const mirrored: FullRow[] = [];
+    /** What the API's security monitor recorded (reason, object name, message). */
+    const recorded: { reason: string; object: string | undefined; message: string }[] = [];
+    const recorder = {
+      record: (object: { metadata?: { name?: string } }, _type: string, reason: string, message: string) => void recorded.push({ reason, object: object.metadata?.name, message }),
+    };
 
     before(async () => {
-      ({ archive, srv, close } = await archiveServer(engineUnderTest, { mirror: { mirror: (row) => mirrored.push(row) }, securityNamespace: 'ovim-system' }));
+      ({ archive, srv, close } = await archiveServer(
+        engineUnderTest,
+        { mirror: { mirror: (row) => mirrored.push(row) }, securityNamespace: 'ovim-system' },
+        { recorder: recorder as never, limits: { perMinute: 10_000 } },
+      ));
       admin = await token('system_admin', '', 'backend');
       orgAdminA = await token('org_admin', 'a');
       orgAdminB = await token('org_admin', 'b');
@@ -141,6 +150,35 @@ for (const engineUnderTest of ENGINES) {
       expect((await list(`user_id=${tag2}`)).total_count).to.equal(0);
     });
 
+    it("records every 403 of the application-event and history routes as AccessDenied on the caller's Organization", async () => {
+      const boss = await token('org_admin', 'a', 'boss-a');
+      const id = String((await send(srv, 'POST', '/api/v1/events', admin, appEvent())).body.id);
+      const refused: [string, string, unknown?][] = [
+        ['POST', '/api/v1/events', appEvent()],
+        ['POST', '/api/v1/events/bulk', { events: [appEvent()] }],
+        ['GET', '/api/v1/events/retention-policies'],
+        ['PUT', '/api/v1/events/retention-policies', { policies: [] }],
+        ['POST', '/api/v1/events/cleanup'],
+        ['DELETE', `/api/v1/events/${id}`],
+        ['GET', `/api/v1/events/${id}?include_deleted=true`],
+        ['GET', '/api/v1/events?include_deleted=true'],
+        ['GET', '/api/v1/events?namespace=kube-system&namespace=org-a'],
+        ['GET', '/api/v1/events/export?namespace=kube-system'],
+        ['GET', '/api/v1/events/stats?namespace=kube-system'],
+        ['GET', '/api/v1/events/stream?namespace=kube-system'],
+      ];
+      recorded.length = 0;
+      for (const [method, path, body] of refused) {
+        const res = await send(srv, method, path, boss, body);
+        expect(res.status, `${method} ${path}: ${res.text}`).to.equal(403);
+        const denied = recorded.filter((r) => r.reason === 'AccessDenied');
+        expect(denied, `${method} ${path} recorded`).to.have.length(1);
+        expect(denied[0]?.object).to.equal('a');
+        expect(denied[0]?.message).to.include('boss-a').and.include(String(res.body.error));
+        recorded.length = 0;
+      }
+    });
+
     it("answers another tenant's id with 404, its own with 200", async () => {
       const res = await send(srv, 'POST', '/api/v1/events', admin, appEvent({ org_id: 'a' }));
       const id = String(res.body.id);
@@ -175,6 +213,24 @@ for (const engineUnderTest of ENGINES) {
       await send(srv, 'POST', '/api/v1/events', admin, body);
       expect((await list('user_id=deleter-test')).total_count).to.equal(0);
       expect((await send(srv, 'GET', `/api/v1/events/${id}`, admin)).status).to.equal(404);
+    });
+
+    it('does not mirror a re-post of a soft-deleted occurrence again, one or in bulk', async () => {
+      const body = appEvent({ name: 'deleted-then-reposted', event_time: iso(Date.now() - 7_000), user_id: 'repost-test' });
+      const posted = await send(srv, 'POST', '/api/v1/events/bulk', admin, { events: [body] });
+      expect(posted.status, posted.text).to.equal(201);
+      const id = String((posted.body.ids as string[])[0]);
+      const mirrorsOf = () => mirrored.filter((r) => r.uid === id).length;
+      expect(mirrorsOf(), 'the first post is mirrored').to.equal(1);
+      expect((await send(srv, 'DELETE', `/api/v1/events/${id}`, admin)).status).to.equal(200);
+      const again = await send(srv, 'POST', '/api/v1/events/bulk', admin, { events: [body, appEvent({ user_id: 'repost-test' })] });
+      expect(again.status, again.text).to.equal(201);
+      expect((again.body.ids as string[])[0]).to.equal(id);
+      expect((await send(srv, 'POST', '/api/v1/events', admin, body)).status).to.equal(201);
+      expect(mirrorsOf(), 'a deleted occurrence is not mirrored again').to.equal(1);
+      // The other event of that bulk was mirrored: the bulk still mirrors what is not deleted.
+      expect(mirrored.filter((r) => r.uid === (again.body.ids as string[])[1])).to.have.length(1);
+      expect((await list('user_id=repost-test')).total_count).to.equal(1);
     });
 
     it('does not let one token erase the audit trail: security events cannot be deleted nor expire before 90 days', async () => {

@@ -8,13 +8,13 @@ import type { EngineUnderTest } from './engines.js';
 import { OWNERS, liveOwners } from './fixtures.js';
 
 /** A fresh archive on the engine (the fixtures' namespace owners known) and an API server on it. */
-export async function archiveServer(engine: EngineUnderTest, appEvents?: ApiServerOptions['appEvents']) {
+export async function archiveServer(engine: EngineUnderTest, appEvents?: ApiServerOptions['appEvents'], security?: ApiServerOptions['security']) {
   const db = engine.database();
   const owners = liveOwners();
   const archive = await HistoryArchive.open({ engine: db.engine(), owners });
   for (const [ns, org] of OWNERS) archive.rememberOwner(ns, org);
   await archive.flush();
-  const srv = await startServer({ store: new EventStore({ namespaceOwners: owners }), history: archive, appEvents });
+  const srv = await startServer({ store: new EventStore({ namespaceOwners: owners }), history: archive, appEvents, security });
   return {
     archive,
     srv,

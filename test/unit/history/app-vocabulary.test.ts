@@ -52,13 +52,13 @@ for (const engineUnderTest of ENGINES) {
     let close: () => Promise<void>;
     let admin: string;
     const posted: Posted[] = [];
+    const now = Date.now();
 
     before(async () => {
       ({ srv, close } = await archiveServer(engineUnderTest));
       admin = await token('system_admin', '', 'backend');
       const random = seededRandom(15);
       const pick = <T>(list: readonly T[]): T => list[Math.floor(random() * list.length)] as T;
-      const now = Date.now();
       for (let batch = 0; batch < 4; batch++) {
         const events = Array.from({ length: 100 }, (_, i) => {
           const e: Record<string, unknown> = { name: `ev-${batch}-${i}-${Math.floor(random() * 5)}` };
@@ -131,6 +131,25 @@ for (const engineUnderTest of ENGINES) {
             got.push(...body.events.map((e) => e.id));
           }
           expect(got, `${who} ${params.toString()}`).to.deep.equal(want);
+          // Export and stats select with the same vocabulary (they have no order of their own).
+          const filters = new URLSearchParams(params);
+          filters.delete('sort_by');
+          filters.delete('sort_order');
+          const matching = posted.filter((p) => inScope(p) && tests.every((t) => t(p)));
+          const exported = await send(srv, 'GET', `/api/v1/events/export?${filters.toString()}`, bearer);
+          expect(exported.status, `export ${who} ${filters.toString()}: ${exported.text}`).to.equal(200);
+          const lines = exported.text.split('\n').filter((l) => l !== '');
+          expect(lines.map((l) => (JSON.parse(l) as { id: string }).id), `export ${who} ${filters.toString()}`).to.deep.equal(
+            [...matching].sort(byDefault).map((p) => p.id),
+          );
+          const window = `since=${new Date(now - 11 * 86_400_000).toISOString()}&until=${new Date(now + 60_000).toISOString()}`;
+          const stats = await send(srv, 'GET', `/api/v1/events/stats?${filters.toString()}&bucket=1d&group_by=category&${window}`, bearer);
+          expect(stats.status, `stats ${who} ${filters.toString()}: ${stats.text}`).to.equal(200);
+          expect(stats.body.total, `stats ${who} ${filters.toString()}`).to.equal(matching.length);
+          const byCategory = new Map<string, number>();
+          for (const p of matching) byCategory.set(p.category, (byCategory.get(p.category) ?? 0) + 1);
+          const top = stats.body.top as { key: string; count: number }[];
+          expect(Object.fromEntries(top.map((t) => [t.key, t.count]))).to.deep.equal(Object.fromEntries(byCategory));
         }
       }
     });
@@ -151,7 +170,17 @@ for (const engineUnderTest of ENGINES) {
         const res = await send(srv, 'GET', `/api/v1/events?${query}`, admin);
         expect(res.status, `${query}: ${res.text}`).to.equal(400);
       }
+      for (const route of ['export', 'stats']) {
+        for (const query of ['sort_by=count', 'sort_order=asc', 'page_size=5', 'category=gossip', 'search=%21%21', 'include_deleted=yes']) {
+          const res = await send(srv, 'GET', `/api/v1/events/${route}?${query}`, admin);
+          expect(res.status, `${route}?${query}: ${res.text}`).to.equal(400);
+        }
+      }
       const orgA = await token('org_admin', 'a');
+      for (const route of ['', '/export', '/stats']) {
+        expect((await send(srv, 'GET', `/api/v1/events${route}?include_deleted=true`, orgA)).status, `${route} include_deleted`).to.equal(403);
+        expect((await send(srv, 'GET', `/api/v1/events${route}?namespace=org-a&namespace=org-c`, orgA)).status, `${route} namespaces`).to.equal(403);
+      }
       expect((await send(srv, 'GET', '/api/v1/events?namespace=org-a&namespace=org-c', orgA)).status).to.equal(403);
       expect((await send(srv, 'GET', '/api/v1/events?namespace=org-a&namespace=org-a', orgA)).status).to.equal(200);
     });

@@ -6,6 +6,7 @@ import { expect } from 'chai';
 import { connect, type Socket } from 'node:net';
 import { EventStore } from '../../../src/events/store.js';
 import { signToken } from '../../../src/http/auth.js';
+import { categoryOf } from '../../../src/history/categories.js';
 import { queryCarriesToken } from '../../../src/http/stream-routes.js';
 import { waitFor } from '../../support/wait.js';
 import { SECRET, rawEvent, startServer, token, type EventSpec, type EventsBody, type TestServer } from './support.js';
@@ -218,6 +219,41 @@ describe('events stream (SSE)', function () {
       }
     });
   }
+
+  it('takes repeated filters (OR within a field) and category, live and on connect, exactly like a reference; refuses archive-only parameters', async () => {
+    server = await startServer({ store: newStore() });
+    const query = 'type=warning&type=normal&reason=VMStarted&reason=QuotaExceeded&reason=Pulled&namespace=org-a&namespace=vdc-a-dev&namespace=org-a-b&category=vm&category=quota';
+    const want = (who: Who) =>
+      fixtures
+        .filter((f) => ['VMStarted', 'QuotaExceeded', 'Pulled'].includes(f.reason ?? 'Started'))
+        .filter((f) => ['org-a', 'vdc-a-dev', 'org-a-b'].includes(f.namespace))
+        .filter((f) => ['vm', 'quota'].includes(categoryOf(f.reason ?? 'Started', f.kind ?? 'Pod')))
+        .map((f) => f.name)
+        .filter((n) => who === 'sysadmin' || (expected[n] ?? []).includes(who))
+        .sort();
+    expect(want('sysadmin')).to.deep.equal(['ab.vdc', 'dev.quota', 'vm1.started']);
+    const live = await SseClient.open(streamUrl(`?${query}`), tokens.sysadmin);
+    expect(live.status).to.equal(200);
+    await until(() => live.has('ready'), 'ready', 5000);
+    for (const f of fixtures) server.store.upsert(rawEvent(f));
+    server.store.upsert(rawEvent(sentinel('sysadmin')));
+    await until(() => live.events.some((e) => e.name === 'sentinel-sysadmin'), 'sentinel', 5000);
+    expect(live.events.map((e) => e.name).filter((n) => !n.startsWith('sentinel-')).sort()).to.deep.equal(want('sysadmin'));
+    live.close();
+    for (const who of ['sysadmin', 'adminAB'] as const) {
+      const fresh = await SseClient.open(streamUrl(`?limit=200&${who === 'adminAB' ? query.replace('namespace=org-a&namespace=vdc-a-dev&', '') : query}`), tokens[who]);
+      await until(() => fresh.has('ready'), `${who} snapshot`, 5000);
+      const names = fresh.events.map((e) => e.name).filter((n) => !n.startsWith('sentinel-')).sort();
+      expect(names, who).to.deep.equal(want(who));
+      fresh.close();
+    }
+    // A foreign namespace among several → 403; what only archived rows can answer → 400.
+    expect((await server.get(`/api/v1/events/stream?${query}`, tokens.adminAB)).status).to.equal(403);
+    for (const q of ['org_id=a', 'user_id=u1', 'username=alice', 'search=quota', 'sort_by=count', 'include_deleted=true', 'page_size=5', 'category=gossip']) {
+      const res = await server.get(`/api/v1/events/stream?${q}`, tokens.sysadmin);
+      expect(res.status, q).to.equal(400);
+    }
+  });
 
   it('resumes with Last-Event-ID without losing or repeating an event, and says so when it cannot', async () => {
     server = await startServer({ store: newStore(), stream: { journalSize: 50 } });
