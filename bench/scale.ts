@@ -7,6 +7,8 @@
 //    at the rate this run's API server gave a plain keep-alive create loop;
 //  - heap and RSS once settled (after full collections), minus the same program's with nothing
 //    to own (goal <= 10 KB heap per VDC, its organization's share and all children cached);
+//    and the marginal heap per VDC: the growth from half the VDCs (settled) to all of them,
+//    which leaves out what the first reconciles add once (compiled code, tables);
 //  - one full resync: its time and writes (target 0);
 //  - restart to synced: stop the program, start it again, until its caches are synced and the
 //    first pass over everything is done (goal <= 30 s at 10k), beside its floor: listing what the
@@ -16,6 +18,12 @@
 // Environment: BENCH_SCALE_VDCS (comma-separated sizes, default "1000,10000"), BENCH_SCALE_PER_ORG
 // (VDCs per organization, 5), BENCH_CONCURRENCY (client creates at once, 4). Run with
 // --expose-gc (the npm script does). Prints the machine's load at the start and at the end.
+// BENCH_SCALE_PROFILE=<dir>: a CPU profile of the resync and of the restart of each size is written
+// there (<size>-resync.cpuprofile, <size>-restart.cpuprofile; open in Chrome DevTools), and a heap
+// snapshot once settled (<size>-settled.heapsnapshot).
+import { writeFileSync } from 'node:fs';
+import { Session } from 'node:inspector/promises';
+import { writeHeapSnapshot } from 'node:v8';
 import { installCrds } from '../src/kube/crds.js';
 import { KubeClient } from '../src/kube/rest.js';
 import type { Ovim } from '../src/main.js';
@@ -31,6 +39,23 @@ const CONCURRENCY = envInt('BENCH_CONCURRENCY', 4);
 const FLOOR_WRITES = 1_000;
 const QUOTA = { cpu: '4', memory: '8Gi', storage: '100Gi', pods: 100, virtualMachines: 50 };
 const SECRET = 'bench-scale-secret-0123456789abcdef0123';
+const PROFILE_DIR = process.env.BENCH_SCALE_PROFILE;
+
+/** Runs `phase` under the CPU profiler when BENCH_SCALE_PROFILE names a directory. */
+async function profiled<T>(name: string, phase: () => Promise<T>): Promise<T> {
+  if (!PROFILE_DIR) return phase();
+  const session = new Session();
+  session.connect();
+  await session.post('Profiler.enable');
+  await session.post('Profiler.start');
+  try {
+    return await phase();
+  } finally {
+    const { profile } = await session.post('Profiler.stop');
+    writeFileSync(`${PROFILE_DIR}/${name}.cpuprofile`, JSON.stringify(profile));
+    session.disconnect();
+  }
+}
 
 interface Figures {
   vdcs: number;
@@ -39,6 +64,8 @@ interface Figures {
   writes: number;
   rawWritesPerSecond: number;
   heapPerVdc: number;
+  /** Heap growth per VDC from the half-way point to the end: the slope, without fixed costs. */
+  marginalHeapPerVdc: number;
   rssPerVdc: number;
   heapMiB: number;
   rssMiB: number;
@@ -113,14 +140,18 @@ async function runSize(vdcs: number, gc: () => void): Promise<Figures> {
     // Completion is read from the operator's own caches (no extra load on the API server).
     const total = orgCount + vdcs;
     const active = new Set<string>();
-    let allActive!: () => void;
-    const done = new Promise<void>((r) => (allActive = r));
+    let target = total;
+    let reached!: () => void;
+    const activeCount = (n: number) => {
+      target = n;
+      return active.size >= n ? Promise.resolve() : new Promise<void>((r) => (reached = r));
+    };
     const onObject = (o: Organization | VirtualDataCenter) => {
       if (o.status?.phase !== 'Active') return;
       const key = `${o.kind}/${o.metadata.namespace ?? ''}/${o.metadata.name}`;
       if (active.has(key)) return;
       active.add(key);
-      if (active.size === total) allActive();
+      if (active.size === target) reached?.();
     };
     const op = ovim.operator;
     for (const informer of [op.informers.organizations, op.informers.vdcs]) informer.on('add', onObject).on('update', onObject);
@@ -142,21 +173,34 @@ async function runSize(vdcs: number, gc: () => void): Promise<Figures> {
     // A VDC lives in org-<org>, which the operator creates: its VDCs are created once it exists.
     await Promise.all(orgs.map((org) => namespaceReady(`org-${org}`)));
     for (const org of orgs) for (let j = 0; j < PER_ORG && vdcItems.length < vdcs; j++) vdcItems.push({ org, vdc: `v${j}` });
-    await pool(vdcItems, CONCURRENCY, async ({ org, vdc }) => {
-      await driver.create(`/apis/ovim.io/v1/namespaces/org-${org}/virtualdatacenters`, {
-        apiVersion: 'ovim.io/v1',
-        kind: 'VirtualDataCenter',
-        metadata: { name: vdc, namespace: `org-${org}` },
-        spec: { organizationRef: org, displayName: vdc, quota: QUOTA },
+    const createVdcs = (items: typeof vdcItems) =>
+      pool(items, CONCURRENCY, async ({ org, vdc }) => {
+        await driver.create(`/apis/ovim.io/v1/namespaces/org-${org}/virtualdatacenters`, {
+          apiVersion: 'ovim.io/v1',
+          kind: 'VirtualDataCenter',
+          metadata: { name: vdc, namespace: `org-${org}` },
+          spec: { organizationRef: org, displayName: vdc, quota: QUOTA },
+        });
       });
-    });
-    await done;
-    const activeMs = performance.now() - started;
+    // Half the VDCs, settled and measured (the pause is not timed), then the rest: the heap's
+    // growth between the two is per VDC alone (no code compiled on first use, no fixed tables).
+    const half = Math.floor(vdcItems.length / 2);
+    await createVdcs(vdcItems.slice(0, half));
+    await activeCount(orgCount + half);
+    let paused = performance.now();
+    await op.waitIdle(600_000);
+    await recorder.flush(120_000);
+    const halfway = settledMemory(gc);
+    paused = performance.now() - paused;
+    await createVdcs(vdcItems.slice(half));
+    await activeCount(total);
+    const activeMs = performance.now() - started - paused;
     log(`all Active after ${(activeMs / 1000).toFixed(1)} s; settling`);
     await op.waitIdle(600_000);
     await recorder.flush(120_000);
     const writes = driver.writes - crWrites0 + (op.client.writes - opWrites0) + (recorder.stats().written + recorder.stats().patched - events0);
     const settled = settledMemory(gc);
+    if (PROFILE_DIR) writeHeapSnapshot(`${PROFILE_DIR}/${vdcs}-settled.heapsnapshot`);
     const caches = ovim.informers.all().map(({ name, informer }) => `${name.split('?')[0]}=${informer.size}`).join(', ') + `, event store=${ovim.store.size}`;
 
     log('full resync');
@@ -164,8 +208,10 @@ async function runSize(vdcs: number, gc: () => void): Promise<Figures> {
     const resyncRequests0 = requests(op.client);
     const resyncEvents0 = recorder.stats().written + recorder.stats().patched;
     const resyncStarted = performance.now();
-    op.resync();
-    await op.waitIdle(600_000);
+    await profiled(`${vdcs}-resync`, async () => {
+      op.resync();
+      await op.waitIdle(600_000);
+    });
     const resyncMs = performance.now() - resyncStarted;
     await recorder.flush(60_000);
     const resyncWrites = op.client.writes - resyncWrites0;
@@ -177,10 +223,15 @@ async function runSize(vdcs: number, gc: () => void): Promise<Figures> {
     ovim = undefined;
     const listFloorMs = await listFloor(driver);
     const restartStarted = performance.now();
-    ovim = await startProgram(cp.kubeConfig, webhookPort, SECRET);
-    const restartSyncedMs = performance.now() - restartStarted;
-    const op2 = ovim.operator;
-    await op2.waitIdle(600_000);
+    let restartSyncedMs = 0;
+    const restarted = await profiled(`${vdcs}-restart`, async () => {
+      const program = await startProgram(cp.kubeConfig, webhookPort, SECRET);
+      ovim = program;
+      restartSyncedMs = performance.now() - restartStarted;
+      await program.operator.waitIdle(600_000);
+      return program;
+    });
+    const op2 = restarted.operator;
     const restartMs = performance.now() - restartStarted;
     await (op2.recorder as EventRecorder).flush(60_000);
     const restartRequests = requests(op2.client);
@@ -193,6 +244,7 @@ async function runSize(vdcs: number, gc: () => void): Promise<Figures> {
       writes,
       rawWritesPerSecond,
       heapPerVdc: (settled.heapUsed - base.heapUsed) / vdcs,
+      marginalHeapPerVdc: (settled.heapUsed - halfway.heapUsed) / (vdcs - half),
       rssPerVdc: (settled.rss - base.rss) / vdcs,
       heapMiB: mib(settled.heapUsed),
       rssMiB: mib(settled.rss),
@@ -223,7 +275,7 @@ async function main(): Promise<void> {
     const f = await runSize(size, gc);
     results.push(f);
     // Each size as it ends, so that a run stopped during a later size still reports this one.
-    console.log(`  ${size} VDCs: all Active ${fmt(f.activeMs / 1000, 1)} s (${f.writes} writes), heap/VDC ${fmt(f.heapPerVdc / 1024, 1)} KB, resync ${fmt(f.resyncMs / 1000, 1)} s / ${f.resyncWrites + f.resyncEvents} writes, restart ${fmt(f.restartMs / 1000, 1)} s / ${f.restartWrites} writes; ${loadLine()}`);
+    console.log(`  ${size} VDCs: all Active ${fmt(f.activeMs / 1000, 1)} s (${f.writes} writes), heap/VDC ${fmt(f.heapPerVdc / 1024, 1)} KB (marginal ${fmt(f.marginalHeapPerVdc / 1024, 1)}), resync ${fmt(f.resyncMs / 1000, 1)} s / ${f.resyncWrites + f.resyncEvents} writes, restart ${fmt(f.restartMs / 1000, 1)} s / ${f.restartWrites} writes; ${loadLine()}`);
     console.log(`  ${size} VDCs: caches ${f.caches}`);
   }
   const s = (ms: number) => fmt(ms / 1000, 1);
@@ -237,6 +289,7 @@ async function main(): Promise<void> {
     ['  raw keep-alive creates/s (the floor\'s rate)', ...results.flatMap((f) => [fmt(f.rawWritesPerSecond, 0), '']), '-'],
     ['heap settled (MiB)', ...results.flatMap((f) => [fmt(f.heapMiB, 1), fmt(f.baseHeapMiB, 1)]), growth((f) => f.heapMiB - f.baseHeapMiB)],
     ['heap per VDC (KB; goal <= 10)', ...results.flatMap((f) => [fmt(f.heapPerVdc / 1024, 1), '10.0']), growth((f) => f.heapPerVdc * f.vdcs)],
+    ['  marginal heap per VDC (KB; second half of the VDCs)', ...results.flatMap((f) => [fmt(f.marginalHeapPerVdc / 1024, 1), '10.0']), '-'],
     ['RSS settled (MiB)', ...results.flatMap((f) => [fmt(f.rssMiB, 1), '']), growth((f) => f.rssMiB)],
     ['RSS per VDC (KB)', ...results.flatMap((f) => [fmt(f.rssPerVdc / 1024, 1), '']), growth((f) => f.rssPerVdc * f.vdcs)],
     ['full resync (s)', ...results.flatMap((f) => [s(f.resyncMs), '']), growth((f) => f.resyncMs)],
@@ -254,7 +307,7 @@ async function main(): Promise<void> {
   );
   const goals = results.map(
     (f) =>
-      `${f.vdcs}: heap/VDC ${f.heapPerVdc <= 10 * 1024 ? 'met' : 'NOT met'}, resync writes ${f.resyncWrites + f.resyncEvents === 0 ? 'met' : 'NOT met'}, ` +
+      `${f.vdcs}: heap/VDC ${f.heapPerVdc <= 10 * 1024 ? 'met' : 'NOT met'} (marginal ${f.marginalHeapPerVdc <= 10 * 1024 ? 'met' : 'NOT met'}), resync writes ${f.resyncWrites + f.resyncEvents === 0 ? 'met' : 'NOT met'}, ` +
       `restart writes ${f.restartWrites === 0 ? 'met' : 'NOT met'}${f.vdcs >= 10_000 ? `, restart <= 30 s ${f.restartMs <= 30_000 ? 'met' : 'NOT met'}` : ''}`,
   );
   console.log(`goals: ${goals.join('; ')}`);
