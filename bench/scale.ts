@@ -7,8 +7,9 @@
 //    at the rate this run's API server gave a plain keep-alive create loop;
 //  - heap and RSS once settled (after full collections), minus the same program's with nothing
 //    to own (goal <= 10 KB heap per VDC, its organization's share and all children cached);
-//    and the marginal heap per VDC: the growth from half the VDCs (settled) to all of them,
-//    which leaves out what the first reconciles add once (compiled code, tables);
+//    and the marginal heap per VDC: the growth from half the organizations with their VDCs
+//    (settled) to all of them, which leaves out what the first reconciles add once (compiled
+//    code, tables);
 //  - one full resync: its time and writes (target 0);
 //  - restart to synced: stop the program, start it again, until its caches are synced and the
 //    first pass over everything is done (goal <= 30 s at 10k), beside its floor: listing what the
@@ -166,15 +167,15 @@ async function runSize(vdcs: number, gc: () => void): Promise<Figures> {
     const events0 = recorder.stats().written + recorder.stats().patched;
     log(`creating ${orgCount} organizations and ${vdcs} VDCs`);
     const started = performance.now();
-    const vdcItems: { org: string; vdc: string }[] = [];
-    await pool(orgs, CONCURRENCY, async (org) => {
-      await driver.create('/apis/ovim.io/v1/organizations', { apiVersion: 'ovim.io/v1', kind: 'Organization', metadata: { name: org }, spec: { displayName: org, admins: [`${org}-admins`] } });
-    });
-    // A VDC lives in org-<org>, which the operator creates: its VDCs are created once it exists.
-    await Promise.all(orgs.map((org) => namespaceReady(`org-${org}`)));
-    for (const org of orgs) for (let j = 0; j < PER_ORG && vdcItems.length < vdcs; j++) vdcItems.push({ org, vdc: `v${j}` });
-    const createVdcs = (items: typeof vdcItems) =>
-      pool(items, CONCURRENCY, async ({ org, vdc }) => {
+    const createOrgs = async (names: string[]) => {
+      await pool(names, CONCURRENCY, async (org) => {
+        await driver.create('/apis/ovim.io/v1/organizations', { apiVersion: 'ovim.io/v1', kind: 'Organization', metadata: { name: org }, spec: { displayName: org, admins: [`${org}-admins`] } });
+      });
+      // A VDC lives in org-<org>, which the operator creates: its VDCs are created once it exists.
+      await Promise.all(names.map((org) => namespaceReady(`org-${org}`)));
+      const items: { org: string; vdc: string }[] = [];
+      for (const org of names) for (let j = 0; j < PER_ORG; j++) items.push({ org, vdc: `v${j}` });
+      await pool(items.slice(0, Math.max(0, vdcs - orgs.indexOf(names[0] as string) * PER_ORG)), CONCURRENCY, async ({ org, vdc }) => {
         await driver.create(`/apis/ovim.io/v1/namespaces/org-${org}/virtualdatacenters`, {
           apiVersion: 'ovim.io/v1',
           kind: 'VirtualDataCenter',
@@ -182,17 +183,20 @@ async function runSize(vdcs: number, gc: () => void): Promise<Figures> {
           spec: { organizationRef: org, displayName: vdc, quota: QUOTA },
         });
       });
-    // Half the VDCs, settled and measured (the pause is not timed), then the rest: the heap's
-    // growth between the two is per VDC alone (no code compiled on first use, no fixed tables).
-    const half = Math.floor(vdcItems.length / 2);
-    await createVdcs(vdcItems.slice(0, half));
-    await activeCount(orgCount + half);
+    };
+    // Half the organizations with their VDCs, settled and measured (the pause is not timed), then
+    // the rest: the heap's growth between the two is per VDC and its organization's share alone
+    // (without the code compiled and the tables filled by the first reconciles).
+    const halfOrgs = Math.floor(orgCount / 2);
+    const half = Math.min(vdcs, halfOrgs * PER_ORG);
+    await createOrgs(orgs.slice(0, halfOrgs));
+    await activeCount(halfOrgs + half);
     let paused = performance.now();
     await op.waitIdle(600_000);
     await recorder.flush(120_000);
     const halfway = settledMemory(gc);
     paused = performance.now() - paused;
-    await createVdcs(vdcItems.slice(half));
+    await createOrgs(orgs.slice(halfOrgs));
     await activeCount(total);
     const activeMs = performance.now() - started - paused;
     log(`all Active after ${(activeMs / 1000).toFixed(1)} s; settling`);
@@ -289,7 +293,7 @@ async function main(): Promise<void> {
     ['  raw keep-alive creates/s (the floor\'s rate)', ...results.flatMap((f) => [fmt(f.rawWritesPerSecond, 0), '']), '-'],
     ['heap settled (MiB)', ...results.flatMap((f) => [fmt(f.heapMiB, 1), fmt(f.baseHeapMiB, 1)]), growth((f) => f.heapMiB - f.baseHeapMiB)],
     ['heap per VDC (KB; goal <= 10)', ...results.flatMap((f) => [fmt(f.heapPerVdc / 1024, 1), '10.0']), growth((f) => f.heapPerVdc * f.vdcs)],
-    ['  marginal heap per VDC (KB; second half of the VDCs)', ...results.flatMap((f) => [fmt(f.marginalHeapPerVdc / 1024, 1), '10.0']), '-'],
+    ['  marginal heap per VDC (KB; second half of the organizations and VDCs)', ...results.flatMap((f) => [fmt(f.marginalHeapPerVdc / 1024, 1), '10.0']), '-'],
     ['RSS settled (MiB)', ...results.flatMap((f) => [fmt(f.rssMiB, 1), '']), growth((f) => f.rssMiB)],
     ['RSS per VDC (KB)', ...results.flatMap((f) => [fmt(f.rssPerVdc / 1024, 1), '']), growth((f) => f.rssPerVdc * f.vdcs)],
     ['full resync (s)', ...results.flatMap((f) => [s(f.resyncMs), '']), growth((f) => f.resyncMs)],
