@@ -25,6 +25,16 @@ import type { KubeObject } from '../kube/meta.js';
 export interface Store<T> {
   get(name: string, namespace?: string): T | undefined;
   list(): T[];
+  /** The objects of one namespace, from an index (ResilientInformer has one); else objectsIn() scans. */
+  inNamespace?(namespace: string): T[];
+}
+
+/**
+ * The objects of `store` in `namespace`. A reconcile asks this for its own few objects: a scan of
+ * the whole cache per reconcile made a full resync O(objects²).
+ */
+export function objectsIn<T extends KubeObject>(store: Store<T>, namespace: string): T[] {
+  return store.inNamespace ? store.inNamespace(namespace) : store.list().filter((o) => o.metadata?.namespace === namespace);
 }
 
 /**

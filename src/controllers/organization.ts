@@ -28,6 +28,7 @@ import {
   modifiedBy,
   isDeleting,
   nextCommonStatus,
+  objectsIn,
   pendingForceReconcile,
   requestedBy,
   safely,
@@ -69,9 +70,8 @@ export interface OrganizationReconcilerDeps extends ReconcilerBase {
 /** The VDCs of an organization: those in org-<name> that reference it. */
 export function vdcsOfOrganization(vdcs: Store<VirtualDataCenter>, org: string): VirtualDataCenter[] {
   const ns = organizationNamespace(org);
-  return vdcs
-    .list()
-    .filter((v) => v.metadata?.namespace === ns && v.spec?.organizationRef === org)
+  return objectsIn(vdcs, ns)
+    .filter((v) => v.spec?.organizationRef === org)
     .sort((a, b) => (a.metadata.name ?? '').localeCompare(b.metadata.name ?? ''));
 }
 
@@ -186,11 +186,9 @@ export class OrganizationReconciler {
     const routeSecrets = this.deps.routeSecretsSubject;
     const admins = desired.length;
     if (routeSecrets) desired.push(routeSecretsRoleBinding(name, routeSecrets));
-    const observed = this.deps.roleBindings
-      .list()
+    const observed = objectsIn(this.deps.roleBindings, nsName)
       .filter(
         (rb) =>
-          rb.metadata.namespace === nsName &&
           rb.metadata.labels?.[LABELS.organization] === name &&
           rb.metadata.labels?.[LABELS.vdc] === undefined &&
           (rb.metadata.labels?.[ROLE_LABEL] === 'org-admin' || rb.metadata.labels?.[ROLE_LABEL] === 'route-secrets'),

@@ -40,6 +40,7 @@ import {
   modifiedBy,
   isDeleting,
   nextCommonStatus,
+  objectsIn,
   pendingForceReconcile,
   requestedBy,
   safely,
@@ -111,9 +112,8 @@ export function ceilingCandidates(
   quotas: Store<PlainObject>,
 ): CeilingCandidate[] {
   const ns = organizationNamespace(org);
-  return vdcs
-    .list()
-    .filter((v) => v.metadata.namespace === ns && v.spec?.organizationRef === org && !isDeleting(v))
+  return objectsIn(vdcs, ns)
+    .filter((v) => v.spec?.organizationRef === org && !isDeleting(v))
     .filter((v) => vdcNamespace(org, v.metadata.name ?? '').length <= MAX_NAMESPACE_LENGTH)
     .map((v) => {
       const name = v.metadata.name as string;
@@ -313,9 +313,7 @@ export class VdcReconciler {
       o && o.metadata.labels?.[LABELS.organization] === orgName && o.metadata.labels?.[LABELS.vdc] === name ? [o] : [];
     const np = desiredNetworkPolicy(orgName, name, vdc.spec.networkPolicy);
     const rbs = desiredVdcRoleBindings(orgName, name, org.spec?.admins ?? []);
-    const observedRbs = this.deps.roleBindings
-      .list()
-      .filter((rb) => rb.metadata.namespace === ws && rb.metadata.labels?.[ROLE_LABEL] === 'vdc-admin');
+    const observedRbs = objectsIn(this.deps.roleBindings, ws).filter((rb) => rb.metadata.labels?.[ROLE_LABEL] === 'vdc-admin');
     const { client } = this.deps;
     await Promise.all([
       syncChildren(client, { apiVersion: 'v1', kind: 'ResourceQuota' }, [desiredResourceQuota(orgName, name, vdc.spec.quota)], mine(this.deps.quotas.get(QUOTA_NAME, ws)), force),

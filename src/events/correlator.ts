@@ -275,14 +275,14 @@ const SEP = '\u001f';
 export function objectKey(input: EventInput): string {
   const o = input.involvedObject;
   const source = input.host ? input.component + SEP + input.host : input.component;
-  if (o.uid) return source + SEP + o.uid;
-  return source + SEP + (o.kind ?? '') + SEP + (o.namespace ?? '') + SEP + o.name + SEP + (o.apiVersion ?? '');
+  if (o.uid) return [source, o.uid].join(SEP);
+  return [source, o.kind ?? '', o.namespace ?? '', o.name, o.apiVersion ?? ''].join(SEP);
 }
 
 function annotationsKey(annotations: Readonly<Record<string, string>>): string {
-  let key = '';
-  for (const name in annotations) key += name + '=' + annotations[name] + SEP;
-  return key;
+  const parts: string[] = [];
+  for (const name in annotations) parts.push(name + '=' + annotations[name]);
+  return parts.join(SEP);
 }
 
 /** A valid Event name for the object: `<object name>.<hex>` as client-go makes them. */
@@ -339,7 +339,7 @@ export class EventCorrelator {
   correlate(input: EventInput, queue: { full: boolean; isPending: (series: EventSeries) => boolean }): Correlation {
     const now = this.clock();
     const objKey = objectKey(input);
-    const aggKey = objKey + SEP + input.type + SEP + input.reason;
+    const aggKey = [objKey, input.type, input.reason].join(SEP);
     const window = this.options.dedupWindowMs;
     if (queue.full) {
       const target = this.series.peek(this.seriesKey(aggKey, input, this.aggregate(aggKey, input, now, false)));
@@ -359,7 +359,7 @@ export class EventCorrelator {
     }
     const series = new EventSeries(
       key,
-      objKey + SEP + input.type,
+      [objKey, input.type].join(SEP),
       eventName(input.involvedObject.name, now, this.random),
       input,
       message,
@@ -379,7 +379,7 @@ export class EventCorrelator {
   private seriesKey(aggKey: string, input: EventInput, aggregated: boolean): string {
     const base = aggKey;
     // The combined Event is one per object+type+reason; others are one per message and context.
-    return aggregated ? base + SEP + '(aggregate)' : base + SEP + input.message + SEP + annotationsKey(input.annotations);
+    return aggregated ? [base, '(aggregate)'].join(SEP) : [base, input.message, annotationsKey(input.annotations)].join(SEP);
   }
 
   private aggregate(aggKey: string, input: EventInput, now: number, mutate: boolean): boolean {

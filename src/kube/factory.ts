@@ -7,6 +7,7 @@ import type { Logger } from 'winston';
 import { ResilientInformer, type ListOptions } from './informer.js';
 import { resourcePath, type KubeClient } from './rest.js';
 import type { AnyKubeObject, ListObject } from './meta.js';
+import { StringPool } from './intern.js';
 
 export interface InformerSpec<T extends AnyKubeObject> {
   apiVersion: string;
@@ -31,6 +32,8 @@ function informerKey(spec: Pick<InformerSpec<AnyKubeObject>, 'apiVersion' | 'plu
 export class InformerFactory {
   private readonly informers = new Map<string, { name: string; informer: ResilientInformer<AnyKubeObject> }>();
   private started = false;
+  /** One copy of the short strings every cached object repeats (shared by all informers). */
+  private readonly strings = new StringPool();
 
   constructor(
     private readonly client: KubeClient,
@@ -108,7 +111,7 @@ export class InformerFactory {
       transform: (obj: T) => {
         // Nothing here reads managedFields; kept, they were the largest part of a cached object.
         if (obj.metadata?.managedFields) delete obj.metadata.managedFields;
-        return spec.transform ? spec.transform(obj) : obj;
+        return this.strings.intern(spec.transform ? spec.transform(obj) : obj);
       },
       logger: this.options.logger?.child({ component: `informer:${spec.plural}` }),
     });

@@ -50,6 +50,19 @@ export interface ResilientInformerOptions<T extends AnyKubeObject> {
 
 type Handler<T> = (obj: T, old?: T) => void;
 
+/** The values an object is indexed under (client-go's IndexFunc). */
+export type IndexFunc<T> = (obj: T) => readonly string[];
+
+/** The index inNamespace() builds on first use: an object's namespace. */
+export const NAMESPACE_INDEX = 'namespace';
+const namespaceOf: IndexFunc<AnyKubeObject> = (obj) => (obj.metadata?.namespace ? [obj.metadata.namespace] : []);
+
+/** One secondary index: value -> cache key -> object (kept in step with the cache). */
+interface Index<T> {
+  of: IndexFunc<T>;
+  buckets: Map<string, Map<string, T>>;
+}
+
 /**
  * Retry delays of a failed list or watch: 500 ms doubling, capped at 4 s (jitter included), so
  * that an informer follows the server again at most 4 s after it answers again, however long
@@ -65,6 +78,8 @@ export function objectKey(obj: AnyKubeObject): string {
 
 export class ResilientInformer<T extends AnyKubeObject> {
   private readonly cache = new Map<string, T>();
+  /** Secondary indexes (client-go's Indexer), so that a lookup by namespace is not a scan. */
+  private readonly indexes = new Map<string, Index<T>>();
   private readonly handlers: Record<InformerEvent, Handler<T>[]> = { add: [], update: [], delete: [] };
   private readonly syncWaiters: (() => void)[] = [];
   private readonly backoff: Backoff;
@@ -111,6 +126,31 @@ export class ResilientInformer<T extends AnyKubeObject> {
 
   list(): T[] {
     return [...this.cache.values()];
+  }
+
+  /**
+   * Adds a secondary index `name` (built from the cache now, kept up to date from then on); a
+   * second call with the same name keeps the first. Informers are shared: indexes are too.
+   */
+  addIndex(name: string, of: IndexFunc<T>): this {
+    if (this.indexes.has(name)) return this;
+    const index: Index<T> = { of, buckets: new Map() };
+    this.indexes.set(name, index);
+    for (const [key, obj] of this.cache) indexAdd(index, key, obj);
+    return this;
+  }
+
+  /** The cached objects whose index `name` holds `value` (the same objects a scan would find). */
+  byIndex(name: string, value: string): T[] {
+    const index = this.indexes.get(name);
+    if (!index) throw new Error(`informer ${this.options.path} has no index '${name}'`);
+    const bucket = index.buckets.get(value);
+    return bucket ? [...bucket.values()] : [];
+  }
+
+  /** The cached objects of one namespace: O(objects there), not O(cache) (index made on first use). */
+  inNamespace(namespace: string): T[] {
+    return this.addIndex(NAMESPACE_INDEX, namespaceOf).byIndex(NAMESPACE_INDEX, namespace);
   }
 
   /** Objects in the cache. */
@@ -199,13 +239,13 @@ export class ResilientInformer<T extends AnyKubeObject> {
 
     for (const [key, old] of this.cache) {
       if (!fresh.has(key)) {
-        this.cache.delete(key);
+        this.remove(key, old);
         this.emit('delete', old);
       }
     }
     for (const [key, obj] of fresh) {
       const old = this.cache.get(key);
-      this.cache.set(key, obj);
+      this.put(key, obj, old);
       if (!old) this.emit('add', obj);
       else if (old.metadata?.resourceVersion !== obj.metadata?.resourceVersion) this.emit('update', obj, old);
     }
@@ -275,13 +315,27 @@ export class ResilientInformer<T extends AnyKubeObject> {
     const key = objectKey(obj);
     const old = this.cache.get(key);
     if (phase === 'DELETED') {
-      this.cache.delete(key);
+      if (old) this.remove(key, old);
       this.emit('delete', old ?? obj);
     } else if (phase === 'ADDED' || phase === 'MODIFIED') {
-      this.cache.set(key, obj);
+      this.put(key, obj, old);
       if (old) this.emit('update', obj, old);
       else this.emit('add', obj);
     }
+  }
+
+  /** Caches `obj` under `key` (replacing `old`) and moves it in every index. */
+  private put(key: string, obj: T, old: T | undefined): void {
+    this.cache.set(key, obj);
+    for (const index of this.indexes.values()) {
+      if (old) indexRemove(index, key, old, obj);
+      indexAdd(index, key, obj);
+    }
+  }
+
+  private remove(key: string, old: T): void {
+    this.cache.delete(key);
+    for (const index of this.indexes.values()) indexRemove(index, key, old);
   }
 
   private emit(event: InformerEvent, obj: T, old?: T): void {
@@ -293,5 +347,25 @@ export class ResilientInformer<T extends AnyKubeObject> {
         this.log('warn', `informer ${event} handler threw: ${(err as Error).message}`);
       }
     }
+  }
+}
+
+function indexAdd<T>(index: Index<T>, key: string, obj: T): void {
+  for (const value of index.of(obj)) {
+    let bucket = index.buckets.get(value);
+    if (!bucket) index.buckets.set(value, (bucket = new Map()));
+    bucket.set(key, obj);
+  }
+}
+
+/** Takes `key` out of the buckets of `old`'s values, except those `next` keeps (their order stays). */
+function indexRemove<T>(index: Index<T>, key: string, old: T, next?: T): void {
+  const keep = next ? index.of(next) : [];
+  for (const value of index.of(old)) {
+    if (keep.includes(value)) continue;
+    const bucket = index.buckets.get(value);
+    if (!bucket) continue;
+    bucket.delete(key);
+    if (bucket.size === 0) index.buckets.delete(value);
   }
 }
