@@ -14,7 +14,7 @@ describe('config/ rendered by kustomize', function () {
   this.timeout(60_000);
 
   it('every folder renders', () => {
-    for (const dir of ['crd', 'rbac', 'manager', 'webhook', 'policies', 'prometheus', 'samples', 'default', 'ha']) {
+    for (const dir of ['crd', 'rbac', 'manager', 'webhook', 'policies', 'prometheus', 'grafana', 'samples', 'default', 'ha']) {
       expect(kustomize(`config/${dir}`).length, dir).to.be.greaterThan(0);
     }
   });
@@ -118,5 +118,12 @@ describe('config/ rendered by kustomize', function () {
     const service = one(kustomize('config/manager'), 'Service', 'ovim-operator-metrics') as Any;
     expect(service.metadata.labels).to.include(monitor.spec.selector.matchLabels);
     expect(monitor.spec.endpoints[0].port).to.equal(service.spec.ports[0].name);
+  });
+
+  it('config/grafana: the dashboard ConfigMap lives in ovim-system with the sidecar label', () => {
+    const dashboard = one(kustomize('config/grafana'), 'ConfigMap', 'ovim-operator-dashboard') as Any;
+    expect(dashboard.metadata.namespace).to.equal('ovim-system');
+    expect(dashboard.metadata.labels).to.include({ grafana_dashboard: '1' });
+    expect(Object.keys(dashboard.data)).to.deep.equal(['ovim-operator.json']);
   });
 });
