@@ -173,7 +173,11 @@ describe('events stream (SSE)', function () {
   });
 
   afterEach(async () => {
-    if (server) await server.close();
+    if (!server) return;
+    const closing = server.close();
+    // The test's keep-alive sockets would hold close() for the client's 4 s idle timeout.
+    server.server.app.server.closeAllConnections();
+    await closing;
   });
 
   async function listNames(who: Who, query: string): Promise<string[]> {
