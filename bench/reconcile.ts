@@ -175,10 +175,25 @@ async function removeCustomResources(client: KubeClient, prefix: string): Promis
       `/apis/ovim.io/v1/organizations/${org}`,
     ];
     for (const path of paths) {
-      await client.patch(path, { metadata: { finalizers: null } }, 'merge');
-      await client.delete(path);
+      await untilWebhookGone(() => client.patch(path, { metadata: { finalizers: null } }, 'merge'));
+      await untilWebhookGone(() => client.delete(path));
     }
   });
+}
+
+/**
+ * Retries a write refused because the API server still calls the stopped webhook: it drops a
+ * deleted webhook configuration from its cache a moment later (seen: connection refused).
+ */
+async function untilWebhookGone<T>(write: () => Promise<T>): Promise<T> {
+  for (let tries = 0; ; tries++) {
+    try {
+      return await write();
+    } catch (err) {
+      if (tries >= 150 || !/failed calling webhook/.test(err instanceof Error ? err.message : String(err))) throw err;
+      await new Promise((r) => setTimeout(r, 200));
+    }
+  }
 }
 
 async function removeWebhookConfigurations(client: KubeClient): Promise<void> {
