@@ -87,6 +87,8 @@ export function startProgram(kc: KubeConfig, webhookPort: number, jwtSecret: str
     history: { ...DEFAULT_CONFIG.history, path: null },
     webhook: { ...DEFAULT_CONFIG.webhook, port: webhookPort, host: '127.0.0.1', url: `https://127.0.0.1:${webhookPort}` },
   };
-  const api = { ...loadApiConfig({ OVIM_JWT_SECRET: jwtSecret }), address: '127.0.0.1:0' };
+  // Probes and /metrics on the API's own (ephemeral) listener: the defaults :8081 and :8082
+  // would collide with any other program on the machine, a second bench included.
+  const api = { ...loadApiConfig({ OVIM_JWT_SECRET: jwtSecret }), address: '127.0.0.1:0', healthProbeAddress: undefined, metricsAddress: undefined };
   return startOvim(kc, config, api, createLogger('error', true));
 }
