@@ -9,7 +9,8 @@ import { InformerFactory } from './kube/factory.js';
 import { KubeClient } from './kube/rest.js';
 import { MANAGED_NAMESPACES_INFORMER, NamespaceOwners } from './events/owners.js';
 import { DROP_CAUSES, EventRecorder } from './events/recorder.js';
-import { AppEventMirror, kubeObjectLookup, type ApplicationRecording } from './http/app-event-mirror.js';
+import { AppEventMirror, cachedObjectLookup, kubeObjectLookup, type ApplicationRecording } from './http/app-event-mirror.js';
+import { ORGANIZATION_PLURAL, OVIM_API_VERSION, VDC_PLURAL } from './resources/types.js';
 import { EVENTS_INFORMER, EventStore } from './events/store.js';
 import { LISTENER_OFF, loadApiConfig, type ApiConfig } from './http/config.js';
 import { createReachabilityProbe, type HealthSources } from './http/health.js';
@@ -110,7 +111,16 @@ export async function startOvim(
     // Application-level events on existing OVIM objects are recorded on them too.
     appEvents: {
       // The recorder takes the backend's reasons at run time (outside the operator's catalog).
-      mirror: new AppEventMirror(kubeObjectLookup(client), apiRecorder as unknown as ApplicationRecording, logger.child({ component: 'api' })),
+      mirror: new AppEventMirror(
+        // The operator's Organization and VDC caches when it runs them (no GET per event).
+        cachedObjectLookup(
+          (kind) =>
+            kind === 'VirtualMachine' ? undefined : informers.existing({ apiVersion: OVIM_API_VERSION, plural: kind === 'Organization' ? ORGANIZATION_PLURAL : VDC_PLURAL }),
+          kubeObjectLookup(client),
+        ),
+        apiRecorder as unknown as ApplicationRecording,
+        logger.child({ component: 'api' }),
+      ),
       securityNamespace: process.env.POD_NAMESPACE || 'default',
     },
     recorderStats,

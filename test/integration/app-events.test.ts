@@ -12,7 +12,7 @@ import { MANAGED_NAMESPACES_INFORMER, NamespaceOwners } from '../../src/events/o
 import { EventRecorder } from '../../src/events/recorder.js';
 import { EVENTS_INFORMER, EventStore } from '../../src/events/store.js';
 import { signToken } from '../../src/http/auth.js';
-import { AppEventMirror, kubeObjectLookup, type ApplicationRecording } from '../../src/http/app-event-mirror.js';
+import { AppEventMirror, cachedObjectLookup, kubeObjectLookup, type ApplicationRecording } from '../../src/http/app-event-mirror.js';
 import { createApiServer, type ApiServer } from '../../src/http/server.js';
 import { HistoryArchive } from '../../src/history/archive.js';
 import { SqliteEngine } from '../../src/history/sqlite.js';
@@ -44,6 +44,9 @@ describe('application-level events on a real control plane', function () {
   let recorder: EventRecorder;
   let client: KubeClient;
   let mirror: AppEventMirror;
+  let vdcInformer: Awaited<ReturnType<typeof informerFor>>;
+  /** Lookups the VDC cache could not answer. */
+  const serverLookups: string[] = [];
   let server: ApiServer;
   let url: string;
   let admin: string;
@@ -101,7 +104,19 @@ describe('application-level events on a real control plane', function () {
     await informer.waitForSync();
     recorder = EventRecorder.create(cp.kubeConfig, { component: 'ovim-api' });
     client = await KubeClient.create(cp.kubeConfig);
-    mirror = new AppEventMirror(kubeObjectLookup(client), recorder as unknown as ApplicationRecording);
+    // VDCs from an informer cache, as the program wires it; the rest (and misses) from the server.
+    vdcInformer = await informerFor(cp.kubeConfig, { apiVersion: 'ovim.io/v1', kind: 'VirtualDataCenter', plural: VDC_PLURAL });
+    vdcInformer.start();
+    await vdcInformer.waitForSync();
+    const fromServer = kubeObjectLookup(client);
+    const lookup = cachedObjectLookup(
+      (kind) => (kind === 'VirtualDataCenter' ? vdcInformer : undefined),
+      (kind, name, namespace) => {
+        serverLookups.push(`${kind} ${namespace ?? ''}/${name}`);
+        return fromServer(kind, name, namespace);
+      },
+    );
+    mirror = new AppEventMirror(lookup, recorder as unknown as ApplicationRecording);
     server = createApiServer({
       store,
       history: archive,
@@ -118,6 +133,7 @@ describe('application-level events on a real control plane', function () {
     this.timeout(60_000);
     informer?.stop();
     namespaceInformer?.stop();
+    vdcInformer?.stop();
     await server?.close();
     await recorder?.stop(5_000);
     client?.close();
@@ -166,6 +182,7 @@ describe('application-level events on a real control plane', function () {
     const rows = await list('reason=VDCResizeRequested');
     expect(rows.events.map((e) => e.id)).to.deep.equal([id]);
     expect(mirror.counters).to.include({ mirrored: 1, failed: 0 });
+    expect(serverLookups, 'the VDC came from the informer cache').to.deep.equal([]);
   });
 
   it('stores an event about a VDC that does not exist without recording a Kubernetes Event', async () => {
@@ -179,6 +196,8 @@ describe('application-level events on a real control plane', function () {
     });
     expect(res.status).to.equal(201);
     await waitFor('the lookup to finish', async () => mirror.counters.notFound === 1);
+    // A miss in the cache asks the API server (an object created a moment ago may not be cached yet).
+    expect(serverLookups).to.deep.equal([`VirtualDataCenter ${ORG_NS}/ghost`]);
     const k8s = (await core.listNamespacedEvent({ namespace: ORG_NS, fieldSelector: 'involvedObject.name=ghost' })).items;
     expect(k8s).to.have.length(0);
     expect((await list('reason=VDCResizeRequested')).total_count).to.equal(2);
