@@ -57,6 +57,8 @@ export interface HistoryArchiveOptions {
   flushDelayMs?: number;
   /** Rows per transaction (default 1,000). */
   batchSize?: number;
+  /** Totals are exact up to this many counted rows, estimated above (default EXACT_COUNT_LIMIT). */
+  exactCountLimit?: number;
   /** Retries after a failed write: from `retryMinMs` doubling to `retryMaxMs`. */
   retryMinMs?: number;
   retryMaxMs?: number;
@@ -132,6 +134,7 @@ export class HistoryArchive {
   private readonly bufferSize: number;
   private readonly flushDelayMs: number;
   private readonly batchSize: number;
+  private readonly exactCountLimit: number;
   private readonly retryMinMs: number;
   private readonly retryMaxMs: number;
   private readonly archiveAll: boolean;
@@ -163,6 +166,7 @@ export class HistoryArchive {
     this.bufferSize = Math.max(1, options.bufferSize ?? 10_000);
     this.flushDelayMs = options.flushDelayMs ?? 250;
     this.batchSize = Math.max(1, options.batchSize ?? 1_000);
+    this.exactCountLimit = Math.max(1, options.exactCountLimit ?? EXACT_COUNT_LIMIT);
     this.retryMinMs = options.retryMinMs ?? 100;
     this.retryMaxMs = options.retryMaxMs ?? 30_000;
     this.archiveAll = options.archiveAllEvents ?? false;
@@ -331,7 +335,7 @@ export class HistoryArchive {
     this.totals.noteWrite(earliest);
   }
 
-  /** One page of a selection, its total (exact up to EXACT_COUNT_LIMIT), and the next cursor. */
+  /** One page of a selection, its total (exact up to the exact-count limit), and the next cursor. */
   async list(selection: HistorySelection, page: { limit: number; offset: number; after?: CursorKey }): Promise<HistoryPage> {
     // The page and its total at once (two connections on PostgreSQL): the answer waits for the slower.
     const [rows, { total, exact: totalExact }] = await Promise.all([
@@ -348,7 +352,7 @@ export class HistoryArchive {
     return result;
   }
 
-  /** The number of matches: exact up to EXACT_COUNT_LIMIT (at any size from the rollup), else an estimate. */
+  /** The number of matches: exact up to the exact-count limit (at any size from the rollup), else an estimate. */
   private async total(selection: HistorySelection): Promise<{ total: number; exact: boolean }> {
     if (!this.countCache) return this.count(selection);
     const key = JSON.stringify([selection.scope, selection.filters, selection.includeDeleted ?? false, selection.vocabulary]);
@@ -362,9 +366,9 @@ export class HistoryArchive {
     // The rollup's sum where it holds the selection (exact at any size, see totals.ts), else the
     // rows counted up to the limit and an estimate above it.
     const fromRollup = rollupTotalQuery(this.db, selection);
-    const [count] = await this.read<{ n: number }>(fromRollup ?? cappedCountQuery(this.db, selection, EXACT_COUNT_LIMIT));
+    const [count] = await this.read<{ n: number }>(fromRollup ?? cappedCountQuery(this.db, selection, this.exactCountLimit));
     const n = Number(count?.n ?? 0);
-    return n > EXACT_COUNT_LIMIT && !fromRollup ? { total: await this.estimate(selection, n), exact: false } : { total: n, exact: true };
+    return n > this.exactCountLimit && !fromRollup ? { total: await this.estimate(selection, n), exact: false } : { total: n, exact: true };
   }
 
   /** Every match, in the API's order, in pages of `pageSize` rows (keyset: constant memory). */
