@@ -4,7 +4,7 @@
 // OVIM_SERVICE_ACCOUNT_ROOT), with RBAC only from config/rbac, and two replicas with the flags
 // of the ha overlay and PostgreSQL. One leads and reconciles, the other serves the API and the
 // admission webhook; after kill -9 of the leader the other takes the Lease and reconciles, and no
-// Created event repeats. The webhook's Service is played by a TCP forwarder (no kube-proxy here)
+// Created event repeats. The webhook's Service is played by a TCP gate (no kube-proxy here)
 // that the test points at the follower; its configurations are cluster-wide, so the suite
 // removes them when it ends.
 import { randomBytes } from 'node:crypto';
@@ -18,7 +18,7 @@ import { KubeClient } from '../../src/kube/rest.js';
 import type { Organization } from '../../src/resources/types.js';
 import type { ControlPlane } from '../support/controlplane.js';
 import { freePort } from '../support/controlplane.js';
-import { TcpForwarder } from '../support/forwarder.js';
+import { ApiGate } from '../support/gate.js';
 import { controlPlane } from '../support/hooks.js';
 import { makeBuild } from '../support/image-layout.js';
 import { kubectl, kubectlOk } from '../support/kubectl.js';
@@ -51,7 +51,7 @@ describe('in-cluster: two replicas of the built program with leader election and
   let pg: TestPostgres;
   let databaseUrl: string;
   let dir: string;
-  let service: TcpForwarder | undefined;
+  let service: ApiGate | undefined;
   const replicas: Replica[] = [];
 
   before(async function () {
@@ -79,14 +79,14 @@ describe('in-cluster: two replicas of the built program with leader election and
     writeFileSync(join(sa, 'ca.crt'), Buffer.from(cp.kubeConfig.getCurrentCluster()?.caData ?? '', 'base64'));
     writeFileSync(join(sa, 'namespace'), 'ovim-system');
     // The ha overlay's flags on free loopback ports; the API server reaches the webhooks through
-    // the forwarder (the Service's stand-in), which starts out pointing at the first replica.
+    // the gate (the Service's stand-in), which starts out pointing at the first replica.
     const args = (container(one(kustomize('config/ha'), 'Deployment', 'ovim-operator')).args as string[])
       .filter((a) => !/^--(api|health-probe|metrics)-bind-address=|^--webhook-port=/.test(a));
     expect(args).to.include('--leader-elect');
     expect(container(one(kustomize('config/ha'), 'Deployment', 'ovim-operator')).args).to.include('--webhook-port=9443');
     const server = new URL(cp.apiServerUrl);
     const webhookPorts = [await freePort(), await freePort()];
-    service = await TcpForwarder.start(webhookPorts[0] as number);
+    service = await ApiGate.start(`https://127.0.0.1:${webhookPorts[0] as number}`);
     for (const [i, name] of [`ovim-a-${sfx}`, `ovim-b-${sfx}`].entries()) {
       const urls = await listenerEnv();
       const webhookPort = webhookPorts[i] as number;
@@ -158,13 +158,13 @@ describe('in-cluster: two replicas of the built program with leader election and
     follower = replicas.find((r) => r.name !== holder) as Replica;
     expect(leader, `the Lease names ${holder}`).to.not.equal(undefined);
     // The Service's stand-in sends every admission call to the follower from now on.
-    (service as TcpForwarder).route(follower.webhookPort);
+    (service as ApiGate).route(follower.webhookPort);
     const org = await createOrg(first, `ic-user-${sfx}`);
     firstUid = org.metadata.uid;
     // The follower's webhook stamped the authenticated user, not the YAML's, and added the finalizer.
     expect(org.metadata.annotations?.['ovim.io/requested-by']).to.equal(`ic-user-${sfx}`);
     expect(org.metadata.finalizers).to.deep.equal(['ovim.io/organization-cleanup']);
-    expect((service as TcpForwarder).connections.get(follower.webhookPort) ?? 0, 'admission calls reaching the follower').to.be.at.least(1);
+    expect((service as ApiGate).connections.get(follower.webhookPort) ?? 0, 'admission calls reaching the follower').to.be.at.least(1);
     await waitFor('the organization Active', async () => (await phase(first)) === 'Active', { timeoutMs: 90_000 });
     await waitFor('its OrganizationCreated event', async () => (await created(firstUid)) === 1);
     // The leader verified the follower's stamp with the key the replicas share.

@@ -4,6 +4,8 @@
 //   'hold'   - new connections are accepted and held until the gate opens (a hung network);
 //   'refuse' - new connections are closed at once (a server that is down).
 // Open connections are cut when the gate leaves 'open', so keep-alive sockets fail too.
+// It also stands in for a Service in front of several replicas (no kube-proxy here): `route`
+// chooses which port later connections reach, and `connections` counts them per port.
 import { connect, createServer, type Server, type Socket } from 'node:net';
 import { readFileSync } from 'node:fs';
 import { KubeConfig } from '@kubernetes/client-node';
@@ -14,6 +16,8 @@ export class ApiGate {
   private mode: GateMode;
   private readonly held: Socket[] = [];
   private readonly live = new Set<Socket>();
+  /** Connections passed through, by target port. */
+  readonly connections = new Map<number, number>();
   private constructor(
     private readonly server: Server,
     readonly port: number,
@@ -23,7 +27,7 @@ export class ApiGate {
     this.mode = mode;
   }
 
-  /** A gate on a free loopback port in front of `apiServerUrl`. */
+  /** A gate on a free loopback port in front of `apiServerUrl` (any https://host:port). */
   static async start(apiServerUrl: string, mode: GateMode = 'open'): Promise<ApiGate> {
     const url = new URL(apiServerUrl);
     const target = { host: url.hostname, port: Number(url.port) };
@@ -35,6 +39,11 @@ export class ApiGate {
     });
     holder.gate = new ApiGate(server, (server.address() as { port: number }).port, target, mode);
     return holder.gate;
+  }
+
+  /** Later connections go to `port` on the same host (open ones stay where they are). */
+  route(port: number): void {
+    this.target.port = port;
   }
 
   /** Connections held right now (waiting for the gate to open). */
@@ -75,6 +84,7 @@ export class ApiGate {
 
   private pipe(socket: Socket): void {
     const upstream = connect(this.target.port, this.target.host);
+    this.connections.set(this.target.port, (this.connections.get(this.target.port) ?? 0) + 1);
     upstream.on('error', () => socket.destroy());
     socket.on('close', () => upstream.destroy());
     upstream.on('close', () => socket.destroy());
